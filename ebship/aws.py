@@ -1,0 +1,48 @@
+"""One facade over the boto3 clients: region, endpoint and retry mode in one place.
+
+Credentials go through boto3's normal chain (environment, profile, role, session token). ``AWS_ENDPOINT_URL`` (read by
+boto3 itself) points every client at the local stand-in.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ebship.errors import UsageError
+from ebship.settings import Settings
+
+if TYPE_CHECKING:
+    import boto3
+
+# Throttling ("Rate exceeded") and 5xx answers are retried with backoff by botocore's standard mode.
+RETRIES = {"mode": "standard", "max_attempts": 8}
+
+
+def session(settings: Settings) -> boto3.session.Session:
+    import boto3
+
+    current = boto3.session.Session(region_name=settings.aws_region or None)
+    if not current.region_name:
+        raise UsageError(
+            "No AWS region: set AWS_REGION in .env or the environment (or AWS_DEFAULT_REGION, or a profile's region)."
+        )
+    return current
+
+
+def client(settings: Settings, service: str) -> Any:
+    from botocore.config import Config
+
+    return session(settings).client(service, config=Config(retries=RETRIES, connect_timeout=10, read_timeout=60))
+
+
+def error_code(error: Exception) -> str:
+    response = getattr(error, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def describe_error(error: Exception) -> str:
+    response = getattr(error, "response", None) or {}
+    detail = response.get("Error", {})
+    if detail:
+        return f"{detail.get('Code', 'Error')}: {detail.get('Message', '')}".rstrip(": ")
+    return str(error)

@@ -1,0 +1,279 @@
+"""One facade over docker-py: builds, test runs, login, push, digests.
+
+Docker reports many failures inside the JSON stream of a build or a push (``errorDetail``) rather than as an HTTP
+error, so every stream is read to its end and any error in it raises.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
+
+from ebship.errors import PipelineError, UsageError
+from ebship.output import Console
+
+if TYPE_CHECKING:
+    import docker
+
+
+class DockerError(PipelineError):
+    pass
+
+
+def engine() -> docker.DockerClient:
+    """The Docker engine of ``DOCKER_HOST`` (CircleCI's remote Docker) or the local socket."""
+    import docker
+    from docker.errors import DockerException
+
+    try:
+        client = docker.from_env(timeout=600)
+        client.ping()
+    except DockerException as error:
+        raise UsageError(
+            "No Docker engine answers: start Docker (or set DOCKER_HOST to a running engine) and try again. "
+            f"The client said: {error}"
+        ) from None
+    return client
+
+
+@dataclass(frozen=True)
+class Credentials:
+    registry: str
+    username: str
+    password: str = field(repr=False)
+
+    def auth_config(self) -> dict[str, str]:
+        return {"username": self.username, "password": self.password}
+
+
+class StreamPrinter:
+    """Prints a build's or push's stream: plain lines in CI logs, a compact display on a terminal."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.live = console.is_terminal
+        self._status_shown = False
+        self._layers: dict[str, str] = {}
+
+    def line(self, text: str) -> None:
+        self._clear_status()
+        self.console.print(text)
+
+    def status(self, text: str) -> None:
+        """A line that the next one replaces on a terminal; printed plainly elsewhere."""
+        if self.live:
+            width = 100
+            self.console.print("\r\x1b[2K" + text[:width], end="")
+            self._status_shown = True
+        else:
+            self.console.print(text)
+
+    def layer(self, layer_id: str, status: str, progress: str = "") -> None:
+        """Per-layer push or pull progress: one summary line on a terminal, state changes only in logs."""
+        previous = self._layers.get(layer_id)
+        self._layers[layer_id] = status
+        if self.live:
+            done = sum(1 for s in self._layers.values() if s in ("Pushed", "Layer already exists", "Pull complete", "Already exists"))
+            self.status(f"layers {done}/{len(self._layers)}: {layer_id} {status} {progress}".rstrip())
+        elif previous != status and status not in ("Pushing", "Downloading", "Extracting"):
+            self.console.print(f"{layer_id}: {status}")
+
+    def close(self) -> None:
+        self._clear_status()
+
+    def _clear_status(self) -> None:
+        if self._status_shown:
+            self.console.print("\r\x1b[2K", end="")
+            self._status_shown = False
+
+
+STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)")
+
+
+@dataclass
+class BuildResult:
+    image_id: str
+    log: list[str]
+
+
+def follow_build(events: Iterable[dict[str, Any]], printer: StreamPrinter) -> BuildResult:
+    """Reads a classic-builder stream to its end; raises with the failing step and its output on any error."""
+    step = ""
+    step_output: list[str] = []
+    log: list[str] = []
+    image_id = ""
+    for event in events:
+        if "errorDetail" in event or "error" in event:
+            message = (event.get("errorDetail") or {}).get("message") or event.get("error") or "unknown error"
+            printer.close()
+            shown = "\n".join(f"    {line}" for line in step_output[-30:])
+            where = f"Build failed at {step}" if step else "Build failed"
+            raise DockerError(f"{where}:\n{shown}\n  {message.strip()}" if shown else f"{where}: {message.strip()}")
+        if "aux" in event and isinstance(event["aux"], dict) and "ID" in event["aux"]:
+            image_id = event["aux"]["ID"]
+        text = event.get("stream") or ""
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            log.append(line)
+            match = STEP.match(line)
+            if match:
+                step, step_output = f"step {match[1]}/{match[2]} ({match[3]})", []
+                printer.line(line)
+            elif line.startswith(" ---> "):
+                printer.line(line) if not printer.live else printer.status(line)
+            else:
+                step_output.append(line)
+                printer.status(line) if printer.live else printer.line(line)
+        if "status" in event:
+            printer.layer(event.get("id", ""), event["status"], event.get("progress", ""))
+    printer.close()
+    if not image_id:
+        ids = [m[1] for line in log if (m := re.match(r"Successfully built ([0-9a-f]+)", line))]
+        if not ids:
+            raise DockerError("The build stream ended without an image id: the build did not finish.")
+        image_id = ids[-1]
+    return BuildResult(image_id=image_id, log=log)
+
+
+def build(
+    client: docker.DockerClient,
+    *,
+    context: Path,
+    dockerfile: str,
+    tag: str,
+    buildargs: dict[str, str],
+    labels: dict[str, str],
+    console: Console,
+    cache_from: list[str] | None = None,
+    network_mode: str | None = None,
+) -> BuildResult:
+    from docker.errors import APIError
+
+    try:
+        events = client.api.build(
+            path=str(context),
+            dockerfile=dockerfile,
+            tag=tag,
+            buildargs=buildargs,
+            labels=labels,
+            cache_from=cache_from or None,
+            network_mode=network_mode or None,
+            rm=True,
+            forcerm=True,
+            decode=True,
+        )
+        return follow_build(events, StreamPrinter(console))
+    except APIError as error:
+        raise DockerError(f"Docker refused the build of {dockerfile}: {error.explanation or error}") from None
+
+
+def pull_quietly(client: docker.DockerClient, reference: str, credentials: Credentials | None) -> str:
+    """Pulls an image for use as a cache source; returns an empty string when it cannot be had."""
+    from docker.errors import DockerException
+
+    repository, _, tag = reference.rpartition(":")
+    try:
+        events = client.api.pull(
+            repository, tag=tag, stream=True, decode=True,
+            auth_config=credentials.auth_config() if credentials else None,
+        )
+        for event in events:
+            if "errorDetail" in event or "error" in event:
+                return ""
+    except DockerException:
+        return ""
+    return reference
+
+
+def image_exists(client: docker.DockerClient, reference: str) -> bool:
+    from docker.errors import ImageNotFound
+
+    try:
+        client.images.get(reference)
+        return True
+    except ImageNotFound:
+        return False
+
+
+def run_to_completion(client: docker.DockerClient, image: str, console: Console, environment: dict[str, str] | None = None) -> int:
+    """Runs the image's default command, streams its output live, returns its exit status; always removes the container."""
+    container = client.containers.create(image, environment=environment or {}, detach=True)
+    try:
+        container.start()
+        pending = b""
+        for chunk in container.logs(stream=True, follow=True):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                console.print(line.decode(errors="replace"))
+        if pending:
+            console.print(pending.decode(errors="replace"))
+        return int(container.wait(timeout=3600)["StatusCode"])
+    finally:
+        container.remove(force=True)
+
+
+def login(client: docker.DockerClient, credentials: Credentials) -> None:
+    from docker.errors import APIError
+
+    try:
+        client.login(
+            username=credentials.username,
+            password=credentials.password,
+            registry=credentials.registry,
+            reauth=True,
+        )
+    except APIError as error:
+        reason = error.explanation or str(error)
+        raise DockerError(
+            f"The registry {credentials.registry} refused the login of {credentials.username!r}: {reason}. "
+            "Check REGISTRY_USERNAME and REGISTRY_PASSWORD."
+        ) from None
+
+
+def follow_push(events: Iterator[dict[str, Any]], registry: str, printer: StreamPrinter) -> str:
+    digest = ""
+    for event in events:
+        if "errorDetail" in event or "error" in event:
+            printer.close()
+            message = (event.get("errorDetail") or {}).get("message") or event.get("error")
+            raise DockerError(f"The registry {registry} refused the push: {message}")
+        aux = event.get("aux")
+        if isinstance(aux, dict) and aux.get("Digest"):
+            digest = aux["Digest"]
+        if "status" in event:
+            if "id" in event:
+                printer.layer(event["id"], event["status"], event.get("progress", ""))
+            else:
+                printer.line(event["status"])
+    printer.close()
+    if not digest:
+        raise DockerError(f"The push to {registry} ended without a digest: it did not complete.")
+    return digest
+
+
+def push(client: docker.DockerClient, repository: str, tag: str, credentials: Credentials, console: Console) -> str:
+    """Pushes ``repository:tag`` and returns the digest the registry recorded."""
+    from docker.errors import APIError
+
+    try:
+        events = client.api.push(repository, tag=tag, stream=True, decode=True, auth_config=credentials.auth_config())
+        return follow_push(events, credentials.registry, StreamPrinter(console))
+    except APIError as error:
+        raise DockerError(f"The registry {credentials.registry} refused the push: {error.explanation or error}") from None
+
+
+def registry_digest(client: docker.DockerClient, reference: str, credentials: Credentials) -> str:
+    """The digest the registry holds for ``reference`` (asked of the registry, not of local images)."""
+    from docker.errors import APIError, NotFound
+
+    try:
+        data = client.images.get_registry_data(reference, auth_config=credentials.auth_config())
+    except NotFound:
+        return ""
+    except APIError as error:
+        raise DockerError(f"Could not look up {reference} in {credentials.registry}: {error.explanation or error}") from None
+    return str(data.id)

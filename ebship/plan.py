@@ -1,0 +1,85 @@
+"""A plan is data: the steps a task will take, computed before anything changes.
+
+Executing and printing are two consumers of the same plan, so a dry run cannot drift from what really happens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from ebship.output import Console
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A value that a plan carries but never shows."""
+
+    value: str = field(repr=False)
+
+    def __str__(self) -> str:
+        return "****"
+
+
+@dataclass(frozen=True)
+class Step:
+    action: str  # what the executor does, e.g. "s3.put_object"
+    params: Mapping[str, Any]
+    summary: str  # one line for people; never holds a secret
+
+
+@dataclass(frozen=True)
+class Plan:
+    title: str
+    steps: tuple[Step, ...] = ()
+    notes: tuple[str, ...] = ()  # what was found and needs no action, e.g. "auth file already up to date"
+
+    @property
+    def empty(self) -> bool:
+        return not self.steps
+
+
+def shown(value: Any) -> str:
+    if isinstance(value, Secret):
+        return str(value)
+    if isinstance(value, (bytes, bytearray)):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {shown(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(shown(v) for v in value) + "]"
+    return str(value)
+
+
+def reveal(value: Any) -> Any:
+    if isinstance(value, Secret):
+        return value.value
+    if isinstance(value, Mapping):
+        return {k: reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [reveal(v) for v in value]
+    return value
+
+
+def print_plan(plan: Plan, console: Console, dry_run: bool) -> None:
+    head = "Dry run, nothing will change. " if dry_run else ""
+    console.print(f"{head}{plan.title}:")
+    for note in plan.notes:
+        console.print(f"  = {note}")
+    for number, step in enumerate(plan.steps, 1):
+        console.print(f"  {number}. {step.summary}")
+        if dry_run:
+            for key, value in step.params.items():
+                console.print(f"       {key}: {shown(value)}")
+    if plan.empty:
+        console.print("  nothing to do")
+
+
+Handler = Callable[..., Any]
+
+
+def execute(plan: Plan, handlers: Mapping[str, Handler]) -> list[Any]:
+    missing = {step.action for step in plan.steps} - handlers.keys()
+    if missing:
+        raise KeyError(f"no handler for {sorted(missing)}")
+    return [handlers[step.action](**reveal(dict(step.params))) for step in plan.steps]

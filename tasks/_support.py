@@ -1,0 +1,46 @@
+"""What every task shares: loading the settings and the commit, and turning failures into a message and an exit code."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any, Callable, Mapping, TypeVar
+
+from invoke import Exit
+
+from ebship import settings as settings_module
+from ebship.errors import EXIT_FAILED, PipelineError
+from ebship.output import console
+from ebship.release import Job
+
+ROOT = Path(__file__).resolve().parent.parent
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def job(flags: Mapping[str, str | None] | None = None) -> Job:
+    """The settings (defaults < .env < environment < flags) and the commit, for the project at ROOT."""
+    settings = settings_module.load(flags, dotenv_path=ROOT / ".env")
+    console.add_credentials(settings.registry_username, settings.registry_password)
+    console.add_secrets(settings.secrets)
+    return Job(root=ROOT, settings=settings, console=console)
+
+
+def reported(body: F) -> F:
+    """Runs a task body; a PipelineError becomes its message and exit code, anything else a masked traceback."""
+
+    @functools.wraps(body)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return body(*args, **kwargs)
+        except PipelineError as error:
+            raise Exit(console.mask(str(error)), code=error.exit_code) from None
+        except Exit:
+            raise
+        except KeyboardInterrupt:
+            raise Exit("Interrupted.", code=130) from None
+        except Exception as error:  # an unexpected error is a bug: show it, masked, for the report
+            console.traceback(error)
+            raise Exit(f"Unexpected error ({type(error).__name__}); the traceback above is masked.", code=EXIT_FAILED) from None
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,61 @@
+"""docker.*: build the release image, test inside it, push it to the private registry."""
+
+from __future__ import annotations
+
+from invoke import Collection, Exit, task
+
+from tasks._support import job, reported
+
+DRY_RUN = "Print what would be done, secrets masked, and change nothing."
+
+
+@task(
+    help={
+        "repository": "Image repository with its registry host (IMAGE_REPOSITORY), e.g. quay.io/acme/web.",
+        "base_image": "Base image for the Dockerfile's BASE_IMAGE build argument (BASE_IMAGE).",
+        "network": "Network mode for the build's RUN steps, e.g. host (DOCKER_BUILD_NETWORK).",
+        "dry_run": DRY_RUN,
+    }
+)
+@reported
+def build(c, repository=None, base_image=None, network=None, dry_run=False):
+    """Build the release image from Dockerfile, tagged <repository>:<commit sha>."""
+    from ebship import release
+
+    release.build(
+        job({"IMAGE_REPOSITORY": repository, "BASE_IMAGE": base_image, "DOCKER_BUILD_NETWORK": network}), dry_run=dry_run
+    )
+
+
+@task(
+    help={
+        "repository": "Image repository of the release image (IMAGE_REPOSITORY).",
+        "network": "Network mode for the test build's RUN steps (DOCKER_BUILD_NETWORK).",
+        "dry_run": DRY_RUN,
+    }
+)
+@reported
+def test(c, repository=None, network=None, dry_run=False):
+    """Build Dockerfile.test on the release image and run the app's tests in it; exits with their status."""
+    from ebship import release
+
+    status = release.test(job({"IMAGE_REPOSITORY": repository, "DOCKER_BUILD_NETWORK": network}), dry_run=dry_run)
+    if status:
+        raise Exit(f"The app's tests failed (exit status {status}).", code=status)
+
+
+@task(
+    help={
+        "repository": "Image repository to push to (IMAGE_REPOSITORY).",
+        "dry_run": DRY_RUN,
+    }
+)
+@reported
+def push(c, repository=None, dry_run=False):
+    """Log in with REGISTRY_USERNAME/REGISTRY_PASSWORD and push the release image; prints its digest."""
+    from ebship import release
+
+    release.push(job({"IMAGE_REPOSITORY": repository}), dry_run=dry_run)
+
+
+ns = Collection(build, test, push)
