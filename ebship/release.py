@@ -81,7 +81,7 @@ def plan_build(job: Job, client: Any | None) -> Plan:
             {
                 "dockerfile": RELEASE_DOCKERFILE,
                 "tag": job.release_ref,
-                "buildargs": {"BASE_IMAGE": job.settings.base_image},
+                "buildargs": {"BASE_IMAGE": job.settings.base_image, "APP_VERSION": job.source.tag},
                 "labels": {"org.opencontainers.image.revision": job.source.sha},
                 "network_mode": job.settings.docker_build_network,
             },
