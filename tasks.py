@@ -13,4 +13,7 @@ from invoke import Collection  # noqa: E402
 
 from tasks import docker, s3  # noqa: E402
 
-ns = Collection(docker, s3)
+# The namespaces' own Collection objects, not the modules: Collection.from_module would deep-copy every task.
+ns = Collection()
+for module in (docker, s3):
+    ns.add_collection(module.ns, name=module.__name__.rpartition(".")[2])

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Makes sure a Docker engine answers and that a Python base image is available to build on.
+# Makes sure a Docker engine answers, that a Python base image is available to build on, and that the tools for a
+# local private registry (Debian's docker-registry, htpasswd) are installed.
 # On a laptop with Docker Desktop or a running dockerd this does nothing but check.
 # On a bare Debian machine run as root (CI here) it installs docker.io and starts dockerd, and, when
 # python:3.12-slim cannot be pulled (no route to Docker Hub), builds a stand-in base image from
@@ -67,5 +68,19 @@ ensure_base_image() {
   echo "$LOCAL_BASE"
 }
 
+ensure_registry_tools() {
+  if command -v htpasswd >/dev/null && command -v docker-registry >/dev/null; then return; fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing docker-registry and apache2-utils (htpasswd) from Debian's packages"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry apache2-utils >/dev/null
+  elif ! command -v htpasswd >/dev/null; then
+    log "htpasswd is missing: install apache2-utils (Debian/Ubuntu) or httpd-tools; the local registry needs it."
+    exit 1
+  fi
+  # Without Debian's docker-registry binary, the registry:2 image is used.
+}
+
 start_engine
+ensure_registry_tools
 echo "BASE_IMAGE=$(ensure_base_image)"

@@ -1,0 +1,101 @@
+import base64
+import io
+import json
+
+import pytest
+
+from ebship import images, registry_auth
+from ebship.errors import PipelineError
+from ebship.output import MASK, Console
+from ebship.plan import Plan, Secret, Step, execute, print_plan
+
+PASSWORD = 'p"a$s\\w€rd'
+
+
+def console_with_secret() -> tuple[Console, io.StringIO, io.StringIO]:
+    out, err = io.StringIO(), io.StringIO()
+    console = Console(out, err)
+    console.add_credentials("robot", PASSWORD)
+    return console, out, err
+
+
+def test_console_masks_secret_and_its_encodings_everywhere():
+    console, out, err = console_with_secret()
+    token = base64.b64encode(f"robot:{PASSWORD}".encode()).decode()
+    console.print(f"password {PASSWORD} token {token}")
+    console.error(f"failed with {PASSWORD}")
+    try:
+        raise RuntimeError(f"boom {PASSWORD}")
+    except RuntimeError as error:
+        console.traceback(error)
+    text = out.getvalue() + err.getvalue()
+    assert PASSWORD not in text and token not in text
+    assert text.count(MASK) == 4
+
+
+def test_plan_prints_secrets_masked_and_executes_with_real_values():
+    console, out, _ = console_with_secret()
+    plan = Plan("demo", (Step("put", {"Body": b"abc", "Password": Secret("s3cr3t-value")}, "put something"),))
+    print_plan(plan, console, dry_run=True)
+    assert "s3cr3t-value" not in out.getvalue() and "<3 bytes>" in out.getvalue()
+    seen = execute(plan, {"put": lambda Body, Password: (Body, Password)})
+    assert seen == [(b"abc", "s3cr3t-value")]
+
+
+@pytest.mark.parametrize(
+    ("registry", "key"), [("quay.io", "quay.io"), ("docker.io", "https://index.docker.io/v1/"), ("127.0.0.1:5000", "127.0.0.1:5000")]
+)
+def test_auth_file_formats_round_trip(registry, key):
+    credentials = images.Credentials(registry, "robot", PASSWORD)
+    current = json.loads(registry_auth.auth_file(credentials, "config.json"))
+    legacy = json.loads(registry_auth.auth_file(credentials, "dockercfg"))
+    assert list(current["auths"]) == [key]
+    assert list(legacy) == [key] and "email" in legacy[key]
+    for fmt in ("config.json", "dockercfg"):
+        content = registry_auth.auth_file(credentials, fmt)
+        assert registry_auth.credentials_from_file(content, registry) == ("robot", PASSWORD)
+        assert content == registry_auth.auth_file(credentials, fmt), "deterministic, so unchanged files are not re-uploaded"
+
+
+def test_build_stream_error_names_the_failing_step_and_its_output():
+    console, out, _ = console_with_secret()
+    events = [
+        {"stream": "Step 1/3 : FROM base\n"},
+        {"stream": " ---> abc\n"},
+        {"stream": "Step 2/3 : RUN make\n"},
+        {"stream": "compiling...\nerror: no rule\n"},
+        {"errorDetail": {"code": 2, "message": "The command '/bin/sh -c make' returned a non-zero code: 2"}},
+    ]
+    with pytest.raises(images.DockerError) as raised:
+        images.follow_build(events, images.StreamPrinter(console))
+    message = str(raised.value)
+    assert "step 2/3 (RUN make)" in message and "error: no rule" in message and "non-zero code: 2" in message
+    assert "compiling..." in out.getvalue(), "output was streamed as it came"
+
+
+def test_build_stream_without_an_image_id_is_a_failure():
+    console, _, _ = console_with_secret()
+    with pytest.raises(images.DockerError):
+        images.follow_build([{"stream": "Step 1/1 : FROM base\n"}], images.StreamPrinter(console))
+
+
+def test_build_stream_returns_the_image_id():
+    console, _, _ = console_with_secret()
+    result = images.follow_build([{"stream": "Step 1/1 : FROM b\n"}, {"aux": {"ID": "sha256:feed"}}], images.StreamPrinter(console))
+    assert result.image_id == "sha256:feed"
+
+
+def test_push_stream_error_names_the_registry():
+    console, _, _ = console_with_secret()
+    events = iter([{"status": "Preparing", "id": "l1"}, {"errorDetail": {"message": "denied: requested access to the resource is denied"}}])
+    with pytest.raises(PipelineError) as raised:
+        images.follow_push(events, "quay.io", images.StreamPrinter(console))
+    assert "quay.io" in str(raised.value) and "denied" in str(raised.value)
+
+
+def test_push_stream_returns_the_digest_and_requires_one():
+    console, _, _ = console_with_secret()
+    events = [{"status": "Pushed", "id": "l1"}, {"status": "t: digest: sha256:ab size: 1"}, {"aux": {"Tag": "t", "Digest": "sha256:ab", "Size": 1}}]
+    assert images.follow_push(iter(events), "r", images.StreamPrinter(console)) == "sha256:ab"
+    with pytest.raises(images.DockerError):
+        images.follow_push(iter(events[:1]), "r", images.StreamPrinter(console))
