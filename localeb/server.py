@@ -1,12 +1,14 @@
 """The stand-in's HTTP server: moto's S3 (and the rest of moto) plus the Elastic Beanstalk operations.
 
 Run it as a process: ``python -m localeb.server --port 4566``. ``start_server`` does that and waits until
-it answers, for tests and for ``inv local.up``.
+it answers, for tests and for ``inv local.up``. ``python -m localeb.server --help`` lists the behaviours
+that can be chosen at start; most can be changed while it runs through ``/_localeb/settings``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import socket
@@ -14,9 +16,12 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from localeb.control import Control, FaultRule
+from localeb.settings import Settings, add_arguments, from_arguments
 
 
 def free_port() -> int:
@@ -25,18 +30,60 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def build_app() -> Any:
+def build_app(settings: Settings | None = None, faults: list[FaultRule] | None = None) -> Control:
+    """moto's DomainDispatcherApplication with the EB operations installed, behind the counting/fault middleware."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    return DomainDispatcherApplication(create_backend_app)
+    from localeb.backend import LocalEB
+    from localeb.platform import DockerPlatform
+    from localeb.responses import install
+
+    settings = settings or Settings()
+    backend = LocalEB(settings, DockerPlatform(settings.server_id))
+    install(backend)
+    dispatcher = DomainDispatcherApplication(create_backend_app)
+
+    def status() -> dict[str, Any]:
+        return {
+            "server_id": settings.server_id,
+            "pid": os.getpid(),
+            "environments": [
+                {
+                    "name": env.name, "id": env.id, "application": env.application, "region": env.region,
+                    "status": env.status, "health": env.health, "version_label": env.version_label,
+                    "address": None if env.terminated else env.proxy.address,
+                    "container": env.container.name if env.container else None,
+                }
+                for env in backend.all_environments()
+            ],
+        }
+
+    control = Control(dispatcher, settings, status, faults or [])
+    control.backend = backend  # type: ignore[attr-defined]
+    return control
 
 
-def serve(host: str, port: int) -> None:
+def serve(host: str, port: int, settings: Settings | None = None, faults: list[FaultRule] | None = None) -> None:
     from werkzeug.serving import run_simple
 
+    from localeb.platform import remove_containers
+
     os.environ.setdefault("MOTO_PORT", str(port))
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    run_simple(host, port, build_app(), threaded=True, use_reloader=False)
+    app = build_app(settings, faults)
+
+    def stop(*_: Any) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        run_simple(host, port, app, threaded=True, use_reloader=False)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        removed = app.backend.close()  # type: ignore[attr-defined]
+        if removed:
+            print(f"localeb: removed {removed} container(s) of server {app.settings.server_id}", flush=True)
+        remove_containers(app.settings.server_id)
 
 
 @dataclass
@@ -44,8 +91,9 @@ class RunningServer:
     endpoint_url: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    server_id: str = field(default="")
 
-    def stop(self, timeout: float = 10) -> None:
+    def stop(self, timeout: float = 20) -> None:
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -54,25 +102,69 @@ class RunningServer:
                 self.process.kill()
                 self.process.wait(timeout)
 
+    def _request(self, method: str, path: str, payload: Any = None) -> Any:
+        data = None if payload is None else json.dumps(payload).encode()
+        request = urllib.request.Request(self.endpoint_url + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
 
-def start_server(log_path: Path, port: int = 0, extra_args: list[str] | None = None, timeout: float = 30) -> RunningServer:
-    """Starts the server in a child process and returns once it answers HTTP."""
+    def calls(self) -> dict[str, int]:
+        """Calls served per operation since the start or the last reset (EB Action, `s3:<Operation>`)."""
+        return dict(self._request("GET", "/_localeb/calls"))
+
+    def reset_calls(self) -> None:
+        self._request("DELETE", "/_localeb/calls")
+
+    def set_faults(self, *rules: dict[str, Any] | str | FaultRule) -> list[dict[str, Any]]:
+        """Replaces the fault rules; no rules removes them all. A rule is a dict (operation, kind, rate, count,
+        status, seconds), a `KIND,OPERATION[,RATE[,ARG]]` string, or a FaultRule."""
+        parsed = [FaultRule.parse(r) if isinstance(r, str) else FaultRule.from_dict(r) if isinstance(r, dict) else r
+                  for r in rules]
+        body = [{k: v for k, v in rule.public().items() if k != "injected"} for rule in parsed]
+        return list(self._request("PUT", "/_localeb/faults", body)["rules"])
+
+    def faults(self) -> list[dict[str, Any]]:
+        return list(self._request("GET", "/_localeb/faults")["rules"])
+
+    def settings(self) -> dict[str, Any]:
+        return dict(self._request("GET", "/_localeb/settings"))
+
+    def update_settings(self, **changes: Any) -> dict[str, Any]:
+        """Changes behaviours while running, e.g. `failed_version_label="keep"`, `phase_seconds=0.1`."""
+        return dict(self._request("POST", "/_localeb/settings", changes))
+
+    def status(self) -> dict[str, Any]:
+        return dict(self._request("GET", "/_localeb/status"))
+
+
+def start_server(
+    log_path: Path, port: int = 0, extra_args: list[str] | None = None, timeout: float = 30, detached: bool = False,
+) -> RunningServer:
+    """Starts the server in a child process and returns once it answers HTTP.
+
+    `detached` puts it in its own session, so it outlives the caller (for `inv local.up`).
+    """
     port = port or free_port()
     log = open(log_path, "ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "localeb.server", "--host", "127.0.0.1", "--port", str(port), *(extra_args or [])],
         stdout=log,
         stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
         cwd=Path(__file__).resolve().parent.parent,
+        start_new_session=detached,
     )
+    log.close()
     endpoint = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the local AWS server exited with {process.returncode}; see {log_path}")
         try:
-            urllib.request.urlopen(endpoint + "/moto-api/", timeout=1).read()
-            return RunningServer(endpoint, process, log_path)
+            with urllib.request.urlopen(endpoint + "/_localeb/settings", timeout=1) as response:
+                server_id = json.loads(response.read())["server_id"]
+            return RunningServer(endpoint, process, log_path, server_id)
         except OSError:
             time.sleep(0.1)
     process.kill()
@@ -80,11 +172,23 @@ def start_server(log_path: Path, port: int = 0, extra_args: list[str] | None = N
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4566)
+    add_arguments(parser)
+    parser.add_argument("--fault", action="append", default=[], metavar="KIND,OPERATION[,RATE[,ARG]]",
+                        help="inject a fault: KIND is throttle, error (ARG: 5xx status) or slow (ARG: seconds); "
+                             "OPERATION an EB Action, s3:<Operation>, s3:<METHOD> or *; RATE the share of calls")
+    parser.add_argument("--faults-json", help="fault rules as a JSON list of objects (operation, kind, rate, count, "
+                                              "status, seconds)")
     args = parser.parse_args(argv)
-    serve(args.host, args.port)
+    try:
+        faults = [FaultRule.parse(text) for text in args.fault]
+        if args.faults_json:
+            faults += [FaultRule.from_dict(rule) for rule in json.loads(args.faults_json)]
+    except ValueError as error:
+        parser.error(str(error))
+    serve(args.host, args.port, from_arguments(args), faults)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,652 @@
+"""The Elastic Beanstalk operations: state per account and region, validation, and errors as EB sends them."""
+
+from __future__ import annotations
+
+import base64
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+from localeb import s3store
+from localeb.errors import (
+    InvalidParameterCombination,
+    InvalidParameterValue,
+    InvalidRequestException,
+    MissingParameter,
+    OperationInProgressFailure,
+    ResourceNotFound,
+    S3LocationNotInServiceRegion,
+    SourceBundleDeletionFailure,
+    TooManyApplicationVersions,
+)
+from localeb.models import (
+    DEFAULT_PLATFORM,
+    DEFAULT_STACK,
+    SEVERITIES,
+    Application,
+    ApplicationVersion,
+    Environment,
+    Event,
+    arn,
+    now,
+    random_id,
+)
+from localeb.options import (
+    DEFAULTS,
+    as_option_list,
+    check_environment_properties,
+    merged,
+    parse_removals,
+    parse_settings,
+)
+from localeb.platform import DockerPlatform
+from localeb.proxy import Proxy
+from localeb.settings import Settings
+
+ENVIRONMENT_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?")
+EVENT_RETENTION = timedelta(weeks=6)
+
+
+@dataclass
+class RegionState:
+    account: str
+    region: str
+    applications: dict[str, Application] = field(default_factory=dict)
+    versions: dict[tuple[str, str], ApplicationVersion] = field(default_factory=dict)
+    environments: list[Environment] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+
+def _token(value: int) -> str:
+    return base64.urlsafe_b64encode(str(value).encode()).decode()
+
+
+def _untoken(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        return int(base64.urlsafe_b64decode(token.encode()).decode())
+    except ValueError:
+        raise InvalidParameterValue("Invalid NextToken.") from None
+
+
+def _page_size(value: Any, default: int = 1000) -> int:
+    if value is None:
+        return default
+    size = int(value)
+    if not 1 <= size <= 1000:
+        raise InvalidParameterValue("MaxRecords must be between 1 and 1000.")
+    return size
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def _length(name: str, value: str | None, low: int, high: int) -> None:
+    if value is None or not low <= len(value) <= high:
+        raise InvalidParameterValue(f"{name} must be between {low} and {high} characters long.")
+
+
+class LocalEB:
+    """All state of the stand-in's Elastic Beanstalk; every method takes the lock it needs."""
+
+    def __init__(self, settings: Settings, platform: DockerPlatform) -> None:
+        self.settings = settings
+        self.platform = platform
+        self.lock = threading.RLock()
+        self._regions: dict[tuple[str, str], RegionState] = {}
+        self._event_seq = 0
+        self._last_event_date = datetime.fromtimestamp(0, timezone.utc)
+        self.on_environment_created: Callable[[Environment], None] | None = None
+
+    # -- state -------------------------------------------------------------------------------------
+
+    def state(self, account: str, region: str) -> RegionState:
+        with self.lock:
+            key = (account, region)
+            if key not in self._regions:
+                self._regions[key] = RegionState(account, region)
+            return self._regions[key]
+
+    def all_environments(self) -> list[Environment]:
+        with self.lock:
+            return [env for state in self._regions.values() for env in state.environments]
+
+    def emit(
+        self,
+        state: RegionState,
+        message: str,
+        severity: str = "INFO",
+        env: Environment | None = None,
+        application: str | None = None,
+        version_label: str | None = None,
+        request_id: str | None = None,
+    ) -> Event:
+        with self.lock:
+            self._event_seq += 1
+            date = now().replace(microsecond=now().microsecond // 1000 * 1000)
+            if date <= self._last_event_date:
+                date = self._last_event_date + timedelta(milliseconds=1)
+            self._last_event_date = date
+            event = Event(
+                seq=self._event_seq,
+                date=date,
+                message=message,
+                severity=severity,
+                application=application or (env.application if env else None),
+                environment=env.name if env else None,
+                environment_id=env.id if env else None,
+                version_label=version_label,
+                request_id=request_id,
+            )
+            state.events.append(event)
+            return event
+
+    # -- applications --------------------------------------------------------------------------------
+
+    def application(self, state: RegionState, name: str | None) -> Application:
+        if not name or name not in state.applications:
+            raise InvalidParameterValue(f"No Application named '{name}' found.")
+        return state.applications[name]
+
+    def create_application(
+        self, state: RegionState, name: str, description: str | None, lifecycle: dict[str, Any] | None,
+        tags: dict[str, str],
+    ) -> dict[str, Any]:
+        _length("ApplicationName", name, 1, 100)
+        if description is not None and len(description) > 200:
+            raise InvalidParameterValue("Description must be at most 200 characters long.")
+        with self.lock:
+            if name in state.applications:
+                raise InvalidParameterValue(f"Application {name} already exists.")
+            app = Application(name, arn(state.region, state.account, "application", name), description, now(),
+                              lifecycle, tags=tags)
+            state.applications[name] = app
+            return app.describe([])
+
+    def describe_applications(self, state: RegionState, names: list[str] | None) -> list[dict[str, Any]]:
+        with self.lock:
+            apps = [app for app in state.applications.values() if not names or app.name in names]
+            return [app.describe(self._labels(state, app.name)) for app in apps]
+
+    def _labels(self, state: RegionState, application: str) -> list[str]:
+        return [v.label for (app, _), v in state.versions.items() if app == application]
+
+    def update_lifecycle(self, state: RegionState, name: str, lifecycle: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            app = self.application(state, name)
+            app.lifecycle = lifecycle
+            app.updated = now()
+            return {"ApplicationName": name, "ResourceLifecycleConfig": lifecycle}
+
+    def delete_application(self, state: RegionState, name: str, force: bool) -> None:
+        with self.lock:
+            self.application(state, name)
+            running = [e for e in state.environments if e.application == name and not e.terminated]
+            if running and not force:
+                raise OperationInProgressFailure(
+                    f"Unable to delete application {name} because it has running environments: "
+                    + ", ".join(e.name for e in running) + "."
+                )
+            for env in running:
+                self._retire(env)
+            del state.applications[name]
+            for key in [k for k in state.versions if k[0] == name]:
+                del state.versions[key]
+
+    # -- application versions ----------------------------------------------------------------------
+
+    def create_application_version(
+        self, state: RegionState, application: str, label: str, description: str | None,
+        bundle: dict[str, Any] | None, auto_create: bool, process: bool,
+    ) -> dict[str, Any]:
+        _length("VersionLabel", label, 1, 100)
+        _length("ApplicationName", application, 1, 100)
+        if description is not None and len(description) > 200:
+            raise InvalidParameterValue("Description must be at most 200 characters long.")
+        bucket = key = None
+        if bundle:
+            bucket, key = bundle.get("S3Bucket"), bundle.get("S3Key")
+            if not bucket or not key:
+                raise MissingParameter("SourceBundle needs both S3Bucket and S3Key.")
+            if len(key) > 1024:
+                raise InvalidParameterValue("S3Key must be at most 1024 characters long.")
+        with self.lock:
+            if application not in state.applications:
+                if not auto_create:
+                    raise InvalidParameterValue(f"No Application named '{application}' found.")
+                self.create_application(state, application, None, None, {})
+            if (application, label) in state.versions:
+                raise InvalidParameterValue(f"Application Version {label} already exists.")
+            if len(state.versions) >= self.settings.version_limit:
+                raise TooManyApplicationVersions(
+                    f"You cannot have more than {self.settings.version_limit} Application Versions. "
+                    "Either remove some Application Versions or request a limit increase."
+                )
+            if bucket and key:
+                self._check_bundle_location(state, bucket, key)
+            version = ApplicationVersion(
+                application, label, arn(state.region, state.account, "applicationversion", f"{application}/{label}"),
+                description, bucket, key, now(), status="Processing" if process else "Unprocessed",
+            )
+            state.versions[(application, label)] = version
+            if process:
+                threading.Thread(target=self._process, args=(state, version), daemon=True).start()
+            self._apply_lifecycle(state, application)
+            return self._describe_version(version)
+
+    def _check_bundle_location(self, state: RegionState, bucket: str, key: str) -> None:
+        try:
+            region = s3store.bucket_region(state.account, state.region, bucket)
+        except s3store.S3Missing as missing:
+            raise InvalidParameterCombination(
+                f"Unable to download from S3 location (Bucket: {bucket} Key: {key}). Reason: {missing}"
+            ) from None
+        if region != state.region:
+            raise S3LocationNotInServiceRegion(
+                f"The specified S3 bucket ({bucket}) does not belong to the S3 region ({state.region}) in which the "
+                f"service is running; it is in {region}."
+            )
+        if not s3store.object_exists(state.account, state.region, bucket, key):
+            raise InvalidParameterCombination(
+                f"Unable to download from S3 location (Bucket: {bucket} Key: {key}). Reason: Not Found"
+            )
+
+    def _process(self, state: RegionState, version: ApplicationVersion) -> None:
+        from localeb.dockerrun import BundleError, dockerrun_text, parse_dockerrun
+
+        self.sleep_phase()
+        problem = None
+        try:
+            if version.bucket and version.key:
+                bundle = s3store.get_object(state.account, state.region, version.bucket, version.key)
+                parse_dockerrun(dockerrun_text(bundle), allow_digest=self.settings.image_digest == "accept")
+        except (BundleError, s3store.S3Missing) as error:
+            problem = str(error)
+        with self.lock:
+            if (version.application, version.label) not in state.versions:
+                return
+            version.status = "Failed" if problem else "Processed"
+            version.updated = now()
+            if problem:
+                self.emit(state, f"Failed to process application version '{version.label}': {problem}", "ERROR",
+                          application=version.application, version_label=version.label)
+
+    def _describe_version(self, version: ApplicationVersion) -> dict[str, Any]:
+        return version.describe(self.settings.version_status(version.status))
+
+    def describe_application_versions(
+        self, state: RegionState, application: str | None, labels: list[str] | None, max_records: Any,
+        next_token: str | None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        size = _page_size(max_records)
+        start = _untoken(next_token)
+        with self.lock:
+            matching = [
+                v for v in state.versions.values()
+                if (not application or v.application == application) and (not labels or v.label in labels)
+            ]
+            page = matching[start:start + size]
+            more = _token(start + size) if start + size < len(matching) else None
+            return [self._describe_version(v) for v in page], more
+
+    def delete_application_version(
+        self, state: RegionState, application: str, label: str, delete_bundle: bool,
+    ) -> None:
+        with self.lock:
+            self.application(state, application)
+            version = state.versions.get((application, label))
+            if version is None:
+                raise InvalidParameterValue(f"No Application Version named '{label}' found.")
+            busy = [e for e in state.environments if not e.terminated and e.application == application
+                    and e.operation_label == label and e.status != "Ready"]
+            if busy or version.status == "Processing":
+                raise OperationInProgressFailure(
+                    f"Unable to delete application version {label} because an operation on it is in progress."
+                )
+            deployed = [e.name for e in state.environments if not e.terminated and e.application == application
+                        and label in (e.deployed_label, e.version_label)]
+            if deployed:
+                raise InvalidParameterValue(
+                    f"Unable to delete application version {label} because it is deployed to running "
+                    f"environment(s): {', '.join(deployed)}."
+                )
+            del state.versions[(application, label)]
+        if delete_bundle and version.bucket and version.key:
+            try:
+                s3store.delete_object(state.account, state.region, version.bucket, version.key)
+            except Exception as error:
+                raise SourceBundleDeletionFailure(
+                    f"Unable to delete the source bundle s3://{version.bucket}/{version.key}: {error}. "
+                    "The application version was deleted successfully."
+                ) from None
+
+    def _apply_lifecycle(self, state: RegionState, application: str) -> None:
+        config = (state.applications[application].lifecycle or {}).get("VersionLifecycleConfig") or {}
+        in_use = {label for e in state.environments if not e.terminated and e.application == application
+                  for label in (e.deployed_label, e.version_label, e.operation_label) if label}
+        candidates = [v for v in state.versions.values() if v.application == application and v.label not in in_use]
+        doomed: list[tuple[ApplicationVersion, bool]] = []
+        count_rule = config.get("MaxCountRule") or {}
+        if str(count_rule.get("Enabled")).lower() == "true":
+            total = len([v for v in state.versions.values() if v.application == application])
+            excess = total - int(count_rule.get("MaxCount", 200))
+            for version in candidates[:max(excess, 0)]:
+                doomed.append((version, str(count_rule.get("DeleteSourceFromS3")).lower() == "true"))
+        age_rule = config.get("MaxAgeRule") or {}
+        if str(age_rule.get("Enabled")).lower() == "true":
+            cutoff = now() - timedelta(days=int(age_rule.get("MaxAgeInDays", 180)))
+            for version in candidates:
+                if version.created < cutoff and all(version is not d for d, _ in doomed):
+                    doomed.append((version, str(age_rule.get("DeleteSourceFromS3")).lower() == "true"))
+        for version, delete_source in doomed[:100]:
+            del state.versions[(version.application, version.label)]
+            if delete_source and version.bucket and version.key:
+                s3store.delete_object(state.account, state.region, version.bucket, version.key)
+            self.emit(state, f"Application version {version.label} was deleted by the lifecycle policy.", "INFO",
+                      application=application, version_label=version.label)
+
+    # -- environments -----------------------------------------------------------------------------------
+
+    def find_environment(self, state: RegionState, env_id: str | None, name: str | None,
+                         include_terminated: bool = False) -> Environment:
+        if not env_id and not name:
+            raise MissingParameter("Either EnvironmentId or EnvironmentName must be specified.")
+        with self.lock:
+            matches = [
+                e for e in state.environments
+                if (env_id and e.id == env_id) or (not env_id and e.name == name)
+            ]
+            live = [e for e in matches if not e.terminated]
+            if live:
+                return live[0]
+            if matches and include_terminated:
+                return matches[-1]
+        if matches:
+            raise InvalidParameterValue(
+                f"Environment named {matches[-1].name} is in an invalid state for this operation. Must be Ready."
+            )
+        if env_id:
+            raise InvalidParameterValue(f"No Environment found for EnvironmentId = '{env_id}'.")
+        raise InvalidParameterValue(f"No Environment found for EnvironmentName = '{name}'.")
+
+    def create_environment(
+        self, state: RegionState, application: str, name: str, version_label: str | None,
+        stack: str | None, platform_arn: str | None, tier: dict[str, str] | None, description: str | None,
+        option_settings: list[dict[str, Any]] | None, tags: dict[str, str], request_id: str,
+    ) -> dict[str, Any]:
+        _length("EnvironmentName", name, 4, 40)
+        if not ENVIRONMENT_NAME.fullmatch(name):
+            raise InvalidParameterValue(
+                f"Value {name} at 'EnvironmentName' failed to satisfy constraint: it can contain only letters, "
+                "digits and hyphens, and cannot start or end with a hyphen."
+            )
+        options = merged(DEFAULTS, parse_settings(option_settings), [])
+        if self.settings.env_limits == "enforce":
+            check_environment_properties(options)
+        with self.lock:
+            self.application(state, application)
+            if any(e.name == name and not e.terminated for e in state.environments):
+                raise InvalidParameterValue(f"Environment {name} already exists.")
+            if version_label and (application, version_label) not in state.versions:
+                raise InvalidParameterValue(f"No Application Version named '{version_label}' found.")
+            env = Environment(
+                id=random_id("e-", 10),
+                name=name,
+                application=application,
+                account=state.account,
+                region=state.region,
+                solution_stack=stack or DEFAULT_STACK,
+                platform_arn=platform_arn or f"arn:aws:elasticbeanstalk:{state.region}::{DEFAULT_PLATFORM}",
+                tier=tier or {"Name": "WebServer", "Type": "Standard", "Version": "1.0"},
+                description=description,
+                options=options,
+                proxy=Proxy(),
+                instance_id=random_id("i-", 17, "0123456789abcdef"),
+                version_label=version_label,
+                tags=tags,
+                operation_label=version_label,
+            )
+            state.environments.append(env)
+            self.emit(state, "createEnvironment is starting.", env=env, request_id=request_id)
+            description_now = env.describe()
+        if self.on_environment_created:
+            self.on_environment_created(env)
+        from localeb.deploy import launch
+
+        threading.Thread(target=launch, args=(self, state, env, request_id), daemon=True).start()
+        return description_now
+
+    def describe_environments(
+        self, state: RegionState, application: str | None, version_label: str | None, ids: list[str] | None,
+        names: list[str] | None, include_deleted: bool | None, deleted_back_to: datetime | None,
+        max_records: Any, next_token: str | None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        size = _page_size(max_records)
+        start = _untoken(next_token)
+        back_to = _utc(deleted_back_to) or now() - timedelta(hours=1)
+        with self.lock:
+            matching = [
+                e for e in state.environments
+                if (not application or e.application == application)
+                and (not version_label or e.version_label == version_label)
+                and (not ids or e.id in ids)
+                and (not names or e.name in names)
+                and (not e.terminated or (include_deleted is not False and e.terminated >= back_to))
+            ]
+            page = matching[start:start + size]
+            more = _token(start + size) if start + size < len(matching) else None
+            return [e.describe() for e in page], more
+
+    def update_environment(
+        self, state: RegionState, application: str | None, env_id: str | None, name: str | None,
+        version_label: str | None, description: str | None, option_settings: list[dict[str, Any]] | None,
+        options_to_remove: list[dict[str, Any]] | None, request_id: str,
+    ) -> dict[str, Any]:
+        from localeb.deploy import configure, deploy_version
+
+        updates = parse_settings(option_settings)
+        removals = parse_removals(options_to_remove)
+        with self.lock:
+            env = self.find_environment(state, env_id, name)
+            if application and env.application != application:
+                raise InvalidParameterValue(f"No Environment found for EnvironmentName = '{name or env_id}'.")
+            if version_label and (updates or removals) and self.settings.combined_update == "reject":
+                raise InvalidParameterCombination(
+                    "You cannot update the application version and the configuration settings of an environment "
+                    "in the same request."
+                )
+            if env.status != "Ready":
+                raise InvalidParameterValue(
+                    f"Environment named {env.name} is in an invalid state for this operation. Must be Ready."
+                )
+            if version_label and (env.application, version_label) not in state.versions:
+                raise InvalidParameterValue(f"No Application Version named '{version_label}' found.")
+            new_options = merged(env.options, updates, removals)
+            if (updates or removals) and self.settings.env_limits == "enforce":
+                check_environment_properties(new_options)
+            if description is not None:
+                env.description = description
+            env.updated = now()
+            if not version_label and not (updates or removals):
+                return env.describe()
+            previous_options = env.options
+            env.options = new_options
+            env.status = "Updating"
+            env.health = "Grey"
+            self.emit(state, "Environment update is starting.", env=env, version_label=version_label,
+                      request_id=request_id)
+            if version_label:
+                env.version_label = version_label
+                env.operation_label = version_label
+                worker: Callable[..., None] = deploy_version
+                args: tuple[Any, ...] = (self, state, env, version_label, previous_options, request_id)
+            else:
+                worker = configure
+                args = (self, state, env, previous_options, request_id)
+            description_now = env.describe()
+        threading.Thread(target=worker, args=args, daemon=True).start()
+        return description_now
+
+    def terminate_environment(self, state: RegionState, env_id: str | None, name: str | None,
+                              request_id: str) -> dict[str, Any]:
+        from localeb.deploy import terminate
+
+        with self.lock:
+            env = self.find_environment(state, env_id, name)
+            if env.status != "Ready":
+                raise InvalidParameterValue(
+                    f"Environment named {env.name} is in an invalid state for this operation. Must be Ready."
+                )
+            env.status = "Terminating"
+            env.updated = now()
+            self.emit(state, "terminateEnvironment is starting.", env=env, request_id=request_id)
+            description_now = env.describe()
+        threading.Thread(target=terminate, args=(self, state, env, request_id), daemon=True).start()
+        return description_now
+
+    def _retire(self, env: Environment) -> None:
+        self.platform.remove(env.container.id if env.container else None)
+        env.container = None
+        env.proxy.close()
+        env.status = "Terminated"
+        env.health = "Grey"
+        env.terminated = now()
+        env.updated = env.terminated
+
+    def swap_cnames(self, state: RegionState, source_id: str | None, source_name: str | None,
+                    destination_id: str | None, destination_name: str | None, request_id: str) -> None:
+        from localeb.deploy import swap
+
+        with self.lock:
+            source = self.find_environment(state, source_id, source_name)
+            destination = self.find_environment(state, destination_id, destination_name)
+            if source is destination:
+                raise InvalidParameterValue("The source and destination environments must be different.")
+            for env in (source, destination):
+                if env.status != "Ready":
+                    raise InvalidParameterValue(
+                        f"Environment named {env.name} is in an invalid state for this operation. Must be Ready."
+                    )
+            for env in (source, destination):
+                env.status = "Updating"
+                env.updated = now()
+                self.emit(state, "swapEnvironmentCNAMEs is starting.", env=env, request_id=request_id)
+        threading.Thread(target=swap, args=(self, state, source, destination, request_id), daemon=True).start()
+
+    def describe_configuration_settings(
+        self, state: RegionState, application: str, template: str | None, env_name: str | None,
+    ) -> list[dict[str, Any]]:
+        with self.lock:
+            self.application(state, application)
+            if template:
+                raise InvalidParameterValue(f"No Configuration Template named '{application}/{template}' found.")
+            env = self.find_environment(state, None, env_name)
+            if env.application != application:
+                raise InvalidParameterValue(f"No Environment found for EnvironmentName = '{env_name}'.")
+            return [{
+                "SolutionStackName": env.solution_stack,
+                "PlatformArn": env.platform_arn,
+                "ApplicationName": env.application,
+                "EnvironmentName": env.name,
+                "Description": env.description,
+                "DeploymentStatus": "deployed",
+                "DateCreated": env.created,
+                "DateUpdated": env.updated,
+                "OptionSettings": as_option_list(env.options),
+            }]
+
+    def describe_environment_health(
+        self, state: RegionState, env_id: str | None, name: str | None, attributes: list[str] | None,
+    ) -> dict[str, Any]:
+        with self.lock:
+            env = self.find_environment(state, env_id, name)
+            if not env.enhanced_health:
+                raise InvalidRequestException("DescribeEnvironmentHealth is not supported.")
+            ok = 1 if env.health == "Green" else 0
+            return {
+                "EnvironmentName": env.name,
+                "HealthStatus": env.health_status,
+                "Status": "Ready" if env.status == "Ready" and env.health == "Green" else (
+                    "Severe" if env.health == "Red" else "Info"),
+                "Color": env.health,
+                "Causes": [] if env.health == "Green" else ["The most recent deployment failed."]
+                if env.health == "Red" else [],
+                "InstancesHealth": {"NoData": 0, "Unknown": 0, "Pending": 0, "Ok": ok, "Info": 0,
+                                    "Warning": 0, "Degraded": 0, "Severe": 1 - ok if env.health == "Red" else 0},
+                "RefreshedAt": now(),
+            }
+
+    # -- events -------------------------------------------------------------------------------------------
+
+    def describe_events(self, state: RegionState, params: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+        size = _page_size(params.get("MaxRecords"))
+        severity = params.get("Severity")
+        if severity and severity not in SEVERITIES:
+            raise InvalidParameterValue(f"Severity must be one of {', '.join(SEVERITIES)}.")
+        minimum = SEVERITIES.index(severity) if severity else 0
+        start, end = _utc(params.get("StartTime")), _utc(params.get("EndTime"))
+        oldest = now() - EVENT_RETENTION
+        cursor = _untoken(params.get("NextToken")) if params.get("NextToken") else None
+        filters = {
+            "application": params.get("ApplicationName"),
+            "version_label": params.get("VersionLabel"),
+            "environment": params.get("EnvironmentName"),
+            "environment_id": params.get("EnvironmentId"),
+            "request_id": params.get("RequestId"),
+        }
+        with self.lock:
+            platforms = {e.name: e.platform_arn for e in state.environments}
+            matching = [
+                e for e in reversed(state.events)
+                if all(not wanted or getattr(e, attr) == wanted for attr, wanted in filters.items())
+                and SEVERITIES.index(e.severity) >= minimum
+                and (start is None or e.date >= start)
+                and (end is None or e.date < end)
+                and e.date >= oldest
+                and (cursor is None or e.seq <= cursor)
+            ]
+            page = matching[:size]
+            more = _token(matching[size].seq) if len(matching) > size else None
+            return [e.describe(platforms.get(e.environment or "")) for e in page], more
+
+    # -- tags -----------------------------------------------------------------------------------------------
+
+    def _tagged(self, state: RegionState, resource_arn: str) -> Application | Environment:
+        with self.lock:
+            for app in state.applications.values():
+                if app.arn == resource_arn:
+                    return app
+            for env in state.environments:
+                if env.arn == resource_arn and not env.terminated:
+                    return env
+        raise ResourceNotFound(f"Resource not found for ARN '{resource_arn}'.")
+
+    def list_tags(self, state: RegionState, resource_arn: str) -> dict[str, str]:
+        return dict(self._tagged(state, resource_arn).tags)
+
+    def update_tags(self, state: RegionState, resource_arn: str, add: dict[str, str], remove: list[str]) -> None:
+        resource = self._tagged(state, resource_arn)
+        with self.lock:
+            for key in remove:
+                resource.tags.pop(key, None)
+            resource.tags.update(add)
+
+    # -- pace -------------------------------------------------------------------------------------------------
+
+    def sleep_phase(self, phases: float = 1.0) -> None:
+        import time
+
+        time.sleep(self.settings.phase_seconds * phases)
+
+    def close(self) -> int:
+        with self.lock:
+            for env in self.all_environments():
+                env.proxy.close()
+        return self.platform.close()
+

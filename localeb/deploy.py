@@ -1,0 +1,252 @@
+"""The background work behind CreateEnvironment, UpdateEnvironment, TerminateEnvironment and SwapEnvironmentCNAMEs.
+
+Each function runs in its own thread, paced by `Settings.phase_seconds`, and emits the events EB emits.
+The final event and the environment's return to Ready happen under one lock, so a client that sees Ready
+also sees the event that says how the operation ended.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from localeb import s3store
+from localeb.dockerrun import BundleError, Dockerrun, dockerrun_text, parse_dockerrun, registry_credentials
+from localeb.models import Environment, now
+from localeb.options import OptionKey, environment_properties, health_check_path, healthy_codes
+from localeb.platform import DeployError, RunningContainer
+
+if TYPE_CHECKING:
+    from localeb.backend import LocalEB, RegionState
+
+
+def _instance_failure(env: Environment, cause: str) -> DeployError:
+    return DeployError(
+        cause,
+        f"[Instance: {env.instance_id}] Command failed on instance. Return code: 1 Output: "
+        "Engine execution has encountered an error.",
+        "Instance deployment failed. For details, see 'eb-engine.log'.",
+    )
+
+
+def _fetch_spec(eb: LocalEB, env: Environment, bucket: str, key: str) -> Dockerrun:
+    try:
+        bundle = s3store.get_object(env.account, env.region, bucket, key)
+    except s3store.S3Missing as missing:
+        raise _instance_failure(
+            env, f"Instance deployment failed to download the source bundle s3://{bucket}/{key}: {missing}. "
+                 "The deployment failed."
+        ) from None
+    try:
+        return parse_dockerrun(dockerrun_text(bundle), allow_digest=eb.settings.image_digest == "accept")
+    except BundleError as error:
+        raise _instance_failure(env, f"Instance deployment: {error} The deployment failed.") from None
+
+
+def _credentials(eb: LocalEB, env: Environment, spec: Dockerrun) -> dict[str, str] | None:
+    if not spec.auth_bucket or not spec.auth_key:
+        return None
+    where = f"s3://{spec.auth_bucket}/{spec.auth_key}"
+    try:
+        region = s3store.bucket_region(env.account, env.region, spec.auth_bucket)
+        if region != env.region:
+            raise s3store.S3Missing(
+                f"the bucket is in {region}, but the environment is in {env.region}; it must be in the same region"
+            )
+        auth_file = s3store.get_object(env.account, env.region, spec.auth_bucket, spec.auth_key)
+    except s3store.S3Missing as missing:
+        raise _instance_failure(
+            env, f"Instance deployment failed to download the Docker registry authentication file {where}: "
+                 f"{missing}. The deployment failed."
+        ) from None
+    try:
+        return registry_credentials(auth_file, spec.registry, accept_legacy=eb.settings.legacy_dockercfg == "accept")
+    except BundleError as error:
+        raise _instance_failure(env, f"Instance deployment: {error} ({where}) The deployment failed.") from None
+
+
+def _start(
+    eb: LocalEB, env: Environment, label: str, spec: Dockerrun, variables: dict[str, str],
+    options: dict[OptionKey, str], pull: bool, credentials: dict[str, str] | None = None,
+) -> RunningContainer:
+    if pull:
+        repository, tag = spec.repository_and_tag
+        try:
+            eb.platform.pull(spec.image, repository, tag, credentials, spec.update)
+        except DeployError as error:
+            raise _instance_failure(env, error.events[0]) from None
+    running = eb.platform.run(env.id, env.name, label, spec, variables)
+    try:
+        eb.platform.wait_healthy(
+            running, env.instance_id, health_check_path(options), healthy_codes(options),
+            eb.settings.health_timeout, eb.settings.health_interval,
+        )
+    except DeployError:
+        eb.platform.remove(running.id)
+        raise
+    return running
+
+
+def _install(
+    eb: LocalEB, state: RegionState, env: Environment, label: str, options: dict[OptionKey, str],
+) -> tuple[RunningContainer | None, Dockerrun | None, dict[str, str]]:
+    with eb.lock:
+        version = state.versions.get((env.application, label))
+        bucket, key = (version.bucket, version.key) if version else (None, None)
+    variables = environment_properties(options)
+    if not bucket or not key:
+        return None, None, variables
+    spec = _fetch_spec(eb, env, bucket, key)
+    credentials = _credentials(eb, env, spec)
+    running = _start(eb, env, label, spec, variables, options, pull=True, credentials=credentials)
+    with eb.lock:
+        if version is not None and version.status in ("Unprocessed", "Processing"):
+            version.status = "Processed"
+            version.updated = now()
+    return running, spec, variables
+
+
+def _switch(eb: LocalEB, env: Environment, running: RunningContainer | None, spec: Dockerrun | None,
+            label: str | None, variables: dict[str, str]) -> None:
+    previous = env.container
+    with eb.lock:
+        env.container = running
+        env.deployed_spec = spec
+        env.deployed_label = label
+        env.deployed_variables = variables
+        env.proxy.target = ("127.0.0.1", running.host_port) if running else None
+    if previous is not None:
+        eb.platform.remove(previous.id)
+
+
+def _settle(eb: LocalEB, state: RegionState, env: Environment, health: str) -> None:
+    """Ends an operation: Ready with `health`, and the basic-health event when the colour changes to or from Red."""
+    previous = env.settled_health
+    env.status = "Ready"
+    env.health = env.settled_health = health
+    if health == "Red" and previous != "Red":
+        eb.emit(state, "Environment health has been set to RED", "WARN", env=env)
+    elif health == "Green" and previous == "Red":
+        eb.emit(state, "Environment health has been set to GREEN", "INFO", env=env)
+
+
+def launch(eb: LocalEB, state: RegionState, env: Environment, request_id: str) -> None:
+    label = env.version_label
+    eb.sleep_phase()
+    eb.emit(state, "Using the local Docker engine as the environment's only instance "
+            f"({env.instance_id}) behind {env.proxy.address}.", env=env, request_id=request_id)
+    failure: DeployError | None = None
+    if label:
+        eb.sleep_phase()
+        try:
+            running, spec, variables = _install(eb, state, env, label, env.options)
+            _switch(eb, env, running, spec, label, variables)
+        except DeployError as error:
+            failure = error
+    else:
+        _switch(eb, env, None, None, None, {})
+    eb.sleep_phase()
+    with eb.lock:
+        env.operation_label = None
+        env.updated = now()
+        if failure:
+            for message in failure.events:
+                eb.emit(state, message, "ERROR", env=env, version_label=label, request_id=request_id)
+            eb.emit(state, "Create environment operation is complete, but with errors. For more information, "
+                    "see troubleshooting documentation.", "ERROR", env=env, request_id=request_id)
+            if eb.settings.failed_version_label == "revert":
+                env.version_label = None
+            _settle(eb, state, env, "Red")
+        else:
+            eb.emit(state, f"Successfully launched environment: {env.name}", env=env, request_id=request_id)
+            _settle(eb, state, env, "Green")
+
+
+def deploy_version(
+    eb: LocalEB, state: RegionState, env: Environment, label: str, previous_options: dict[OptionKey, str],
+    request_id: str,
+) -> None:
+    previous_label = env.deployed_label
+    eb.sleep_phase()
+    eb.emit(state, "Deploying new version to instance(s).", env=env, version_label=label, request_id=request_id)
+    failure: DeployError | None = None
+    try:
+        running, spec, variables = _install(eb, state, env, label, env.options)
+    except DeployError as error:
+        failure = error
+    except Exception as error:  # an engine or S3 fault must still end the operation as EB would
+        failure = _instance_failure(env, f"Instance deployment failed: {error}")
+    if failure is None:
+        eb.sleep_phase()
+        _switch(eb, env, running, spec, label, variables)
+        eb.emit(state, "New application version was deployed to running EC2 instances.", env=env,
+                version_label=label, request_id=request_id)
+    eb.sleep_phase()
+    with eb.lock:
+        env.operation_label = None
+        env.updated = now()
+        if failure:
+            for message in failure.events:
+                eb.emit(state, message, "ERROR", env=env, version_label=label, request_id=request_id)
+            eb.emit(state, "Failed to deploy application.", "ERROR", env=env, version_label=label,
+                    request_id=request_id)
+            if eb.settings.failed_version_label == "revert":
+                env.version_label = previous_label
+            if eb.settings.combined_update == "allow":
+                env.options = previous_options
+            _settle(eb, state, env, "Red")
+        else:
+            eb.emit(state, "Environment update completed successfully.", env=env, version_label=label,
+                    request_id=request_id)
+            _settle(eb, state, env, "Green")
+
+
+def configure(
+    eb: LocalEB, state: RegionState, env: Environment, previous_options: dict[OptionKey, str], request_id: str,
+) -> None:
+    eb.sleep_phase()
+    eb.emit(state, f"Updating environment {env.name}'s configuration settings.", env=env, request_id=request_id)
+    failure: DeployError | None = None
+    variables = environment_properties(env.options)
+    spec = env.deployed_spec
+    if spec is not None and env.container is not None:
+        try:
+            running = _start(eb, env, env.deployed_label or "", spec, variables, env.options, pull=False)
+            _switch(eb, env, running, spec, env.deployed_label, variables)
+        except DeployError as error:
+            failure = error
+        except Exception as error:
+            failure = _instance_failure(env, f"Instance deployment failed: {error}")
+    eb.sleep_phase()
+    with eb.lock:
+        env.updated = now()
+        if failure:
+            for message in failure.events:
+                eb.emit(state, message, "ERROR", env=env, request_id=request_id)
+            eb.emit(state, "Failed to deploy configuration.", "ERROR", env=env, request_id=request_id)
+            env.options = previous_options
+            eb.emit(state, "The environment was reverted to the previous configuration setting.", "INFO", env=env,
+                    request_id=request_id)
+            _settle(eb, state, env, "Red")
+        else:
+            eb.emit(state, "Successfully deployed new configuration to environment.", env=env, request_id=request_id)
+            _settle(eb, state, env, "Green")
+
+
+def terminate(eb: LocalEB, state: RegionState, env: Environment, request_id: str) -> None:
+    eb.sleep_phase()
+    with eb.lock:
+        eb._retire(env)
+        eb.emit(state, "terminateEnvironment completed successfully.", env=env, request_id=request_id)
+
+
+def swap(eb: LocalEB, state: RegionState, source: Environment, destination: Environment, request_id: str) -> None:
+    eb.sleep_phase()
+    with eb.lock:
+        source.proxy, destination.proxy = destination.proxy, source.proxy
+        for env in (source, destination):
+            env.proxy.target = ("127.0.0.1", env.container.host_port) if env.container else None
+            env.status = "Ready"
+            env.updated = now()
+        for env in (source, destination):
+            eb.emit(state, f"Completed swapping CNAMEs for environments '{source.name}' and '{destination.name}'.",
+                    env=env, request_id=request_id)

@@ -1,0 +1,211 @@
+"""EB's Docker platform on the local engine: pull with the bundle's credentials, run, health-check, remove."""
+
+from __future__ import annotations
+
+import threading
+import time
+import http.client
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+import docker.errors
+
+from localeb.dockerrun import Dockerrun
+
+SERVER_LABEL = "localeb.server"
+ENVIRONMENT_LABEL = "localeb.environment"
+VERSION_LABEL = "localeb.version"
+
+
+class DeployError(Exception):
+    """A deploy step failed; `events` are the ERROR event messages that tell why."""
+
+    def __init__(self, *events: str) -> None:
+        super().__init__(events[0] if events else "deployment failed")
+        self.events = list(events)
+
+
+@dataclass
+class RunningContainer:
+    id: str
+    name: str
+    host_port: int
+
+
+class DockerPlatform:
+    def __init__(self, server_id: str) -> None:
+        self.server_id = server_id
+        self._lock = threading.Lock()
+        self._closing = False
+        self._counter = 0
+
+    def _client(self) -> docker.DockerClient:
+        return docker.from_env(timeout=120)
+
+    def pull(self, image: str, repository: str, tag: str, credentials: dict[str, str] | None, update: bool) -> None:
+        client = self._client()
+        try:
+            if not update:
+                try:
+                    client.images.get(image)
+                    return
+                except docker.errors.ImageNotFound:
+                    pass
+            # An explicit (possibly empty) auth_config stops docker-py from reading the host's own credentials.
+            if "@" in repository or tag.startswith("sha256:"):
+                client.images.pull(repository if "@" in repository else f"{repository}@{tag}",
+                                   auth_config=credentials or {})
+            else:
+                client.images.pull(repository, tag=tag, auth_config=credentials or {})
+        except docker.errors.APIError as error:
+            raise DeployError(
+                f"Instance deployment failed to download the Docker image {image}: {_explain(error)}. "
+                "The deployment failed."
+            ) from None
+        finally:
+            client.close()
+
+    def run(
+        self, environment_id: str, environment_name: str, version_label: str, spec: Dockerrun, variables: dict[str, str]
+    ) -> RunningContainer:
+        client = self._client()
+        try:
+            with self._lock:
+                if self._closing:
+                    raise DeployError("The server is shutting down.")
+                self._counter += 1
+                name = f"localeb-{self.server_id}-{environment_name}-{self._counter}"
+                volumes = {host: {"bind": inside, "mode": "rw"} for host, inside in spec.volumes}
+                try:
+                    container = client.containers.run(
+                        spec.image,
+                        command=spec.command,
+                        entrypoint=spec.entrypoint,
+                        environment=variables,
+                        ports={f"{spec.container_port}/tcp": ("127.0.0.1", None)},
+                        volumes=volumes or None,
+                        labels={
+                            SERVER_LABEL: self.server_id,
+                            ENVIRONMENT_LABEL: environment_id,
+                            VERSION_LABEL: version_label[:200],
+                        },
+                        name=name,
+                        detach=True,
+                    )
+                except docker.errors.APIError as error:
+                    raise DeployError(
+                        f"Instance deployment failed to start the Docker container from {spec.image}: "
+                        f"{_explain(error)}. The deployment failed."
+                    ) from None
+            container.reload()
+            bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{spec.container_port}/tcp") or []
+            if not bindings:
+                logs = _tail(container)
+                self.remove(container.id)
+                raise DeployError(
+                    f"Instance deployment: the container exited before its port {spec.container_port} could be "
+                    f"published. Last lines of its log:\n{logs}"
+                )
+            return RunningContainer(container.id, name, int(bindings[0]["HostPort"]))
+        finally:
+            client.close()
+
+    def wait_healthy(
+        self, running: RunningContainer, instance_id: str, path: str, codes: set[int], timeout: float, interval: float
+    ) -> None:
+        client = self._client()
+        deadline = time.monotonic() + timeout
+        last = "no answer yet"
+        try:
+            while True:
+                container = client.containers.get(running.id)
+                if container.status in ("exited", "dead"):
+                    code = container.attrs["State"].get("ExitCode")
+                    raise DeployError(
+                        f"[Instance: {instance_id}] The Docker container exited with code {code} right after it "
+                        f"started. Last lines of its log:\n{_tail(container)}",
+                        f"[Instance: {instance_id}] Command failed on instance. Return code: 1 Output: "
+                        "Engine execution has encountered an error.",
+                        "Instance deployment failed. For details, see 'eb-engine.log'.",
+                    )
+                status = _probe(running.host_port, path)
+                if isinstance(status, int) and status in codes:
+                    return
+                last = f"HTTP {status}" if isinstance(status, int) else status
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(interval)
+        finally:
+            client.close()
+        expected = ", ".join(str(c) for c in sorted(codes)) if len(codes) < 5 else f"{min(codes)}-{max(codes)}"
+        raise DeployError(
+            f"[Instance: {instance_id}] Health check GET {path} on the application's port failed for "
+            f"{timeout:.0f} seconds: {last} (expected HTTP {expected}).",
+            f"Instance id(s) '{instance_id}' did not pass health check after command execution. Aborting the operation.",
+        )
+
+    def is_running(self, container_id: str) -> bool:
+        client = self._client()
+        try:
+            return bool(client.containers.get(container_id).status == "running")
+        except docker.errors.NotFound:
+            return False
+        finally:
+            client.close()
+
+    def remove(self, container_id: str | None) -> None:
+        if not container_id:
+            return
+        client = self._client()
+        try:
+            client.containers.get(container_id).remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        finally:
+            client.close()
+
+    def close(self) -> int:
+        with self._lock:
+            self._closing = True
+        return remove_containers(self.server_id)
+
+
+def remove_containers(server_id: str) -> int:
+    client = docker.from_env(timeout=120)
+    try:
+        containers = client.containers.list(all=True, filters={"label": f"{SERVER_LABEL}={server_id}"})
+        for container in containers:
+            try:
+                container.remove(force=True)
+            except docker.errors.NotFound:
+                pass
+        return len(containers)
+    finally:
+        client.close()
+
+
+def _probe(port: int, path: str) -> int | str:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        connection.request("GET", path, headers={"User-Agent": "ELB-HealthChecker/2.0"})
+        return int(connection.getresponse().status)
+    except (OSError, http.client.HTTPException) as error:
+        return f"no HTTP answer ({error.__class__.__name__}: {error})" if str(error) else f"no HTTP answer ({error.__class__.__name__})"
+    finally:
+        connection.close()
+
+
+def _tail(container: Any, lines: int = 20) -> str:
+    try:
+        text = container.logs(tail=lines).decode("utf-8", errors="replace").rstrip()
+    except docker.errors.APIError:
+        return "(the log could not be read)"
+    return text or "(the container wrote nothing)"
+
+
+def _explain(error: docker.errors.APIError) -> str:
+    explanation = error.explanation
+    if isinstance(explanation, bytes):
+        explanation = explanation.decode("utf-8", errors="replace")
+    return str(explanation or error).strip()

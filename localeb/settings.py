@@ -1,0 +1,87 @@
+"""How the stand-in behaves where it has a choice: pace, limits, and the points AWS leaves unconfirmed."""
+
+from __future__ import annotations
+
+import argparse
+import uuid
+from dataclasses import dataclass, field
+
+PACES = {"fast": 0.15, "realistic": 8.0}
+
+
+def parse_pace(value: str) -> float:
+    if value in PACES:
+        return PACES[value]
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"pace must be one of {', '.join(PACES)} or seconds, not {value!r}") from None
+    if seconds < 0:
+        raise argparse.ArgumentTypeError("pace cannot be negative")
+    return seconds
+
+
+@dataclass
+class Settings:
+    server_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    phase_seconds: float = PACES["fast"]
+    version_limit: int = 1000
+    # What the environment reports as VersionLabel after a failed deploy (UNCONFIRMED on AWS).
+    failed_version_label: str = "revert"
+    # A version and option settings in one UpdateEnvironment (the model says no; the official action does it).
+    combined_update: str = "reject"
+    # Whether the documented environment property limits are enforced (UNCONFIRMED on current platforms).
+    env_limits: str = "enforce"
+    # Whether the pre-AL2 .dockercfg auth format is read (AL2 reads only {"auths": ...}).
+    legacy_dockercfg: str = "accept"
+    # Whether Image.Name may be a digest reference (name@sha256:...) (UNCONFIRMED).
+    image_digest: str = "accept"
+    # Case of ApplicationVersion Status on the wire: AWS sends upper case, the model documents title case.
+    version_status_case: str = "upper"
+    health_timeout: float = 20.0
+    health_interval: float = 0.25
+    fault_seed: int | None = None
+
+    def version_status(self, status: str) -> str:
+        return status.upper() if self.version_status_case == "upper" else status
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--server-id", help="label value put on every container this server starts")
+    parser.add_argument("--pace", type=parse_pace, default=PACES["fast"],
+                        help="seconds per deploy phase, or 'fast' (tests) / 'realistic' (benchmarks)")
+    parser.add_argument("--version-limit", type=int, default=1000,
+                        help="application versions allowed per region before TooManyApplicationVersionsException")
+    parser.add_argument("--failed-version-label", choices=["revert", "keep"], default="revert",
+                        help="after a failed deploy, report the previous VersionLabel (revert) or the failed one (keep)")
+    parser.add_argument("--combined-update", choices=["reject", "allow"], default="reject",
+                        help="VersionLabel together with OptionSettings in one UpdateEnvironment")
+    parser.add_argument("--env-limits", choices=["enforce", "off"], default="enforce",
+                        help="check environment property names, values and total size")
+    parser.add_argument("--legacy-dockercfg", choices=["accept", "reject"], default="accept",
+                        help="read the legacy .dockercfg auth format besides {\"auths\": ...}")
+    parser.add_argument("--image-digest", choices=["accept", "reject"], default="accept",
+                        help="allow Image.Name given by digest (name@sha256:...)")
+    parser.add_argument("--version-status-case", choices=["upper", "title"], default="upper",
+                        help="ApplicationVersion Status as AWS sends it (upper) or as the model spells it (title)")
+    parser.add_argument("--health-timeout", type=float, default=20.0,
+                        help="seconds a new container has to pass its health check")
+    parser.add_argument("--fault-seed", type=int, help="seed for the random choice of calls that get a fault")
+
+
+def from_arguments(args: argparse.Namespace) -> Settings:
+    settings = Settings(
+        phase_seconds=args.pace,
+        version_limit=args.version_limit,
+        failed_version_label=args.failed_version_label,
+        combined_update=args.combined_update,
+        env_limits=args.env_limits,
+        legacy_dockercfg=args.legacy_dockercfg,
+        image_digest=args.image_digest,
+        version_status_case=args.version_status_case,
+        health_timeout=args.health_timeout,
+        fault_seed=args.fault_seed,
+    )
+    if args.server_id:
+        settings.server_id = args.server_id
+    return settings
