@@ -54,6 +54,29 @@ SPECS: tuple[SettingSpec, ...] = (
         pattern=r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]",
         pattern_help="an S3 bucket name: 3-63 lower-case letters, digits, dots and hyphens",
     ),
+    SettingSpec(
+        "EB_APPLICATION",
+        "Elastic Beanstalk application name.",
+        pattern=r"[^/]{1,100}",
+        pattern_help="1-100 characters without '/'",
+    ),
+    SettingSpec("BUNDLE_PREFIX", "S3 key prefix of the source bundles: <prefix>/<label>/Dockerrun.aws.json.", "deploy"),
+    SettingSpec(
+        "CONTAINER_PORT", "Port the app listens on in the container (Dockerrun's ContainerPort).", "80",
+        pattern=r"[1-9][0-9]{0,4}", pattern_help="a port number",
+    ),
+    SettingSpec(
+        "DEPLOY_TIMEOUT", "Seconds one deploy (or configuration update) may take in all, waits included.", "900",
+        pattern=r"[1-9][0-9]*", pattern_help="a whole number of seconds",
+    ),
+    SettingSpec(
+        "ACCEPTED_HEALTH", "Health colours that count as healthy after a deploy, comma-separated.", "Green",
+        pattern=r"(Green|Yellow|Red|Grey)(,(Green|Yellow|Red|Grey))*", pattern_help="comma-separated colours: Green,Yellow",
+    ),
+    SettingSpec(
+        "ROLLBACK", "Redeploy the version that ran before when a deploy fails (true/false).", "false",
+        choices=("true", "false"),
+    ),
     SettingSpec("AUTH_KEY", "S3 key of the registry auth file that Dockerrun.aws.json points to.", "registry-auth/config.json"),
     SettingSpec(
         "AUTH_FORMAT",
@@ -78,6 +101,12 @@ class Settings:
     docker_build_network: str = ""
     aws_region: str = ""
     eb_bucket: str = ""
+    eb_application: str = ""
+    bundle_prefix: str = ""
+    container_port: str = ""
+    deploy_timeout: str = ""
+    accepted_health: str = ""
+    rollback: str = ""
     auth_key: str = ""
     auth_format: str = ""
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)

@@ -1,0 +1,151 @@
+"""eb.deploy: put a registered version on an environment and report, truthfully, how it ended.
+
+Waits (bounded) for Ready, updates, follows the update's own events, confirms by the final state, and on failure can
+redeploy the version that ran before. One deadline covers all of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from ebship.beanstalk import Beanstalk, BeanstalkError, EnvState, Event
+from ebship.errors import DeployTimeout, PipelineError, UsageError
+from ebship.output import Console
+from ebship.plan import Plan, Step, print_plan
+from ebship.watch import Clock, Deadline, Expectation, Outcome, Schedule, SystemClock, Watcher
+
+NOT_READY = "is in an invalid state for this operation"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a deploy goes: the Elastic Beanstalk environment behind a name such as stg."""
+
+    name: str  # the name the user gave (--env)
+    environment: str  # the Elastic Beanstalk environment name
+    application: str
+    health: tuple[str, ...] = ("Green",)
+
+
+@dataclass
+class Report:
+    outcome: Outcome
+    label: str
+    target: Target
+    previous_label: str = ""
+    rollback: Outcome | None = None
+    no_op: bool = False
+    events: list[Event] = field(default_factory=list)
+
+
+def url_of(state: EnvState | None) -> str:
+    if state is None or not state.cname:
+        return ""
+    return state.cname if "://" in state.cname else f"http://{state.cname}"
+
+
+def plan_deploy(target: Target, label: str, state: EnvState) -> Plan:
+    steps = []
+    if state.status != "Ready":
+        steps.append(Step("eb.wait_ready", {"EnvironmentName": target.environment}, f"wait until {target.environment} is Ready (now {state.status})"))
+    steps.append(
+        Step(
+            "eb.update_environment",
+            {"ApplicationName": target.application, "EnvironmentName": target.environment, "VersionLabel": label},
+            f"deploy {label} to {target.environment} (now running {state.version_label or 'nothing'}), "
+            f"then follow it until Ready with health {'/'.join(target.health)}",
+        )
+    )
+    return Plan(f"eb.deploy {label} to {target.name} ({target.environment})", tuple(steps))
+
+
+def preflight(eb: Beanstalk, target: Target, label: str) -> EnvState:
+    """Everything that must hold before any change; all of it read-only."""
+    state = eb.environment(target.environment, target.application)
+    if state is None:
+        raise UsageError(
+            f"No environment named {target.environment!r} in application {target.application!r}: "
+            "check the name in environments.toml (or EB_APPLICATION and the region)."
+        )
+    version = eb.version(target.application, label)
+    if version is None:
+        raise UsageError(f"No version {label!r} in {target.application}: run `inv eb.version` first.")
+    if version.status == "FAILED":
+        raise UsageError(f"Version {label} failed Elastic Beanstalk's processing; it cannot be deployed.")
+    return state
+
+
+class Deployer:
+    def __init__(self, eb: Beanstalk, console: Console, timeout: float, clock: Clock | None = None, schedule: Schedule = Schedule()) -> None:
+        self.eb = eb
+        self.console = console
+        self.clock = clock or SystemClock()
+        self.timeout = timeout
+        self.schedule = schedule
+
+    def _watcher(self, deadline: Deadline) -> Watcher:
+        return Watcher(self.eb, deadline, self._print_event, lambda note: self.console.print(f"  ({note})"), self.schedule)
+
+    def _print_event(self, event: Event) -> None:
+        self.console.print(f"  {event.line()}")
+
+    def run(self, target: Target, label: str, rollback: bool = False, dry_run: bool = False) -> Report:
+        state = preflight(self.eb, target, label)
+        if state.version_label == label and state.status == "Ready" and state.health in target.health:
+            self.console.print(f"{target.environment} already runs {label}, Ready and {state.health}: nothing to deploy.")
+            return Report(Outcome("deployed", state), label, target, state.version_label, no_op=True)
+        plan = plan_deploy(target, label, state)
+        print_plan(plan, self.console, dry_run)
+        if dry_run:
+            return Report(Outcome("deployed", state), label, target, state.version_label, no_op=True)
+        deadline = Deadline(self.clock, self.timeout)
+        outcome, previous = self.update(target, {"VersionLabel": label}, Expectation(label, target.health), deadline)
+        report = Report(outcome, label, target, previous)
+        if outcome.result == "failed" and rollback and previous and previous != label:
+            self.console.print(f"Rolling back {target.environment} to {previous}, the version that ran before.")
+            back, _ = self.update(target, {"VersionLabel": previous}, Expectation(previous, target.health), Deadline(self.clock, self.timeout))
+            report.rollback = back
+        return report
+
+    def update(self, target: Target, change: dict[str, Any], expect: Expectation, deadline: Deadline) -> tuple[Outcome, str]:
+        """Waits for Ready, starts the update (again if another one got in first), follows it; returns (outcome, previous label)."""
+        watcher = self._watcher(deadline)
+        while True:
+            ready = watcher.until_ready(target.environment)
+            if ready is None:
+                return Outcome("timeout", watcher.last_state, "the environment never became Ready to take the update", [], watcher.calls), ""
+            started = datetime.now(timezone.utc)
+            try:
+                request_id = self.eb.update(ApplicationName=target.application, EnvironmentName=target.environment, **change)
+            except BeanstalkError as error:
+                if error.code == "InvalidParameterValue" and NOT_READY in error.message:
+                    self.console.print(f"  ({target.environment} got busy before the update started; waiting for Ready again)")
+                    continue
+                raise
+            self.console.print(f"Update of {target.environment} started (request {request_id}).")
+            return watcher.follow(target.environment, request_id, started, expect), ready.version_label
+
+
+def summarize(report: Report, console: Console) -> None:
+    """Prints the verdict; raises for anything but a healthy deploy so the exit code tells the truth."""
+    outcome, state = report.outcome, report.outcome.state
+    where = f"{report.target.name} ({report.target.environment})"
+    if report.no_op:
+        return
+    if outcome.ok:
+        console.print(f"Deployed {report.label} to {where}: {state.status}, health {state.health}, {url_of(state)}" if state else "")
+        return
+    lines = [f"Deploy of {report.label} to {where} {'TIMED OUT' if outcome.result == 'timeout' else 'FAILED'}."]
+    if outcome.cause:
+        lines += [f"  cause: {line}" for line in outcome.cause.splitlines()]
+    lines.append(f"  last known state: {state.describe() if state else 'unknown'}")
+    if report.rollback is not None:
+        back = report.rollback
+        verdict = "succeeded" if back.ok else f"{back.result.upper()}" + (f" ({back.cause.splitlines()[0]})" if back.cause else "")
+        lines.append(f"  rollback to {report.previous_label}: {verdict}; now {back.state.describe() if back.state else 'unknown'}")
+    message = "\n".join(lines)
+    if outcome.result == "timeout":
+        raise DeployTimeout(message)
+    raise PipelineError(message)

@@ -1,0 +1,176 @@
+"""The watcher's decisions, on a scripted Elastic Beanstalk and a fake clock (no waiting)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from botocore.exceptions import ClientError
+
+from ebship.beanstalk import Beanstalk
+from ebship.watch import Deadline, Expectation, Schedule, Watcher
+
+T0 = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
+REQUEST = "req-1"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class ScriptedEB:
+    """Events appear at given clock times; the environment's state changes at given clock times."""
+
+    def __init__(self, clock, events, states, throttle_every: int = 0) -> None:
+        self.clock = clock
+        self.events = events  # [(at, severity, message, request_id)]
+        self.states = states  # [(at, status, health, label)]
+        self.calls: dict[str, int] = {}
+        self.throttle_every = throttle_every
+
+    def _count(self, name):
+        self.calls[name] = self.calls.get(name, 0) + 1
+        if self.throttle_every and sum(self.calls.values()) % self.throttle_every == 0:
+            raise ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, name)
+
+    def describe_events(self, EnvironmentName, RequestId=None, StartTime=None, MaxRecords=None, NextToken=None):
+        self._count("DescribeEvents")
+        visible = [
+            {"EventDate": T0 + timedelta(seconds=at), "Severity": sev, "Message": msg, "RequestId": rid}
+            for at, sev, msg, rid in self.events
+            if at <= self.clock.now and (RequestId is None or rid == RequestId)
+            and (StartTime is None or T0 + timedelta(seconds=at) >= StartTime)
+        ]
+        return {"Events": list(reversed(visible))}
+
+    def describe_environments(self, EnvironmentNames, IncludeDeleted=False, ApplicationName=None):
+        self._count("DescribeEnvironments")
+        current = [s for s in self.states if s[0] <= self.clock.now][-1]
+        _, status, health, label = current
+        return {"Environments": [{"EnvironmentName": EnvironmentNames[0], "Status": status, "Health": health,
+                                  "VersionLabel": label, "CNAME": "env.example"}]}
+
+
+SUCCESS = [
+    (1, "INFO", "Environment update is starting.", REQUEST),
+    (3, "INFO", "Deploying new version to instance(s).", REQUEST),
+    (8, "INFO", "New application version was deployed to running EC2 instances.", REQUEST),
+    (9, "INFO", "Environment update completed successfully.", REQUEST),
+]
+
+
+def follow(events, states, timeout=120.0, health=("Green",), label="v2", throttle_every=0):
+    clock = FakeClock()
+    eb = ScriptedEB(clock, events, states, throttle_every)
+    printed: list[str] = []
+    watcher = Watcher(Beanstalk(eb), Deadline(clock, timeout), lambda e: printed.append(e.message), printed.append, Schedule())
+    outcome = watcher.follow("env", REQUEST, T0, Expectation(label, health))
+    return outcome, printed, clock, eb
+
+
+def test_success_needs_the_event_and_the_final_state():
+    states = [(0, "Updating", "Grey", "v2"), (9.5, "Ready", "Green", "v2")]
+    outcome, printed, clock, _ = follow(SUCCESS, states)
+    assert outcome.result == "deployed"
+    assert printed == [m for _, _, m, _ in SUCCESS], "each event printed once, in order"
+    assert clock.now < 12
+
+
+def test_failure_message_after_errors_is_a_failure_even_though_the_environment_is_ready():
+    events = [
+        (1, "INFO", "Environment update is starting.", REQUEST),
+        (4, "ERROR", "Instance deployment failed. For details, see 'eb-engine.log'.", REQUEST),
+        (5, "ERROR", "Failed to deploy application.", REQUEST),
+    ]
+    states = [(0, "Updating", "Grey", "v2"), (5.5, "Ready", "Red", "v1")]
+    outcome, _, _, _ = follow(events, states)
+    assert outcome.result == "failed"
+    assert "Instance deployment failed" in outcome.cause
+
+
+def test_events_of_other_requests_are_ignored():
+    events = SUCCESS + [(2, "ERROR", "Failed to deploy application.", "someone-else")]
+    states = [(0, "Updating", "Grey", "v2"), (9.5, "Ready", "Green", "v2")]
+    outcome, printed, _, _ = follow(events, states)
+    assert outcome.result == "deployed"
+    assert "Failed to deploy application." not in printed
+
+
+def test_success_event_but_old_version_running_is_a_failure():
+    states = [(0, "Updating", "Grey", "v2"), (9.5, "Ready", "Green", "v1")]
+    outcome, _, _, _ = follow(SUCCESS, states)
+    assert outcome.result == "failed"
+    assert "runs v1, not v2" in outcome.cause
+
+
+def test_success_event_but_red_health_is_a_failure():
+    states = [(0, "Updating", "Grey", "v2"), (9.5, "Ready", "Red", "v2")]
+    outcome, _, _, _ = follow(SUCCESS, states)
+    assert outcome.result == "failed"
+
+
+def test_yellow_is_accepted_only_when_configured():
+    states = [(0, "Updating", "Grey", "v2"), (9.5, "Ready", "Yellow", "v2")]
+    outcome, _, _, _ = follow(SUCCESS, states, timeout=60, health=("Green", "Yellow"))
+    assert outcome.result == "deployed"
+    strict, _, clock, _ = follow(SUCCESS, states, timeout=60)
+    assert strict.result == "timeout" and strict.state.health == "Yellow"
+    assert clock.now <= 60.01, "the deadline bounds the wait for health"
+
+
+def test_health_settling_from_grey_to_green_is_waited_for():
+    states = [(0, "Updating", "Grey", "v2"), (9.5, "Ready", "Grey", "v2"), (20, "Ready", "Green", "v2")]
+    outcome, _, _, _ = follow(SUCCESS, states)
+    assert outcome.result == "deployed"
+
+
+def test_an_update_that_never_ends_times_out_with_the_last_state():
+    events = [(1, "INFO", "Environment update is starting.", REQUEST)]
+    outcome, _, clock, _ = follow(events, [(0, "Updating", "Grey", "v2")], timeout=30)
+    assert outcome.result == "timeout"
+    assert outcome.state.status == "Updating"
+    assert 30 <= clock.now <= 30.01
+
+
+def test_ready_without_a_closing_event_is_decided_by_state():
+    events = [(1, "INFO", "Environment update is starting.", REQUEST)]
+    states = [(0, "Updating", "Grey", "v2"), (6, "Ready", "Red", "v1")]
+    outcome, _, clock, _ = follow(events, states)
+    assert outcome.result == "failed"
+    assert clock.now < 20
+
+
+def test_throttling_is_absorbed_by_backing_off():
+    states = [(0, "Updating", "Grey", "v2"), (9.5, "Ready", "Green", "v2")]
+    outcome, printed, _, _ = follow(SUCCESS, states, throttle_every=3)
+    assert outcome.result == "deployed"
+    assert any("Throttling" in line for line in printed)
+
+
+def test_polling_is_quick_while_busy_and_sparse_while_idle():
+    events = [(1, "INFO", "Environment update is starting.", REQUEST), (299, "INFO", "Environment update completed successfully.", REQUEST)]
+    states = [(0, "Updating", "Grey", "v2"), (299.5, "Ready", "Green", "v2")]
+    outcome, _, clock, eb = follow(events, states, timeout=600)
+    assert outcome.result == "deployed"
+    calls = sum(eb.calls.values())
+    assert calls / clock.now <= 1.0, f"{calls} calls in {clock.now:.0f} s"
+    assert clock.now - 299 <= 2.5, "the end is noticed within the idle interval"
+
+
+@pytest.mark.parametrize("message", [
+    "Failed to deploy configuration.",
+    "The environment was reverted to the previous configuration setting.",
+    "Update environment operation is complete, but with errors. For more information, see troubleshooting documentation.",
+])
+def test_every_documented_failure_message_ends_in_failure(message):
+    events = [(1, "INFO", "Environment update is starting.", REQUEST), (2, "INFO", message, REQUEST)]
+    states = [(0, "Updating", "Grey", "v2"), (3, "Ready", "Green", "v2")]
+    outcome, _, _, _ = follow(events, states)
+    assert outcome.result == "failed"
