@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from localeb import s3store
 from localeb.errors import (
@@ -84,7 +85,7 @@ def _page_size(value: Any, default: int = 1000) -> int:
 def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _length(name: str, value: str | None, low: int, high: int) -> None:
@@ -101,7 +102,7 @@ class LocalEB:
         self.lock = threading.RLock()
         self._regions: dict[tuple[str, str], RegionState] = {}
         self._event_seq = 0
-        self._last_event_date = datetime.fromtimestamp(0, timezone.utc)
+        self._last_event_date = datetime.fromtimestamp(0, UTC)
         self.on_environment_created: Callable[[Environment], None] | None = None
 
     # -- state -------------------------------------------------------------------------------------

@@ -10,9 +10,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from localeb import s3store
-from localeb.dockerrun import BundleError, Dockerrun, dockerrun_text, parse_dockerrun, registry_credentials
+from localeb.dockerrun import (
+    BundleError,
+    Dockerrun,
+    dockerrun_text,
+    parse_dockerrun,
+    registry_credentials,
+)
 from localeb.models import Environment, now
-from localeb.options import OptionKey, environment_properties, health_check_path, healthy_codes
+from localeb.options import (
+    OptionKey,
+    environment_properties,
+    health_check_path,
+    healthy_codes,
+)
 from localeb.platform import DeployError, RunningContainer
 
 if TYPE_CHECKING:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import http.client
 import threading
 import time
-import http.client
 from dataclasses import dataclass
 from typing import Any
 

@@ -19,7 +19,7 @@ _METADATA_ID = re.compile(r"(<ResponseMetadata>\s*<RequestId>|</Error>\s*<Reques
 def install(backend: LocalEB) -> None:
     """Routes moto's EB URL to `LocalEBResponse`; call before the first EB request."""
     global _backend
-    import moto.elasticbeanstalk.urls as urls
+    from moto.elasticbeanstalk import urls
 
     _backend = backend
     urls.url_paths = {"{0}/$": LocalEBResponse.dispatch}

@@ -32,7 +32,10 @@ def free_port() -> int:
 
 def build_app(settings: Settings | None = None, faults: list[FaultRule] | None = None) -> Control:
     """moto's DomainDispatcherApplication with the EB operations installed, behind the counting/fault middleware."""
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        create_backend_app,
+    )
 
     from localeb.backend import LocalEB
     from localeb.platform import DockerPlatform
