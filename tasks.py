@@ -11,9 +11,9 @@ __path__ = [os.path.join(os.path.dirname(os.path.abspath(__file__)), "tasks")]
 
 from invoke import Collection  # noqa: E402
 
-from tasks import docker, s3  # noqa: E402
+from tasks import docker, eb, s3  # noqa: E402
 
 # The namespaces' own Collection objects, not the modules: Collection.from_module would deep-copy every task.
 ns = Collection()
-for module in (docker, s3):
+for module in (docker, s3, eb):
     ns.add_collection(module.ns, name=module.__name__.rpartition(".")[2])

@@ -18,9 +18,17 @@ if TYPE_CHECKING:
 RETRIES = {"mode": "standard", "max_attempts": 8}
 
 
+LOOPBACK = ("http://127.", "http://localhost", "http://[::1]")
+
+
 def session(settings: Settings) -> boto3.session.Session:
     import boto3
 
+    if settings.aws_endpoint_url.startswith(LOOPBACK):
+        # The local stand-in: no real credentials are needed, and real ones must never be sent to it.
+        return boto3.session.Session(
+            aws_access_key_id="local", aws_secret_access_key="local", region_name=settings.aws_region or "us-east-1"
+        )
     current = boto3.session.Session(region_name=settings.aws_region or None)
     if not current.region_name:
         raise UsageError(
@@ -32,7 +40,11 @@ def session(settings: Settings) -> boto3.session.Session:
 def client(settings: Settings, service: str) -> Any:
     from botocore.config import Config
 
-    return session(settings).client(service, config=Config(retries=RETRIES, connect_timeout=10, read_timeout=60))
+    return session(settings).client(
+        service,
+        endpoint_url=settings.aws_endpoint_url or None,
+        config=Config(retries=RETRIES, connect_timeout=10, read_timeout=60),
+    )
 
 
 def error_code(error: Exception) -> str:

@@ -149,3 +149,26 @@ def summarize(report: Report, console: Console) -> None:
     if outcome.result == "timeout":
         raise DeployTimeout(message)
     raise PipelineError(message)
+
+
+def accepted_health(target: Target, setting: str) -> tuple[str, ...]:
+    """environments.toml's health for the environment when it sets one, else ACCEPTED_HEALTH."""
+    if target.health != ("Green",):
+        return target.health
+    return tuple(colour for colour in setting.split(",") if colour) or ("Green",)
+
+
+def deploy_task(job: Any, target: Target, label: str, rollback: bool, dry_run: bool) -> Report:
+    """eb.deploy as the task runs it: settings in, verdict out (raises unless the deploy ended healthy)."""
+    from dataclasses import replace
+
+    from ebship.aws import client
+
+    settings = job.settings
+    settings.require("EB_APPLICATION")
+    target = replace(target, health=accepted_health(target, settings.accepted_health))
+    eb = Beanstalk(client(settings, "elasticbeanstalk"))
+    deployer = Deployer(eb, job.console, float(settings.deploy_timeout))
+    report = deployer.run(target, label, rollback=rollback or settings.rollback == "true", dry_run=dry_run)
+    summarize(report, job.console)
+    return report

@@ -49,6 +49,12 @@ SPECS: tuple[SettingSpec, ...] = (
         pattern_help="an AWS region such as eu-west-1",
     ),
     SettingSpec(
+        "AWS_ENDPOINT_URL",
+        "Endpoint for every AWS call; only to point at a stand-in (inv local.up sets it for --env local).",
+        pattern=r"https?://[^\s]+",
+        pattern_help="an http(s) URL",
+    ),
+    SettingSpec(
         "EB_BUCKET",
         "S3 bucket for the registry auth file and the source bundles; in the environment's region.",
         pattern=r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]",
@@ -100,6 +106,7 @@ class Settings:
     base_image: str = ""
     docker_build_network: str = ""
     aws_region: str = ""
+    aws_endpoint_url: str = ""
     eb_bucket: str = ""
     eb_application: str = ""
     bundle_prefix: str = ""

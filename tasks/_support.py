@@ -9,9 +9,11 @@ from typing import Any, Callable, Mapping, TypeVar
 from invoke import Exit
 
 from ebship import settings as settings_module
-from ebship.errors import EXIT_FAILED, PipelineError
+from ebship import targets
+from ebship.errors import EXIT_FAILED, PipelineError, UsageError
 from ebship.output import console
 from ebship.release import Job
+from ebship.targets import Resolved
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,6 +26,18 @@ def job(flags: Mapping[str, str | None] | None = None) -> Job:
     console.add_credentials(settings.registry_username, settings.registry_password)
     console.add_secrets(settings.secrets)
     return Job(root=ROOT, settings=settings, console=console)
+
+
+def targeted(env: str | None, flags: Mapping[str, str | None] | None = None) -> tuple[Job, Resolved]:
+    """The job and the resolved ``--env``; a target's own settings (``local``'s endpoint, ...) rank below flags."""
+    if not env:
+        raise UsageError("Name the environment: --env stg (see environments.toml), or --env local for the stand-in.")
+    plain = job(flags)
+    resolved = targets.resolve(ROOT, env, plain.settings.eb_application)
+    if not resolved.flags:
+        return plain, resolved
+    merged = {**resolved.flags, **{key: value for key, value in (flags or {}).items() if value is not None}}
+    return job(merged), resolved
 
 
 def reported(body: F) -> F:

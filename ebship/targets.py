@@ -1,0 +1,59 @@
+"""What ``--env NAME`` means: a declared environment of environments.toml, or ``local``, the stand-in `inv local.up` runs.
+
+For ``local`` the settings that point at AWS and the registry are taken from the stand-in's state file, so every
+ordinary task works against it unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ebship import environments
+from ebship.deploy import Target
+from ebship.errors import UsageError
+
+LOCAL = environments.LOCAL
+LOCAL_STATE = Path(".local") / "stand-in" / "state.json"
+LOCAL_REPOSITORY = "sampleapp"
+
+
+@dataclass(frozen=True)
+class Resolved:
+    target: Target
+    declared: environments.Environment | None  # None for local
+    flags: dict[str, str]  # settings the target imposes (local: endpoint, bucket, registry, ...)
+
+
+def local_state(root: Path) -> dict[str, object]:
+    path = root / LOCAL_STATE
+    if not path.is_file():
+        raise UsageError("The local Elastic Beanstalk is not running: start it with `inv local.up`.")
+    return dict(json.loads(path.read_text()))
+
+
+def local_flags(state: dict[str, object]) -> dict[str, str]:
+    return {
+        "AWS_ENDPOINT_URL": str(state["endpoint_url"]),
+        "AWS_REGION": str(state["region"]),
+        "EB_BUCKET": str(state["bucket"]),
+        "EB_APPLICATION": str(state["application"]),
+        "IMAGE_REPOSITORY": f"{state['registry']}/{LOCAL_REPOSITORY}",
+        "REGISTRY_USERNAME": str(state["registry_username"]),
+        "REGISTRY_PASSWORD": str(state["registry_password"]),
+    }
+
+
+def resolve(root: Path, name: str, application: str) -> Resolved:
+    """``application`` is EB_APPLICATION as configured; a declared environment may override it."""
+    if name == LOCAL:
+        state = local_state(root)
+        flags = local_flags(state)
+        return Resolved(Target(LOCAL, str(state["environment"]), flags["EB_APPLICATION"]), None, flags)
+    declared = environments.resolve(name, environments.load(root / environments.DEFAULT_PATH))
+    app = declared.application or application
+    if not app:
+        raise UsageError(f"No Elastic Beanstalk application for {name}: set EB_APPLICATION (or application in environments.toml).")
+    flags = {"EB_APPLICATION": app} if declared.application else {}
+    return Resolved(Target(name, declared.eb_environment, app, declared.health), declared, flags)

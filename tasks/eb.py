@@ -1,0 +1,108 @@
+"""eb.*: register versions, deploy them, manage environment variables, and look at environments."""
+
+from __future__ import annotations
+
+from invoke import Collection, task
+
+from tasks._support import job, reported, targeted
+
+DRY_RUN = "Print the plan, secrets masked, and change nothing."
+ENV = "Environment: a name from environments.toml (stg, prod, ...) or local for the stand-in of `inv local.up`."
+
+
+@task(
+    help={
+        "env": "Optional: take the AWS and registry settings of this environment (needed for local only).",
+        "label": "Version label (default: the commit's sha; a dirty work tree gets <sha>-dirty-<tree>).",
+        "dry_run": DRY_RUN,
+    }
+)
+@reported
+def version(c, env=None, label=None, dry_run=False):
+    """Render Dockerrun.aws.json for this commit's pushed image, upload it and create the application version."""
+    from ebship import versions
+
+    current = targeted(env)[0] if env else job()
+    versions.register(current, label or "", dry_run=dry_run)
+
+
+@task(
+    help={
+        "env": ENV,
+        "label": "Version label to deploy (default: the commit's sha, as eb.version registered it).",
+        "rollback": "On failure, redeploy the version that ran before (ROLLBACK=true does it by default).",
+        "timeout": "Seconds the whole deploy may take, waits included (DEPLOY_TIMEOUT, default 900).",
+        "dry_run": DRY_RUN,
+    }
+)
+@reported
+def deploy(c, env=None, label=None, rollback=False, timeout=None, dry_run=False):
+    """Deploy a registered version and follow it to a verdict; exit 0 deployed, 1 failed, 2 bad input, 3 timed out."""
+    from ebship import deploy as deploying
+
+    current, resolved = targeted(env, {"DEPLOY_TIMEOUT": timeout})
+    deploying.deploy_task(current, resolved.target, label or current.source.tag, rollback, dry_run)
+
+
+@task(
+    help={
+        "env": ENV,
+        "prune": "Also remove variables the environment has but environments.toml no longer declares.",
+        "like": "Apply the variables another environment declares (e.g. --env local --like stg to rehearse stg's).",
+        "relaxed": "Accept characters outside Elastic Beanstalk's documented set (for platforms known to take them).",
+        "timeout": "Seconds the configuration update may take (DEPLOY_TIMEOUT).",
+        "dry_run": DRY_RUN,
+    }
+)
+@reported
+def env(c, env=None, like=None, prune=False, relaxed=False, timeout=None, dry_run=False):
+    """Make the environment's variables match environments.toml: print the difference (masked), apply only that."""
+    from ebship import envupdate
+
+    current, resolved = targeted(env, {"DEPLOY_TIMEOUT": timeout})
+    envupdate.apply(current, resolved, prune=prune, strict=not relaxed, dry_run=dry_run, like=like or "")
+
+
+@task(help={"env": ENV})
+@reported
+def status(c, env=None):
+    """Show the environment's state, health, running version and URL."""
+    from ebship import operate
+
+    current, resolved = targeted(env)
+    operate.status(current, resolved.target)
+
+
+@task(
+    help={
+        "env": ENV,
+        "count": "How many recent events to show (default 20).",
+        "follow": "Keep printing new events until interrupted (Ctrl-C).",
+    }
+)
+@reported
+def events(c, env=None, count=20, follow=False):
+    """Show the environment's recent events, oldest first."""
+    from ebship import operate
+
+    current, resolved = targeted(env)
+    operate.events(current, resolved.target, int(count), follow)
+
+
+@task(
+    help={
+        "env": "Optional: take the AWS settings of this environment (needed for local only).",
+        "keep": "How many of the newest versions to keep (default 20); versions an environment runs are always kept.",
+        "dry_run": DRY_RUN,
+    }
+)
+@reported
+def prune(c, env=None, keep=20, dry_run=False):
+    """Delete old application versions beyond the newest N, never one that an environment runs."""
+    from ebship import operate
+
+    current = targeted(env)[0] if env else job()
+    operate.prune(current, int(keep), dry_run)
+
+
+ns = Collection(version, deploy, env, status, events, prune)
