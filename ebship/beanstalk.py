@@ -140,12 +140,23 @@ class Beanstalk:
             raise BeanstalkError(operation, error) from None
 
 
+HINTS = {
+    "TooManyApplicationVersionsException": "Delete old versions with `inv eb.prune --keep N` (or set a version lifecycle policy).",
+    "TooManyApplicationVersions": "Delete old versions with `inv eb.prune --keep N` (or set a version lifecycle policy).",
+    "InsufficientPrivilegesException": "The AWS identity in use lacks a permission for this call: check its IAM policy.",
+    "InsufficientPrivileges": "The AWS identity in use lacks a permission for this call: check its IAM policy.",
+    "OperationInProgressFailure": "Another operation is running on this resource: try again once it has finished.",
+    "S3LocationNotInServiceRegionException": "Use a bucket in the environment's region (EB_BUCKET).",
+}
+
+
 class BeanstalkError(PipelineError):
     def __init__(self, operation: str, error: Exception) -> None:
         self.operation = operation
         self.code = error_code(error)
         self.message = str((getattr(error, "response", None) or {}).get("Error", {}).get("Message", ""))
-        super().__init__(f"Elastic Beanstalk refused {operation}: {describe_error(error)}")
+        hint = HINTS.get(self.code, "")
+        super().__init__(f"Elastic Beanstalk refused {operation}: {describe_error(error)}" + (f"\n  {hint}" if hint else ""))
 
     @property
     def transient(self) -> bool:

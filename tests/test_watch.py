@@ -9,20 +9,10 @@ from botocore.exceptions import ClientError
 
 from ebship.beanstalk import Beanstalk
 from ebship.watch import Deadline, Expectation, Schedule, Watcher
+from tests_support import FakeClock
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
 REQUEST = "req-1"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class ScriptedEB:

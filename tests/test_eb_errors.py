@@ -1,0 +1,73 @@
+"""Error codes the stand-in cannot easily produce, through botocore's Stubber (which checks parameters against the model)."""
+
+from __future__ import annotations
+
+import io
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from ebship.beanstalk import Beanstalk, BeanstalkError
+from ebship.deploy import Deployer, Target
+from ebship.errors import EXIT_FAILED
+from ebship.output import Console
+from ebship.watch import Schedule
+from tests_support import FakeClock
+
+
+def eb_client():
+    return boto3.client("elasticbeanstalk", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="y")
+
+
+ENV = {"EnvironmentName": "web-stg", "Status": "Ready", "Health": "Green", "VersionLabel": "v1", "CNAME": "web.example"}
+VERSION = {"ApplicationName": "web", "VersionLabel": "v2", "Status": "PROCESSED",
+           "SourceBundle": {"S3Bucket": "b", "S3Key": "deploy/v2/Dockerrun.aws.json"}}
+
+
+@pytest.mark.parametrize(
+    ("code", "hint"),
+    [("TooManyApplicationVersionsException", "eb.prune"), ("InsufficientPrivilegesException", "IAM")],
+)
+def test_create_version_errors_carry_a_hint(code, hint):
+    client = eb_client()
+    with Stubber(client) as stub:
+        stub.add_client_error("create_application_version", service_error_code=code, service_message="limit", http_status_code=400)
+        with pytest.raises(BeanstalkError) as raised:
+            Beanstalk(client).call("create_application_version", ApplicationName="web", VersionLabel="v2")
+    assert raised.value.exit_code == EXIT_FAILED
+    assert code in str(raised.value) and hint in str(raised.value)
+    assert not raised.value.transient
+
+
+def test_insufficient_privileges_on_update_fails_the_deploy_clearly():
+    client = eb_client()
+    out = io.StringIO()
+    with Stubber(client) as stub:
+        stub.add_response("describe_environments", {"Environments": [ENV]})
+        stub.add_response("describe_application_versions", {"ApplicationVersions": [VERSION]})
+        stub.add_response("describe_environments", {"Environments": [ENV]})
+        stub.add_client_error("update_environment", service_error_code="InsufficientPrivilegesException",
+                              service_message="not authorized", http_status_code=403)
+        deployer = Deployer(Beanstalk(client), Console(out, io.StringIO()), 60, FakeClock(), Schedule())
+        with pytest.raises(BeanstalkError, match="InsufficientPrivileges"):
+            deployer.run(Target("stg", "web-stg", "web"), "v2")
+
+
+def test_operation_in_progress_is_reported_not_retried():
+    client = eb_client()
+    with Stubber(client) as stub:
+        stub.add_client_error("delete_application_version", service_error_code="OperationInProgressFailure",
+                              service_message="busy", http_status_code=400)
+        with pytest.raises(BeanstalkError) as raised:
+            Beanstalk(client).call("delete_application_version", ApplicationName="web", VersionLabel="v0")
+    assert "try again" in str(raised.value) and not raised.value.transient
+
+
+def test_throttling_left_after_retries_counts_as_transient():
+    client = eb_client()
+    with Stubber(client) as stub:
+        stub.add_client_error("describe_environments", service_error_code="Throttling", service_message="Rate exceeded")
+        with pytest.raises(BeanstalkError) as raised:
+            Beanstalk(client).environment("web-stg")
+    assert raised.value.transient
