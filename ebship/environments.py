@@ -22,9 +22,10 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ebship.errors import UsageError
 
@@ -78,14 +79,15 @@ def parse(data: Mapping[str, Any], source: str = str(DEFAULT_PATH)) -> dict[str,
         before = len(problems)
         if not isinstance(table, dict):
             problems.append(
-                f"{name}: top-level key outside any environment table; put it under a [name] header "
-                f"(or it is a typo)"
+                f"{name}: top-level key outside any environment table; put it under a [name] header (or it is a typo)"
             )
             continue
         if name == LOCAL:
             problems.append(f"[{name}]: the name '{LOCAL}' is reserved for the local stand-in; choose another name")
         elif not NAME_PATTERN.fullmatch(name):
-            problems.append(f"[{name}]: an environment name must be letters, digits, '-' and '_', starting with a letter or digit")
+            problems.append(
+                f"[{name}]: an environment name must be letters, digits, '-' and '_', starting with a letter or digit"
+            )
         problems.extend(check_table(name, table))
         if len(problems) == before:
             environments[name] = Environment(
@@ -99,7 +101,7 @@ def parse(data: Mapping[str, Any], source: str = str(DEFAULT_PATH)) -> dict[str,
     problems.extend(check_unique(data, "branch", "branch"))
     problems.extend(check_unique(data, "eb_environment", "Elastic Beanstalk environment"))
     if not data:
-        problems.append("no environments declared: add a table such as [stg] with eb_environment = \"...\"")
+        problems.append('no environments declared: add a table such as [stg] with eb_environment = "..."')
     if problems:
         raise UsageError(f"Invalid environments file {source}:\n" + "\n".join(f"  {problem}" for problem in problems))
     return environments
@@ -140,9 +142,9 @@ def check_table(name: str, table: Mapping[str, Any]) -> list[str]:
     health = table.get("health")
     if health is not None:
         if not isinstance(health, list) or not all(isinstance(colour, str) for colour in health):
-            problems.append(f"{where} health: must be a list of strings, e.g. [\"Green\", \"Yellow\"]")
+            problems.append(f'{where} health: must be a list of strings, e.g. ["Green", "Yellow"]')
         elif not health:
-            problems.append(f"{where} health: must accept at least one colour (the default is [\"Green\"])")
+            problems.append(f'{where} health: must accept at least one colour (the default is ["Green"])')
         else:
             for colour in health:
                 if colour not in HEALTH_COLOURS:
@@ -162,7 +164,7 @@ def check_table(name: str, table: Mapping[str, Any]) -> list[str]:
                     problems.append(f"{where} variables: an empty key")
                 elif isinstance(value, dict):
                     problems.append(
-                        f"{where} variables.{key}: is a table, not a string (quote a key that holds dots: \"{key}.x\" = ...)"
+                        f'{where} variables.{key}: is a table, not a string (quote a key that holds dots: "{key}.x" = ...)'
                     )
                 elif not isinstance(value, str):
                     problems.append(
@@ -199,7 +201,7 @@ def resolve(name: str, environments: Mapping[str, Environment]) -> Environment:
 def for_branch(branch: str, environments: Mapping[str, Environment]) -> Environment | None:
     """The environment that pushes to ``branch`` deploy to (``refs/heads/`` is ignored), or None."""
     if branch.startswith("refs/heads/"):
-        branch = branch[len("refs/heads/"):]
+        branch = branch[len("refs/heads/") :]
     if not branch:
         return None
     for environment in environments.values():

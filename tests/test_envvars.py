@@ -1,0 +1,420 @@
+from collections import ChainMap
+from urllib.parse import parse_qsl, urlencode
+
+import pytest
+
+from ebship import envvars
+from ebship.envvars import NAMESPACE, EnvDiff
+from ebship.errors import EXIT_USAGE, PipelineError, UsageError
+
+# A secret that EB accepts (so it survives validation) and that is distinctive enough to find in any text.
+MARKER = "M4rk3r-s3cr3t-9f1c"
+# A secret EB's documented set refuses: $, ", \, ' and non-ASCII, as in conftest's marker password.
+BAD_MARKER = 'pw-"M4rk3r"$HOME\\n\'€-7f3a'
+
+# Every character class EB documents for values: quotes, backslashes, =, @, :, /, +, spaces, tabs, dots, hyphens.
+AWKWARD = {
+    "QUOTES": "it's \"quoted\" and 'single'",
+    "BACKSLASHES": "C:\\path\\to\\file\\",
+    "EQUALS": "a=b==c=",
+    "URL": "postgres://user:p@ss+w/rd@db.example.com:5432/app",
+    "SPACES": "  leading and trailing  ",
+    "TAB": "a\tb",
+    "JSON_LOOKING": '"a": "b" \\"c\\"',
+    "EMPTY": "",
+    "ALL": "_ . : / = + \\ - @ ' \"",
+}
+
+
+def unset_message(variables, lookup) -> str:
+    with pytest.raises(UsageError) as raised:
+        envvars.resolve(variables, lookup)
+    assert raised.value.exit_code == EXIT_USAGE
+    return str(raised.value)
+
+
+def invalid_message(values, strict=True, kept=None) -> str:
+    with pytest.raises(UsageError) as raised:
+        envvars.validate(values, strict=strict, kept=kept)
+    assert raised.value.exit_code == EXIT_USAGE
+    return str(raised.value)
+
+
+# -- resolve ----------------------------------------------------------------------------------------------------------
+
+
+def test_a_reference_is_replaced_anywhere_and_several_times():
+    resolved = envvars.resolve(
+        {
+            "WHOLE": "${SECRET_KEY}",
+            "INSIDE": "postgres://app:${DB_PASSWORD}@${DB_HOST}:5432/app",
+            "TWICE": "${DB_HOST}-${DB_HOST}",
+            "PLAIN": "sampleapp.settings",
+        },
+        {"SECRET_KEY": MARKER, "DB_PASSWORD": "pw", "DB_HOST": "db.local"},
+    )
+    assert resolved.values == {
+        "WHOLE": MARKER,
+        "INSIDE": "postgres://app:pw@db.local:5432/app",
+        "TWICE": "db.local-db.local",
+        "PLAIN": "sampleapp.settings",
+    }
+    assert resolved.references == {"WHOLE": ("SECRET_KEY",), "INSIDE": ("DB_PASSWORD", "DB_HOST"), "TWICE": ("DB_HOST",)}
+    assert resolved.secret_keys == {"WHOLE", "INSIDE", "TWICE"}
+
+
+def test_secret_values_hold_the_referencing_values_and_the_looked_up_parts():
+    resolved = envvars.resolve(
+        {"URL": "postgres://app:${PW}@db/app", "KEY": "${SECRET_KEY}", "PLAIN": "not-secret", "E": "${EMPTY}"},
+        {"PW": "hunter2", "SECRET_KEY": MARKER, "EMPTY": ""},
+    )
+    assert set(resolved.secret_values) == {"postgres://app:hunter2@db/app", "hunter2", MARKER}
+    assert "not-secret" not in resolved.secret_values
+    assert "" not in resolved.secret_values
+    assert MARKER not in repr(resolved)
+
+
+def test_an_empty_value_in_the_environment_counts_as_set():
+    assert envvars.resolve({"A": "x${EMPTY}y"}, {"EMPTY": ""}).values == {"A": "xy"}
+
+
+def test_the_process_environment_layered_over_dotenv():
+    lookup = ChainMap({"A": "from-environment"}, {"A": "from-dotenv", "B": "only-in-dotenv"})
+    assert envvars.resolve({"X": "${A}/${B}"}, lookup).values == {"X": "from-environment/only-in-dotenv"}
+
+
+@pytest.mark.parametrize(
+    ("written", "result"),
+    [
+        ("$${A}", "${A}"),
+        ("x$${A}y", "x${A}y"),
+        ("$$${A}", "$${A}"),
+        ("$$$${A}", "$$${A}"),
+        ("$${", "${"),
+        ("$$A", "$$A"),
+        ("$A $HOME", "$A $HOME"),
+        ("$2b$12$Abc.def/ghi", "$2b$12$Abc.def/ghi"),
+        ("price: 5$", "price: 5$"),
+        ("{A}", "{A}"),
+        ("$${A}${A}", "${A}value"),
+    ],
+)
+def test_escapes_and_literal_dollar_signs(written, result):
+    assert envvars.resolve({"K": written}, {"A": "value"}).values == {"K": result}
+
+
+def test_an_escaped_reference_is_no_reference():
+    resolved = envvars.resolve({"K": "$${SECRET}"}, {})
+    assert resolved.values == {"K": "${SECRET}"}
+    assert resolved.secret_keys == frozenset()
+
+
+def test_substituted_text_is_never_scanned_again():
+    resolved = envvars.resolve({"K": "${A}"}, {"A": "${B} and $${C}", "B": "no"})
+    assert resolved.values == {"K": "${B} and $${C}"}
+
+
+def test_every_unset_reference_is_listed_at_once():
+    message = unset_message(
+        {
+            "SECRET_KEY": "${SECRET_KEY}",
+            "DATABASE_URL": "postgres://${DB_USER}:${DB_PASSWORD}@${DB_HOST}/app",
+            "OTHER": "${DB_PASSWORD}",
+            "FINE": "${SET}",
+        },
+        {"DB_HOST": "db", "SET": MARKER},
+    )
+    assert "SECRET_KEY: ${SECRET_KEY} is not set" in message
+    assert "DATABASE_URL: ${DB_USER} is not set" in message
+    assert "DATABASE_URL: ${DB_PASSWORD} is not set" in message
+    assert "OTHER: ${DB_PASSWORD} is not set" in message
+    assert "unset: DB_PASSWORD, DB_USER, SECRET_KEY" in message
+    assert "DB_HOST" not in message and "FINE" not in message
+    assert MARKER not in message
+
+
+def test_the_unset_error_holds_no_looked_up_value():
+    message = unset_message({"K": "${SECRET}-${MISSING}"}, {"SECRET": MARKER})
+    assert "K: ${MISSING} is not set" in message
+    assert MARKER not in message
+
+
+@pytest.mark.parametrize("written", ["${A", "${}", "${1A}", "${A:-default}", "${A-B}", "x ${ A}"])
+def test_malformed_references_are_errors(written):
+    message = unset_message({"K": written}, {"A": "value"})
+    assert "Malformed references:" in message
+    assert "K: '${' at position" in message
+    assert "write $${ for a literal ${" in message
+
+
+def test_malformed_and_unset_references_are_reported_together():
+    message = unset_message({"A": "${MISSING}", "B": "${oops"}, {})
+    assert "A: ${MISSING} is not set" in message
+    assert "B: '${' at position 1" in message
+
+
+# -- validate ---------------------------------------------------------------------------------------------------------
+
+
+def test_every_documented_character_passes():
+    envvars.validate(AWKWARD)
+    envvars.validate({"a.b:c/d+e\\f-g@h_I9": "x"})
+
+
+def test_a_dollar_sign_is_named_with_its_position_and_the_value_is_not_echoed():
+    secret = "abcdefghijk$2b$12$" + MARKER
+    message = invalid_message({"SECRET_KEY": secret})
+    assert (
+        "SECRET_KEY: character '$' (dollar sign) at position 12 (and 2 more times) is not accepted by Elastic Beanstalk"
+        in message
+    )
+    assert MARKER not in message
+    assert "abcdefghijk" not in message
+    assert "2b" not in message
+
+
+def test_no_part_of_a_refused_secret_is_echoed():
+    message = invalid_message({"REGISTRY_PASSWORD": BAD_MARKER})
+    assert BAD_MARKER not in message
+    assert "M4rk3r" not in message and "7f3a" not in message
+    assert "'$' (dollar sign) at position 12" in message
+    assert "'€' (euro sign) at position 20" in message
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("a,b", "',' (comma) at position 2"),
+        ("*", "'*' (asterisk) at position 1"),
+        ("a;b", "';' (semicolon) at position 2"),
+        ("café", "'é' (latin small letter e with acute) at position 4"),
+        ("line\nbreak", "U+000A (line feed) at position 5"),
+        ("a\rb", "U+000D (carriage return) at position 2"),
+        ("a\u00a0b", "U+00A0 (no-break space) at position 2"),
+        ("a`b", "'`' (grave accent) at position 2"),
+    ],
+)
+def test_refused_value_characters(value, shown):
+    assert f"KEY: character {shown} is not accepted" in invalid_message({"KEY": value})
+
+
+@pytest.mark.parametrize(
+    ("key", "shown"),
+    [
+        ("MY KEY", "' ' (space) at position 3"),
+        ("MY=KEY", "'=' (equals sign) at position 3"),
+        ("MY$KEY", "'$' (dollar sign) at position 3"),
+        ("ÜBER", "'Ü' (latin capital letter u with diaeresis) at position 1"),
+    ],
+)
+def test_refused_key_characters(key, shown):
+    assert f"{key} (the key): character {shown} is not accepted" in invalid_message({key: "x"})
+
+
+def test_lengths_at_the_limit_pass_and_beyond_are_refused():
+    envvars.validate({"K" * 128: "v" * 256})
+    message = invalid_message({"K" * 129: "x", "LONG": "v" * 200 + MARKER * 4})
+    assert f"{'K' * 40}...: key of 129 characters; Elastic Beanstalk accepts at most 128" in message
+    assert "LONG: value of 272 characters; Elastic Beanstalk accepts at most 256" in message
+    assert MARKER not in message
+
+
+def test_an_empty_key_is_refused_and_an_empty_value_accepted():
+    envvars.validate({"EMPTY": ""})
+    assert "(empty key): a key needs at least one character" in invalid_message({"": "x"})
+
+
+def test_the_total_of_all_key_value_strings_is_limited_to_4096_bytes():
+    # 16 entries of "Kxx=" + 252 characters = 256 bytes each: 4,096 bytes exactly.
+    at_limit = {f"K{n:02d}": "v" * 252 for n in range(16)}
+    envvars.validate(at_limit)
+    over = dict(at_limit, K00="v" * 253)
+    message = invalid_message(over)
+    assert "all key=value strings together: 4,097 bytes; Elastic Beanstalk accepts at most 4,096" in message
+    assert "(largest: K00 257, K01 256, K02 256)" in message
+
+
+def test_the_total_counts_utf8_bytes():
+    values = {f"K{n:02d}": "é" * 126 for n in range(16)}  # 4 + 252 bytes each = 4,096 bytes
+    envvars.validate(values, strict=False)
+    values["K00"] += "é"
+    assert "4,098 bytes" in invalid_message(values, strict=False)
+
+
+def test_kept_properties_count_towards_the_total_but_are_not_character_checked():
+    declared = {f"K{n:02d}": "v" * 252 for n in range(15)}
+    envvars.validate(declared, kept={"OLD": "$" * 10})  # 15 * 256 + 14 = 3,854 bytes, the kept '$' not checked
+    message = invalid_message(declared, kept={"OLD": "x" * 300})
+    assert "all key=value strings together: 4,144 bytes" in message
+    assert "OLD" in message and "OLD: value" not in message
+
+
+def test_every_problem_is_listed_at_once():
+    message = invalid_message({"A": "x,y", "B": "x" * 300, "C D": "ok", "E": "${still}"})
+    for expected in (
+        "A: character ','",
+        "B: value of 300",
+        "C D (the key): character ' '",
+        "E: character '$'",
+        "E: character '{'",
+        "E: character '}'",
+    ):
+        assert expected in message
+    assert message.startswith("Environment properties outside Elastic Beanstalk's documented limits")
+    assert "relax the character check (eb.env --relaxed)" in message
+
+
+def test_the_relax_hint_names_the_callers_setting():
+    assert "relax the character check (strict=False)" in invalid_message_hint({"A": "x,y"}, "strict=False")
+
+
+def invalid_message_hint(values, hint) -> str:
+    with pytest.raises(UsageError) as raised:
+        envvars.validate(values, relax_hint=hint)
+    return str(raised.value)
+
+
+def test_relaxed_accepts_more_characters_but_keeps_the_lengths_and_the_total():
+    envvars.validate({"KEY": "café, $2b$12$ *;`!", "ÜBER.key": "ü"}, strict=False)
+    message = invalid_message({"KEY": "x" * 257, "K2": "a\nb", "K=3": "x", "K 4": "x", "K5": "\x00"}, strict=False)
+    assert "KEY: value of 257 characters" in message
+    assert "K2: character U+000A (line feed) at position 2 is refused even by the relaxed check" in message
+    assert "K=3 (the key): character '='" in message
+    assert "K 4 (the key): character ' '" in message
+    assert "K5: character U+0000 (null)" in message
+    assert "strict=False" not in message
+    envvars.validate({"TAB": "a\tb"}, strict=False)
+    assert "bytes" in invalid_message({f"K{n:02d}": "$" * 253 for n in range(16)}, strict=False)
+
+
+# -- current settings, diff, describe ---------------------------------------------------------------------------------
+
+
+def configuration(options):
+    return {"ConfigurationSettings": [{"ApplicationName": "app", "EnvironmentName": "env-1", "OptionSettings": options}]}
+
+
+def test_current_from_configuration_reads_only_the_environment_namespace():
+    response = configuration(
+        [
+            {"Namespace": NAMESPACE, "OptionName": "SECRET_KEY", "Value": MARKER},
+            {"Namespace": NAMESPACE, "OptionName": "EMPTY", "Value": ""},
+            {"Namespace": NAMESPACE, "OptionName": "NO_VALUE"},
+            {"Namespace": "aws:elasticbeanstalk:environment", "OptionName": "EnvironmentType", "Value": "SingleInstance"},
+            {"Namespace": "aws:autoscaling:asg", "OptionName": "MaxSize", "Value": "1", "ResourceName": "AWSEBAutoScalingGroup"},
+        ]
+    )
+    assert envvars.current_from_configuration(response) == {"SECRET_KEY": MARKER, "EMPTY": "", "NO_VALUE": ""}
+
+
+@pytest.mark.parametrize("configurations", [[], [{"OptionSettings": []}, {"OptionSettings": []}]])
+def test_current_from_configuration_wants_exactly_one_configuration(configurations):
+    with pytest.raises(PipelineError, match="expected exactly one"):
+        envvars.current_from_configuration({"ConfigurationSettings": configurations})
+
+
+def test_current_from_configuration_of_an_environment_without_properties():
+    assert envvars.current_from_configuration(configuration([])) == {}
+
+
+CURRENT = {"SAME": "1", "CHANGED": "old", "GONE": "x", "Case": "a"}
+DESIRED = {"SAME": "1", "CHANGED": "new", "NEW": "n", "case": "a"}
+
+
+def test_diff_without_prune_keeps_undeclared_keys():
+    difference = envvars.diff(CURRENT, DESIRED, prune=False)
+    assert difference.added == {"NEW": "n", "case": "a"}  # names are case-sensitive
+    assert difference.changed == {"CHANGED": "new"}
+    assert difference.removed == ()
+    assert difference.undeclared == ("Case", "GONE")
+    assert difference.unchanged == ("SAME",)
+    assert difference.kept == {"Case": "a", "GONE": "x"}
+    assert difference.options_to_remove() == []
+    assert not difference.empty
+
+
+def test_diff_with_prune_removes_undeclared_keys():
+    difference = envvars.diff(CURRENT, DESIRED, prune=True)
+    assert difference.removed == ("Case", "GONE")
+    assert difference.undeclared == ()
+    assert difference.kept == {}
+    assert difference.options_to_remove() == [
+        {"Namespace": NAMESPACE, "OptionName": "Case"},
+        {"Namespace": NAMESPACE, "OptionName": "GONE"},
+    ]
+
+
+def test_option_settings_hold_only_added_and_changed():
+    assert envvars.diff(CURRENT, DESIRED, prune=True).option_settings() == [
+        {"Namespace": NAMESPACE, "OptionName": "CHANGED", "Value": "new"},
+        {"Namespace": NAMESPACE, "OptionName": "NEW", "Value": "n"},
+        {"Namespace": NAMESPACE, "OptionName": "case", "Value": "a"},
+    ]
+
+
+def test_empty_diff():
+    assert envvars.diff({"A": "1"}, {"A": "1"}, prune=True).empty
+    assert envvars.diff({"A": "1", "B": "2"}, {"A": "1"}, prune=False).empty  # an undeclared key alone changes nothing
+    assert not envvars.diff({"A": "1", "B": "2"}, {"A": "1"}, prune=True).empty
+    assert envvars.diff({}, {}, prune=True) == EnvDiff()
+    assert envvars.diff({"A": "1"}, {"A": ""}, prune=False).changed == {"A": ""}  # set to empty is a change
+
+
+def test_describe_masks_every_value():
+    difference = envvars.diff(
+        {"SECRET_KEY": "old-" + MARKER, "GONE": MARKER, "SAME": MARKER},
+        {"SECRET_KEY": MARKER, "NEW": MARKER, "SAME": MARKER},
+        prune=True,
+    )
+    lines = envvars.describe(difference)
+    assert lines == ["+ NEW = ****", "~ SECRET_KEY = ****", "- GONE", "= 1 unchanged"]
+    assert MARKER not in "\n".join(lines)
+    assert MARKER not in repr(difference)
+
+
+def test_describe_lists_undeclared_keys_and_says_when_nothing_changes():
+    lines = envvars.describe(envvars.diff({"A": "1", "OLD": "x"}, {"A": "1"}, prune=False))
+    assert lines == ["? OLD (present but not declared: kept; --prune removes it)", "= 1 unchanged", "no change"]
+
+
+# -- round trip -------------------------------------------------------------------------------------------------------
+
+
+def test_awkward_values_survive_resolve_validate_diff_and_the_api_call_unchanged():
+    """From the file's text through resolve, validate and diff to the UpdateEnvironment request botocore builds."""
+    import botocore.serialize
+    import botocore.session
+    from botocore.validate import validate_parameters
+
+    written = {key: value for key, value in AWKWARD.items()}
+    written["FROM_ENV"] = "${AWKWARD_SECRET}"
+    written["MIXED"] = "user=${USER_NAME} pass='${PASSWORD}' \\${USER_NAME}"
+    lookup = {"AWKWARD_SECRET": "\"q\" 'q' \\ = @ : / + - _ .  x", "USER_NAME": "a@b", "PASSWORD": 'p"w\\d='}
+    resolved = envvars.resolve(written, lookup)
+    expected = dict(AWKWARD, FROM_ENV=lookup["AWKWARD_SECRET"], MIXED="user=a@b pass='p\"w\\d=' \\a@b")
+    assert resolved.values == expected
+    envvars.validate(resolved.values)
+    settings = envvars.diff({"EMPTY": "x"}, resolved.values, prune=False).option_settings()
+    assert {item["OptionName"]: item["Value"] for item in settings} == expected
+
+    model = botocore.session.get_session().get_service_model("elasticbeanstalk").operation_model("UpdateEnvironment")
+    params = {"EnvironmentName": "sampleapp-stg", "OptionSettings": settings}
+    validate_parameters(params, model.input_shape)
+    body = botocore.serialize.create_serializer("query").serialize_to_request(params, model)["body"]
+    decoded = dict(parse_qsl(urlencode(body), keep_blank_values=True))  # through the wire encoding and back
+    sent = {
+        decoded[f"OptionSettings.member.{n}.OptionName"]: decoded[f"OptionSettings.member.{n}.Value"]
+        for n in range(1, len(settings) + 1)
+    }
+    assert sent == expected
+    assert all(decoded[f"OptionSettings.member.{n}.Namespace"] == NAMESPACE for n in range(1, len(settings) + 1))
+
+
+def test_a_refused_secret_from_the_environment_never_reaches_any_message():
+    resolved = envvars.resolve({"REGISTRY_PASSWORD": "${REGISTRY_PASSWORD}"}, {"REGISTRY_PASSWORD": BAD_MARKER})
+    assert resolved.values["REGISTRY_PASSWORD"] == BAD_MARKER
+    with pytest.raises(UsageError) as raised:
+        envvars.validate(resolved.values)
+    assert BAD_MARKER not in str(raised.value)
+    difference = envvars.diff({}, resolved.values, prune=False)
+    assert BAD_MARKER not in "\n".join(envvars.describe(difference)) + repr(difference) + repr(resolved)
