@@ -143,10 +143,12 @@ class RunningServer:
 
 def start_server(
     log_path: Path, port: int = 0, extra_args: list[str] | None = None, timeout: float = 30, detached: bool = False,
+    env: dict[str, str] | None = None,
 ) -> RunningServer:
     """Starts the server in a child process and returns once it answers HTTP.
 
-    `detached` puts it in its own session, so it outlives the caller (for `inv local.up`).
+    `detached` puts it in its own session, so it outlives the caller (for `inv local.up`); `env` replaces the
+    child's environment variables.
     """
     port = port or free_port()
     log = open(log_path, "ab")
@@ -157,6 +159,7 @@ def start_server(
         stdin=subprocess.DEVNULL,
         cwd=Path(__file__).resolve().parent.parent,
         start_new_session=detached,
+        env=env,
     )
     log.close()
     endpoint = f"http://127.0.0.1:{port}"
