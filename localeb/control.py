@@ -74,9 +74,9 @@ class FaultRule:
         if len(parts) < 2:
             raise ValueError(f"expected KIND,OPERATION[,RATE[,ARG]], got {text!r}")
         data: dict[str, Any] = {"kind": parts[0], "operation": parts[1]}
-        if len(parts) > 2:
+        if len(parts) > 2 and parts[2]:
             data["rate"] = parts[2]
-        if len(parts) > 3:
+        if len(parts) > 3 and parts[3]:
             data["status" if parts[0] == "error" else "seconds"] = parts[3]
         return cls.from_dict(data)
 

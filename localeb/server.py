@@ -166,7 +166,8 @@ def start_server(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the local AWS server exited with {process.returncode}; see {log_path}")
+            tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-15:])
+            raise RuntimeError(f"the local AWS server exited with {process.returncode}; see {log_path}:\n{tail}")
         try:
             with urllib.request.urlopen(endpoint + "/_localeb/settings", timeout=1) as response:
                 server_id = json.loads(response.read())["server_id"]
