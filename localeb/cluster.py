@@ -1,0 +1,255 @@
+"""A local Elastic Beanstalk for rehearsing a deploy: `up`, `status` and `down`, as plain functions.
+
+`up` starts the server and a private registry (fresh credentials) as processes that outlive the caller,
+creates the bucket, the application and an environment, and writes everything the other tasks need to
+`<state_dir>/localeb.json`. `down` stops what `up` started and removes every container the server ran.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+STATE_FILE = "localeb.json"
+ACCOUNT_ID = "123456789012"
+ACCESS_KEY = "localeb"
+SECRET_KEY = "localeb-secret"
+
+
+class ClusterError(RuntimeError):
+    pass
+
+
+def state_path(state_dir: Path) -> Path:
+    return Path(state_dir) / STATE_FILE
+
+
+def read_state(state_dir: Path) -> dict[str, Any] | None:
+    path = state_path(state_dir)
+    if not path.exists():
+        return None
+    return dict(json.loads(path.read_text()))
+
+
+def _clients(state: dict[str, Any]) -> tuple[Any, Any]:
+    import boto3
+
+    options = {
+        "endpoint_url": state["endpoint_url"], "region_name": state["region"],
+        "aws_access_key_id": state["access_key_id"], "aws_secret_access_key": state["secret_access_key"],
+    }
+    return boto3.client("elasticbeanstalk", **options), boto3.client("s3", **options)
+
+
+def _start_registry_detached(root: Path, username: str, password: str) -> dict[str, Any]:
+    """Starts the registry from a helper in a session of its own, so that it outlives the caller."""
+    result = subprocess.run(
+        [sys.executable, "-m", "localeb.cluster", "start-registry", str(root), username],
+        input=password, capture_output=True, text=True, start_new_session=True, timeout=120,
+        cwd=Path(__file__).resolve().parent.parent, check=False,
+    )
+    if result.returncode != 0:
+        raise ClusterError(f"the registry did not start: {result.stderr.strip() or result.stdout.strip()}")
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def up(
+    state_dir: Path,
+    application: str = "local-app",
+    environment: str = "local",
+    region: str = "us-east-1",
+    bucket: str | None = None,
+    port: int = 0,
+    server_args: list[str] | None = None,
+    timeout: float = 120,
+) -> dict[str, Any]:
+    """Starts everything and returns the state it wrote. Refuses if a previous `up` is still running."""
+    from localeb.server import start_server
+
+    state_dir = Path(state_dir).resolve()
+    previous = read_state(state_dir)
+    if previous is not None:
+        if status(state_dir)["running"]:
+            raise ClusterError(f"a local Elastic Beanstalk already runs (state in {state_path(state_dir)}); "
+                               "stop it first with down")
+        down(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    username, password = "localeb", secrets.token_urlsafe(24)
+    registry = _start_registry_detached(state_dir / "registry", username, password)
+    state: dict[str, Any] = {
+        "version": 1,
+        "created": datetime.now(timezone.utc).isoformat(),
+        "region": region,
+        "access_key_id": ACCESS_KEY,
+        "secret_access_key": SECRET_KEY,
+        "bucket": bucket or f"elasticbeanstalk-{region}-{ACCOUNT_ID}",
+        "application": application,
+        "environment": environment,
+        "registry": {"address": registry["address"], "username": username, "password": password,
+                     "pid": registry.get("pid"), "container_id": registry.get("container_id"),
+                     "root": str(state_dir / "registry")},
+    }
+    _write(state_dir, state)
+    try:
+        server = start_server(state_dir / "server.log", port=port, extra_args=server_args, detached=True)
+        state.update(endpoint_url=server.endpoint_url,
+                     server={"pid": server.process.pid, "server_id": server.server_id,
+                             "log": str(server.log_path)})
+        _write(state_dir, state)
+        eb, s3 = _clients(state)
+        if region == "us-east-1":
+            s3.create_bucket(Bucket=state["bucket"])
+        else:
+            s3.create_bucket(Bucket=state["bucket"], CreateBucketConfiguration={"LocationConstraint": region})
+        eb.create_application(ApplicationName=application)
+        eb.create_environment(ApplicationName=application, EnvironmentName=environment,
+                              SolutionStackName="64bit Amazon Linux 2023 v4.6.0 running Docker")
+        env = _wait_ready(eb, environment, timeout)
+        state.update(environment_id=env["EnvironmentId"], environment_url=f"http://{env['CNAME']}")
+        _write(state_dir, state)
+    except Exception:
+        down(state_dir)
+        raise
+    return state
+
+
+def _wait_ready(eb: Any, name: str, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        envs = eb.describe_environments(EnvironmentNames=[name], IncludeDeleted=False)["Environments"]
+        if envs and envs[0]["Status"] == "Ready":
+            return dict(envs[0])
+        time.sleep(0.2)
+    raise ClusterError(f"the environment {name} was not Ready within {timeout:.0f} s")
+
+
+def _write(state_dir: Path, state: dict[str, Any]) -> None:
+    path = state_path(state_dir)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
+    temporary.chmod(0o600)
+    temporary.replace(path)
+
+
+def _ours(pid: int | None, marker: str) -> bool:
+    """Whether `pid` is alive (not a zombie) and still the process we started (its command line names `marker`)."""
+    if not pid:
+        return False
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z" and marker in cmdline
+
+
+def _answers(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=2).close()
+        return True
+    except urllib.error.HTTPError as error:
+        return error.code == 401
+    except OSError:
+        return False
+
+
+def status(state_dir: Path) -> dict[str, Any]:
+    """What runs: {"running": bool, "server": {...}, "registry": {...}, "environments": [...], "state": {...}}."""
+    state = read_state(Path(state_dir))
+    if state is None:
+        return {"running": False, "state_file": None, "server": None, "registry": None, "environments": []}
+    server = state.get("server") or {}
+    registry = state.get("registry") or {}
+    server_alive = _ours(server.get("pid"), "localeb.server")
+    environments: list[dict[str, Any]] = []
+    if server_alive and state.get("endpoint_url"):
+        try:
+            with urllib.request.urlopen(state["endpoint_url"] + "/_localeb/status", timeout=5) as response:
+                environments = json.loads(response.read())["environments"]
+        except OSError:
+            server_alive = False
+    registry_alive = _answers(f"http://{registry['address']}/v2/") if registry.get("address") else False
+    return {
+        "running": server_alive and registry_alive,
+        "state_file": str(state_path(Path(state_dir))),
+        "server": {"endpoint_url": state.get("endpoint_url"), "pid": server.get("pid"), "alive": server_alive,
+                   "log": server.get("log")},
+        "registry": {"address": registry.get("address"), "pid": registry.get("pid"), "alive": registry_alive},
+        "environments": environments,
+        "state": state,
+    }
+
+
+def _stop_pid(pid: int | None, marker: str, timeout: float = 20) -> bool:
+    if not _ours(pid, marker):
+        return False
+    assert pid is not None
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _ours(pid, marker):
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            time.sleep(0.2)
+            break
+        time.sleep(0.1)
+    return True
+
+
+def down(state_dir: Path) -> dict[str, Any]:
+    """Stops the server (which removes its containers), the registry, and removes the state file."""
+    import shutil
+
+    from localeb.platform import remove_containers
+
+    state_dir = Path(state_dir)
+    state = read_state(state_dir)
+    if state is None:
+        return {"stopped": [], "containers_removed": 0}
+    stopped = []
+    server = state.get("server") or {}
+    if _stop_pid(server.get("pid"), "localeb.server"):
+        stopped.append(f"server (pid {server['pid']})")
+    removed = remove_containers(server["server_id"]) if server.get("server_id") else 0
+    registry = state.get("registry") or {}
+    if _stop_pid(registry.get("pid"), "docker-registry"):
+        stopped.append(f"registry (pid {registry['pid']})")
+    if registry.get("container_id"):
+        subprocess.run(["docker", "rm", "-f", registry["container_id"]], capture_output=True, check=False)
+        stopped.append(f"registry container {registry['container_id'][:12]}")
+    if registry.get("root"):
+        shutil.rmtree(registry["root"], ignore_errors=True)
+    state_path(state_dir).unlink(missing_ok=True)
+    return {"stopped": stopped, "containers_removed": removed}
+
+
+def _start_registry_main(root: str, username: str) -> None:
+    from localeb.registry import start_registry
+
+    password = sys.stdin.read()
+    registry = start_registry(Path(root), username, password)
+    print(json.dumps({
+        "address": registry.address,
+        "pid": registry.process.pid if registry.process else None,
+        "container_id": registry.container_id,
+    }), flush=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "start-registry":
+        _start_registry_main(sys.argv[2], sys.argv[3])
+    else:
+        sys.exit("usage: python -m localeb.cluster start-registry ROOT USERNAME  (password on stdin)")
