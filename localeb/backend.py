@@ -103,7 +103,7 @@ class LocalEB:
         self._regions: dict[tuple[str, str], RegionState] = {}
         self._event_seq = 0
         self._last_event_date = datetime.fromtimestamp(0, UTC)
-        self.on_environment_created: Callable[[Environment], None] | None = None
+        self._closed = False
 
     # -- state -------------------------------------------------------------------------------------
 
@@ -416,8 +416,6 @@ class LocalEB:
             state.environments.append(env)
             self.emit(state, "createEnvironment is starting.", env=env, request_id=request_id)
             description_now = env.describe()
-        if self.on_environment_created:
-            self.on_environment_created(env)
         from localeb.deploy import launch
 
         threading.Thread(target=launch, args=(self, state, env, request_id), daemon=True).start()
@@ -645,7 +643,30 @@ class LocalEB:
 
         time.sleep(self.settings.phase_seconds * phases)
 
+    def watch_health(self, interval: float = 1.0) -> None:
+        """Basic health: an environment whose container stops after a deploy turns Red, as its instance would."""
+
+        def watch() -> None:
+            import time
+
+            while not self._closed:
+                time.sleep(interval)
+                with self.lock:
+                    watched = [(env, env.container.id) for env in self.all_environments()
+                               if env.container and env.status == "Ready" and env.health != "Red"]
+                for env, container_id in watched:
+                    if self.platform.is_running(container_id):
+                        continue
+                    with self.lock:
+                        if env.container and env.container.id == container_id and env.status == "Ready":
+                            state = self.state(env.account, env.region)
+                            env.health = env.settled_health = "Red"
+                            self.emit(state, "Environment health has been set to RED", "WARN", env=env)
+
+        threading.Thread(target=watch, name="health", daemon=True).start()
+
     def close(self) -> int:
+        self._closed = True
         with self.lock:
             for env in self.all_environments():
                 env.proxy.close()

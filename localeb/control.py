@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from localeb.settings import Settings
+from localeb.settings import CHOICES, Settings
 
 KINDS = ("throttle", "error", "slow")
 MUTABLE_SETTINGS = {
@@ -280,6 +280,11 @@ class Control:
         for name, value in changes.items():
             if name not in MUTABLE_SETTINGS:
                 raise ValueError(f"setting {name!r} cannot be changed; these can: {', '.join(sorted(MUTABLE_SETTINGS))}")
-            setattr(probe, name, MUTABLE_SETTINGS[name](value))
+            converted = MUTABLE_SETTINGS[name](value)
+            if name in CHOICES and converted not in CHOICES[name]:
+                raise ValueError(f"{name} must be one of {', '.join(CHOICES[name])}, not {converted!r}")
+            if isinstance(converted, (int, float)) and converted < 0:
+                raise ValueError(f"{name} cannot be negative")
+            setattr(probe, name, converted)
         for name in changes:
             setattr(self.settings, name, getattr(probe, name))

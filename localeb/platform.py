@@ -146,11 +146,17 @@ class DockerPlatform:
         )
 
     def is_running(self, container_id: str) -> bool:
-        client = self._client()
+        """False only when the engine says the container is gone or stopped; True when it cannot tell."""
+        try:
+            client = self._client()
+        except docker.errors.DockerException:
+            return True
         try:
             return bool(client.containers.get(container_id).status == "running")
         except docker.errors.NotFound:
             return False
+        except (docker.errors.DockerException, OSError):
+            return True
         finally:
             client.close()
 

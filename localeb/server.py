@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,7 @@ def build_app(settings: Settings | None = None, faults: list[FaultRule] | None =
             ],
         }
 
+    backend.watch_health()
     control = Control(dispatcher, settings, status, faults or [])
     control.backend = backend  # type: ignore[attr-defined]
     return control
@@ -109,8 +111,12 @@ class RunningServer:
         data = None if payload is None else json.dumps(payload).encode()
         request = urllib.request.Request(self.endpoint_url + path, data=data, method=method,
                                          headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            message = json.loads(error.read() or b"{}").get("error", str(error))
+            raise ValueError(f"{method} {path}: {message}") from None
 
     def calls(self) -> dict[str, int]:
         """Calls served per operation since the start or the last reset (EB Action, `s3:<Operation>`)."""

@@ -7,6 +7,14 @@ import uuid
 from dataclasses import dataclass, field
 
 PACES = {"fast": 0.15, "realistic": 8.0}
+CHOICES = {
+    "failed_version_label": ("revert", "keep"),
+    "combined_update": ("reject", "allow"),
+    "env_limits": ("enforce", "off"),
+    "legacy_dockercfg": ("accept", "reject"),
+    "image_digest": ("accept", "reject"),
+    "version_status_case": ("upper", "title"),
+}
 
 
 def parse_pace(value: str) -> float:
@@ -52,17 +60,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds per deploy phase, or 'fast' (tests) / 'realistic' (benchmarks)")
     parser.add_argument("--version-limit", type=int, default=1000,
                         help="application versions allowed per region before TooManyApplicationVersionsException")
-    parser.add_argument("--failed-version-label", choices=["revert", "keep"], default="revert",
+    parser.add_argument("--failed-version-label", choices=CHOICES["failed_version_label"], default="revert",
                         help="after a failed deploy, report the previous VersionLabel (revert) or the failed one (keep)")
-    parser.add_argument("--combined-update", choices=["reject", "allow"], default="reject",
+    parser.add_argument("--combined-update", choices=CHOICES["combined_update"], default="reject",
                         help="VersionLabel together with OptionSettings in one UpdateEnvironment")
-    parser.add_argument("--env-limits", choices=["enforce", "off"], default="enforce",
+    parser.add_argument("--env-limits", choices=CHOICES["env_limits"], default="enforce",
                         help="check environment property names, values and total size")
-    parser.add_argument("--legacy-dockercfg", choices=["accept", "reject"], default="accept",
+    parser.add_argument("--legacy-dockercfg", choices=CHOICES["legacy_dockercfg"], default="accept",
                         help="read the legacy .dockercfg auth format besides {\"auths\": ...}")
-    parser.add_argument("--image-digest", choices=["accept", "reject"], default="accept",
+    parser.add_argument("--image-digest", choices=CHOICES["image_digest"], default="accept",
                         help="allow Image.Name given by digest (name@sha256:...)")
-    parser.add_argument("--version-status-case", choices=["upper", "title"], default="upper",
+    parser.add_argument("--version-status-case", choices=CHOICES["version_status_case"], default="upper",
                         help="ApplicationVersion Status as AWS sends it (upper) or as the model spells it (title)")
     parser.add_argument("--health-timeout", type=float, default=20.0,
                         help="seconds a new container has to pass its health check")

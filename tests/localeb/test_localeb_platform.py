@@ -265,3 +265,23 @@ def test_host_credentials_are_never_used_and_containers_go_with_the_server(
         server.stop()
     assert server.process.returncode == 0
     assert not docker_client.containers.list(all=True, filters={"label": f"localeb.server={server.server_id}"})
+
+
+def test_environment_turns_red_when_its_container_stops(eb: Any, s3: Any, web: dict[str, Any],
+                                                        docker_client: Any) -> None:
+    """Runs last in this module: it leaves the shared environment Red."""
+    import time
+
+    assert wait_ready(eb, web["EnvironmentName"])["Health"] == "Green"
+    for container in containers(docker_client, web):
+        container.kill()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        env = eb.describe_environments(EnvironmentNames=[web["EnvironmentName"]])["Environments"][0]
+        if env["Health"] == "Red":
+            break
+        time.sleep(0.2)
+    assert (env["Status"], env["Health"]) == ("Ready", "Red")
+    latest = eb.describe_events(EnvironmentName=web["EnvironmentName"], MaxRecords=1)["Events"][0]
+    assert latest["Message"] == "Environment health has been set to RED"
+    assert get(web)[0] == 502
