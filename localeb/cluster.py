@@ -16,7 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,7 @@ def up(
     registry = _start_registry_detached(state_dir / "registry", username, password)
     state: dict[str, Any] = {
         "version": 1,
-        "created": datetime.now(timezone.utc).isoformat(),
+        "created": datetime.now(UTC).isoformat(),
         "region": region,
         "access_key_id": ACCESS_KEY,
         "secret_access_key": SECRET_KEY,

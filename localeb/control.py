@@ -24,7 +24,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs
 
 from localeb.settings import CHOICES, Settings
@@ -186,7 +186,7 @@ class Control:
         if path.startswith("/_localeb/"):
             return self._control(environ, start_response)
         if path.startswith("/moto-api") or path == "/favicon.ico":
-            return self.app(environ, start_response)  # type: ignore[no-any-return]
+            return cast(Iterable[bytes], self.app(environ, start_response))
         name, method = self.operation(environ)
         with self.lock:
             self.calls[name] += 1
@@ -198,7 +198,7 @@ class Control:
         for rule in fired:
             if rule.kind != "slow":
                 return self._fault(rule, name, method, start_response)
-        return self.app(environ, start_response)  # type: ignore[no-any-return]
+        return cast(Iterable[bytes], self.app(environ, start_response))
 
     def _fires(self, rule: FaultRule) -> bool:
         if rule.count is not None and rule.injected >= rule.count:

@@ -197,7 +197,8 @@ def _probe(port: int, path: str) -> int | str:
         connection.request("GET", path, headers={"User-Agent": "ELB-HealthChecker/2.0"})
         return int(connection.getresponse().status)
     except (OSError, http.client.HTTPException) as error:
-        return f"no HTTP answer ({error.__class__.__name__}: {error})" if str(error) else f"no HTTP answer ({error.__class__.__name__})"
+        detail = f"{error.__class__.__name__}: {error}" if str(error) else error.__class__.__name__
+        return f"no HTTP answer ({detail})"
     finally:
         connection.close()
 

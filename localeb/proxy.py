@@ -10,6 +10,7 @@ from __future__ import annotations
 import selectors
 import socket
 import threading
+from typing import cast
 
 SAMPLE_PAGE = (
     b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 71\r\nConnection: close\r\n\r\n"
@@ -83,14 +84,14 @@ def _pipe(a: socket.socket, b: socket.socket) -> None:
     peers = {a: b, b: a}
     open_reads = {a, b}
     with selectors.DefaultSelector() as selector:
-        for sock in peers:
-            selector.register(sock, selectors.EVENT_READ)
+        for peer in peers:
+            selector.register(peer, selectors.EVENT_READ)
         while open_reads:
             events = selector.select(timeout=300)
             if not events:
                 return
             for key, _ in events:
-                sock: socket.socket = key.fileobj  # type: ignore[assignment]
+                sock = cast(socket.socket, key.fileobj)
                 try:
                     data = sock.recv(65536)
                 except OSError:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from moto.s3.exceptions import MissingBucket
 from moto.s3.models import s3_backends
 from moto.utilities.utils import get_partition
@@ -11,7 +13,7 @@ class S3Missing(LookupError):
     """The bucket or the object does not exist; the message names which, as S3 would."""
 
 
-def _backend(account_id: str, region: str):  # type: ignore[no-untyped-def]
+def _backend(account_id: str, region: str) -> Any:
     return s3_backends[account_id][get_partition(region)]
 
 

@@ -157,17 +157,16 @@ def start_server(
     child's environment variables.
     """
     port = port or free_port()
-    log = open(log_path, "ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "localeb.server", "--host", "127.0.0.1", "--port", str(port), *(extra_args or [])],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        cwd=Path(__file__).resolve().parent.parent,
-        start_new_session=detached,
-        env=env,
-    )
-    log.close()
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "localeb.server", "--host", "127.0.0.1", "--port", str(port), *(extra_args or [])],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=Path(__file__).resolve().parent.parent,
+            start_new_session=detached,
+            env=env,
+        )
     endpoint = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from localeb_support import PushedImage
 
 pytestmark = pytest.mark.slow

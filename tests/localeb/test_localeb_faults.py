@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from localeb_support import BUCKET, client
 
 from localeb.control import FaultRule
-from localeb_support import BUCKET, client
 
 
 @pytest.fixture

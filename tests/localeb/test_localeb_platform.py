@@ -11,7 +11,6 @@ import zipfile
 from typing import Any
 
 import pytest
-
 from localeb_support import (
     BUCKET,
     PushedImage,
@@ -240,8 +239,9 @@ def test_host_credentials_are_never_used_and_containers_go_with_the_server(
     import base64
     import os
 
-    from localeb.server import start_server
     from localeb_support import client
+
+    from localeb.server import start_server
 
     docker_config = tmp_path / "docker-config"
     docker_config.mkdir()
