@@ -130,7 +130,8 @@ class LocalEB:
     ) -> Event:
         with self.lock:
             self._event_seq += 1
-            date = now().replace(microsecond=now().microsecond // 1000 * 1000)
+            moment = now()
+            date = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
             if date <= self._last_event_date:
                 date = self._last_event_date + timedelta(milliseconds=1)
             self._last_event_date = date

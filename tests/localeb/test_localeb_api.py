@@ -495,3 +495,28 @@ def test_dockerrun_bundle_is_json_or_zip(tmp_path: Any) -> None:
         parse_dockerrun(json.dumps({"AWSEBDockerrunVersion": "1", "Image": {"Name": "web"}}))
     with pytest.raises(BundleError, match="digest"):
         parse_dockerrun(json.dumps(dockerrun("web@sha256:" + "a" * 64)), allow_digest=False)
+
+
+def test_delete_version_during_its_deploy_or_while_deployed(eb: Any, s3: Any, app: str, settings: Any) -> None:
+    env = create_environment(eb, app)
+    settings(phase_seconds=0.5)
+    eb.create_application_version(ApplicationName=app, VersionLabel="v1", SourceBundle=bad_bundle(s3))
+    eb.update_environment(EnvironmentName=env["EnvironmentName"], VersionLabel="v1")
+    error = error_of(eb.delete_application_version, ApplicationName=app, VersionLabel="v1")
+    assert error["Code"] == "OperationInProgressFailure"
+    wait_ready(eb, env["EnvironmentName"])
+
+
+def test_terminate_environment(eb: Any, app: str) -> None:
+    env = create_environment(eb, app)
+    response = eb.terminate_environment(EnvironmentName=env["EnvironmentName"])
+    assert response["Status"] == "Terminating"
+    for _ in range(100):
+        found = eb.describe_environments(EnvironmentIds=[env["EnvironmentId"]])["Environments"][0]
+        if found["Status"] == "Terminated":
+            break
+        time.sleep(0.05)
+    assert found["Status"] == "Terminated"
+    assert messages(eb, EnvironmentName=env["EnvironmentName"])[-1] == "terminateEnvironment completed successfully."
+    error = error_of(eb.update_environment, EnvironmentName=env["EnvironmentName"], Description="x")
+    assert error["Code"] == "InvalidParameterValue"

@@ -232,6 +232,36 @@ def test_swap_cnames_moves_the_traffic(eb: Any, s3: Any, web: dict[str, Any], te
     eb.terminate_environment(EnvironmentName=other["EnvironmentName"])
 
 
+def test_environment_created_with_a_version_launches_it(eb: Any, s3: Any, web: dict[str, Any],
+                                                        test_image: PushedImage) -> None:
+    label = unique("launch")
+    eb.create_application_version(ApplicationName=web["app"], VersionLabel=label, SourceBundle=put_json(
+        s3, dockerrun(test_image.name, "serve launched", auth_key=web["auth_key"])))
+    name = unique("env")
+    created = eb.create_environment(ApplicationName=web["app"], EnvironmentName=name, VersionLabel=label)
+    assert (created["Status"], created["VersionLabel"]) == ("Launching", label)
+    env = wait_ready(eb, name, timeout=60)
+    assert (env["Health"], env["VersionLabel"]) == ("Green", label)
+    assert get(env) == (200, "launched")
+    eb.terminate_environment(EnvironmentName=name)
+
+
+def test_image_by_digest(eb: Any, s3: Any, web: dict[str, Any], test_image: PushedImage, docker_client: Any,
+                         settings: Any) -> None:
+    digests = [d for d in docker_client.images.get(test_image.name).attrs["RepoDigests"]
+               if d.startswith(test_image.registry.address)]
+    assert digests, "the pushed image has no digest from the test registry"
+    by_digest = dockerrun(digests[0], "serve digest", auth_key=web["auth_key"])
+    settings(image_digest="reject")
+    before = get(web)
+    _, after, events = deploy(eb, s3, web["app"], web, by_digest)
+    assert_failed_and_old_still_serving(eb, web, before, after, events, "refers to a digest")
+    settings(image_digest="accept")
+    _, after, events = deploy(eb, s3, web["app"], web, by_digest)
+    assert [e["Message"] for e in events] == SUCCESS
+    assert get(web) == (200, "digest")
+
+
 def test_host_credentials_are_never_used_and_containers_go_with_the_server(
         tmp_path: Any, test_image: PushedImage, docker_client: Any) -> None:
     """The server's own Docker config holds valid credentials for the registry: a bundle without an auth file
