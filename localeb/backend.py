@@ -662,7 +662,10 @@ class LocalEB:
                         if env.container and env.container.id == container_id and env.status == "Ready":
                             state = self.state(env.account, env.region)
                             env.health = env.settled_health = "Red"
-                            self.emit(state, "Environment health has been set to RED", "WARN", env=env)
+                            message = ("Environment health has transitioned from Ok to Severe. The application is not "
+                                       "running on all instances." if env.enhanced_health
+                                       else "Environment health has been set to RED")
+                            self.emit(state, message, "WARN", env=env)
 
         threading.Thread(target=watch, name="health", daemon=True).start()
 

@@ -7,6 +7,8 @@ also sees the event that says how the operation ended.
 
 from __future__ import annotations
 
+import time
+import traceback
 from typing import TYPE_CHECKING
 
 from localeb import s3store
@@ -37,6 +39,12 @@ def _instance_failure(env: Environment, cause: str) -> DeployError:
         "Engine execution has encountered an error.",
         "Instance deployment failed. For details, see 'eb-engine.log'.",
     )
+
+
+def _unexpected(env: Environment, error: Exception) -> DeployError:
+    """An engine or S3 fault nobody foresaw still ends the operation, as EB's would, and leaves a trace in the log."""
+    traceback.print_exception(error)
+    return _instance_failure(env, f"Instance deployment failed: {error.__class__.__name__}: {error}")
 
 
 def _fetch_spec(eb: LocalEB, env: Environment, bucket: str, key: str) -> Dockerrun:
@@ -129,15 +137,36 @@ def _switch(eb: LocalEB, env: Environment, running: RunningContainer | None, spe
         eb.platform.remove(previous.id)
 
 
-def _settle(eb: LocalEB, state: RegionState, env: Environment, health: str) -> None:
-    """Ends an operation: Ready with `health`, and the basic-health event when the colour changes to or from Red."""
+def _settle(eb: LocalEB, state: RegionState, env: Environment, health: str, kind: str = "Application update",
+            started: float | None = None) -> None:
+    """Ends an operation: Ready with `health`, and the health event EB emits when the colour changes.
+
+    Basic health reports `Environment health has been set to RED`; enhanced health a transition with its cause.
+    """
     previous = env.settled_health
     env.status = "Ready"
     env.health = env.settled_health = health
-    if health == "Red" and previous != "Red":
+    if env.enhanced_health and started is not None:
+        took = f"took {time.monotonic() - started:.0f} seconds"
+        if health == "Green":
+            eb.emit(state, f"Environment health has transitioned from Info to Ok. {kind} completed 0 seconds ago "
+                           f"and {took}.", env=env)
+        else:
+            eb.emit(state, "Environment health has transitioned from Info to Severe. Command failed on all "
+                           f"instances. {kind} failed 0 seconds ago and {took}.", "WARN", env=env)
+    elif health == "Red" and previous != "Red":
         eb.emit(state, "Environment health has been set to RED", "WARN", env=env)
     elif health == "Green" and previous == "Red":
         eb.emit(state, "Environment health has been set to GREEN", "INFO", env=env)
+
+
+def _health_in_progress(eb: LocalEB, state: RegionState, env: Environment, kind: str) -> float:
+    """For enhanced health, the transition to Info that EB reports while an update runs; returns the start time."""
+    if env.enhanced_health:
+        before = {"Green": "Ok", "Red": "Severe"}.get(env.settled_health, "No Data")
+        eb.emit(state, f"Environment health has transitioned from {before} to Info. {kind} in progress on 1 "
+                       "instance. 0 out of 1 instance completed (running for 1 second).", env=env)
+    return time.monotonic()
 
 
 def launch(eb: LocalEB, state: RegionState, env: Environment, request_id: str) -> None:
@@ -153,6 +182,8 @@ def launch(eb: LocalEB, state: RegionState, env: Environment, request_id: str) -
             _switch(eb, env, running, spec, label, variables)
         except DeployError as error:
             failure = error
+        except Exception as error:
+            failure = _unexpected(env, error)
     else:
         _switch(eb, env, None, None, None, {})
     eb.sleep_phase()
@@ -179,13 +210,14 @@ def deploy_version(
     previous_label = env.deployed_label
     eb.sleep_phase()
     eb.emit(state, "Deploying new version to instance(s).", env=env, version_label=label, request_id=request_id)
+    started = _health_in_progress(eb, state, env, "Application update")
     failure: DeployError | None = None
     try:
         running, spec, variables = _install(eb, state, env, label, env.options)
     except DeployError as error:
         failure = error
-    except Exception as error:  # an engine or S3 fault must still end the operation as EB would
-        failure = _instance_failure(env, f"Instance deployment failed: {error}")
+    except Exception as error:
+        failure = _unexpected(env, error)
     if failure is None:
         eb.sleep_phase()
         _switch(eb, env, running, spec, label, variables)
@@ -204,11 +236,11 @@ def deploy_version(
                 env.version_label = previous_label
             if eb.settings.combined_update == "allow":
                 env.options = previous_options
-            _settle(eb, state, env, "Red")
+            _settle(eb, state, env, "Red", started=started)
         else:
             eb.emit(state, "Environment update completed successfully.", env=env, version_label=label,
                     request_id=request_id)
-            _settle(eb, state, env, "Green")
+            _settle(eb, state, env, "Green", started=started)
 
 
 def configure(
@@ -216,6 +248,7 @@ def configure(
 ) -> None:
     eb.sleep_phase()
     eb.emit(state, f"Updating environment {env.name}'s configuration settings.", env=env, request_id=request_id)
+    started = _health_in_progress(eb, state, env, "Configuration update")
     failure: DeployError | None = None
     variables = environment_properties(env.options)
     spec = env.deployed_spec
@@ -226,7 +259,7 @@ def configure(
         except DeployError as error:
             failure = error
         except Exception as error:
-            failure = _instance_failure(env, f"Instance deployment failed: {error}")
+            failure = _unexpected(env, error)
     eb.sleep_phase()
     with eb.lock:
         env.updated = now()
@@ -237,10 +270,10 @@ def configure(
             env.options = previous_options
             eb.emit(state, "The environment was reverted to the previous configuration setting.", "INFO", env=env,
                     request_id=request_id)
-            _settle(eb, state, env, "Red")
+            _settle(eb, state, env, "Red", "Configuration update", started)
         else:
             eb.emit(state, "Successfully deployed new configuration to environment.", env=env, request_id=request_id)
-            _settle(eb, state, env, "Green")
+            _settle(eb, state, env, "Green", "Configuration update", started)
 
 
 def terminate(eb: LocalEB, state: RegionState, env: Environment, request_id: str) -> None:

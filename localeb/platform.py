@@ -161,15 +161,19 @@ class DockerPlatform:
             client.close()
 
     def remove(self, container_id: str | None) -> None:
+        """Removes a container; an engine that cannot is logged, not raised (the label sweep at exit catches it)."""
         if not container_id:
             return
-        client = self._client()
         try:
-            client.containers.get(container_id).remove(force=True)
+            client = self._client()
+            try:
+                client.containers.get(container_id).remove(force=True)
+            finally:
+                client.close()
         except docker.errors.NotFound:
             pass
-        finally:
-            client.close()
+        except docker.errors.DockerException as error:
+            print(f"localeb: could not remove container {container_id[:12]}: {error}", flush=True)
 
     def close(self) -> int:
         with self._lock:

@@ -520,3 +520,21 @@ def test_terminate_environment(eb: Any, app: str) -> None:
     assert messages(eb, EnvironmentName=env["EnvironmentName"])[-1] == "terminateEnvironment completed successfully."
     error = error_of(eb.update_environment, EnvironmentName=env["EnvironmentName"], Description="x")
     assert error["Code"] == "InvalidParameterValue"
+
+
+def test_enhanced_health_transitions_during_a_deploy(eb: Any, s3: Any, app: str) -> None:
+    env = create_environment(eb, app, OptionSettings=[
+        {"Namespace": "aws:elasticbeanstalk:healthreporting:system", "OptionName": "SystemType", "Value": "enhanced"}])
+    name = env["EnvironmentName"]
+    request_id = deploy_bad_bundle(eb, s3, app, name, "v1")
+    events = list(reversed(eb.describe_events(EnvironmentName=name)["Events"]))
+    health = [e for e in events if e["Message"].startswith("Environment health has transitioned")]
+    assert [e["Message"].split(".")[0] for e in health] == [
+        "Environment health has transitioned from Ok to Info",
+        "Environment health has transitioned from Info to Severe",
+    ]
+    assert all("RequestId" not in e for e in health)
+    assert health[-1]["Severity"] == "WARN"
+    assert all(e.get("RequestId") == request_id for e in events if e not in health and "update" in e["Message"])
+    after = eb.describe_environments(EnvironmentNames=[name])["Environments"][0]
+    assert (after["Health"], after["HealthStatus"]) == ("Red", "Severe")
