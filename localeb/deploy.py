@@ -234,8 +234,7 @@ def deploy_version(
                     request_id=request_id)
             if eb.settings.failed_version_label == "revert":
                 env.version_label = previous_label
-            if eb.settings.combined_update == "allow":
-                env.options = previous_options
+            env.options = previous_options
             _settle(eb, state, env, "Red", started=started)
         else:
             eb.emit(state, "Environment update completed successfully.", env=env, version_label=label,
