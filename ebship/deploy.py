@@ -6,10 +6,12 @@ redeploy the version that ran before. One deadline covers all of it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
+from ebship.aws import error_code
 from ebship.beanstalk import Beanstalk, BeanstalkError, EnvState, Event
 from ebship.errors import DeployTimeout, PipelineError, UsageError
 from ebship.output import Console
@@ -61,7 +63,7 @@ def plan_deploy(target: Target, label: str, state: EnvState) -> Plan:
     return Plan(f"eb.deploy {label} to {target.name} ({target.environment})", tuple(steps))
 
 
-def preflight(eb: Beanstalk, target: Target, label: str) -> EnvState:
+def preflight(eb: Beanstalk, target: Target, label: str, version_pending: bool = False) -> EnvState:
     """Everything that must hold before any change; all of it read-only."""
     state = eb.environment(target.environment, target.application)
     if state is None:
@@ -70,6 +72,8 @@ def preflight(eb: Beanstalk, target: Target, label: str) -> EnvState:
             "check the name in environments.toml (or EB_APPLICATION and the region)."
         )
     version = eb.version(target.application, label)
+    if version is None and version_pending:
+        return state
     if version is None:
         raise UsageError(f"No version {label!r} in {target.application}: run `inv eb.version` first.")
     if version.status == "FAILED":
@@ -77,8 +81,64 @@ def preflight(eb: Beanstalk, target: Target, label: str) -> EnvState:
     return state
 
 
+class LastGood(Protocol):
+    """Where the label last deployed healthy to each environment is remembered, for rollbacks.
+
+    The environment's own VersionLabel cannot be trusted after a failed deploy: whether it reverts is UNCONFIRMED.
+    """
+
+    def read(self, environment: str) -> str: ...
+
+    def write(self, environment: str, label: str) -> None: ...
+
+
+class MemoryLastGood:
+    def __init__(self) -> None:
+        self.labels: dict[str, str] = {}
+
+    def read(self, environment: str) -> str:
+        return self.labels.get(environment, "")
+
+    def write(self, environment: str, label: str) -> None:
+        self.labels[environment] = label
+
+
+class S3LastGood:
+    """A small JSON object per environment in the deployment bucket, so any runner finds it."""
+
+    def __init__(self, s3: Any, bucket: str, prefix: str) -> None:
+        self.s3, self.bucket, self.prefix = s3, bucket, prefix.strip("/")
+
+    def key(self, environment: str) -> str:
+        return f"{self.prefix}/_environments/{environment}/last-good.json".lstrip("/")
+
+    def read(self, environment: str) -> str:
+        try:
+            body = self.s3.get_object(Bucket=self.bucket, Key=self.key(environment))["Body"].read()
+        except Exception as error:
+            if error_code(error):
+                return ""
+            raise
+        return str(json.loads(body).get("label", ""))
+
+    def write(self, environment: str, label: str) -> None:
+        if self.read(environment) == label:
+            return
+        body = json.dumps({"label": label, "recorded": datetime.now(timezone.utc).isoformat()}).encode()
+        self.s3.put_object(Bucket=self.bucket, Key=self.key(environment), Body=body, ServerSideEncryption="AES256")
+
+
 class Deployer:
-    def __init__(self, eb: Beanstalk, console: Console, timeout: float, clock: Clock | None = None, schedule: Schedule = Schedule()) -> None:
+    def __init__(
+        self,
+        eb: Beanstalk,
+        console: Console,
+        timeout: float,
+        clock: Clock | None = None,
+        schedule: Schedule = Schedule(),
+        last_good: LastGood | None = None,
+    ) -> None:
+        self.last_good = last_good or MemoryLastGood()
         self.eb = eb
         self.console = console
         self.clock = clock or SystemClock()
@@ -91,31 +151,43 @@ class Deployer:
     def _print_event(self, event: Event) -> None:
         self.console.print(f"  {event.line()}")
 
-    def run(self, target: Target, label: str, rollback: bool = False, dry_run: bool = False) -> Report:
-        state = preflight(self.eb, target, label)
+    def run(self, target: Target, label: str, rollback: bool = False, dry_run: bool = False, version_pending: bool = False) -> Report:
+        state = preflight(self.eb, target, label, version_pending)
         if state.version_label == label and state.status == "Ready" and state.health in target.health:
             self.console.print(f"{target.environment} already runs {label}, Ready and {state.health}: nothing to deploy.")
+            if not dry_run:
+                self.last_good.write(target.environment, label)
             return Report(Outcome("deployed", state), label, target, state.version_label, no_op=True)
         plan = plan_deploy(target, label, state)
         print_plan(plan, self.console, dry_run)
         if dry_run:
             return Report(Outcome("deployed", state), label, target, state.version_label, no_op=True)
         deadline = Deadline(self.clock, self.timeout)
-        outcome, previous = self.update(target, {"VersionLabel": label}, Expectation(label, target.health), deadline)
+        outcome, before = self.update(target, {"VersionLabel": label}, Expectation(label, target.health), deadline)
+        # A healthy environment runs what it says; after a failed deploy only our own record is trustworthy.
+        previous = before.version_label if before and before.health in target.health else self.last_good.read(target.environment)
         report = Report(outcome, label, target, previous)
-        if outcome.result == "failed" and rollback and previous and previous != label:
-            self.console.print(f"Rolling back {target.environment} to {previous}, the version that ran before.")
-            back, _ = self.update(target, {"VersionLabel": previous}, Expectation(previous, target.health), Deadline(self.clock, self.timeout))
-            report.rollback = back
+        if outcome.ok:
+            self.last_good.write(target.environment, label)
+        elif outcome.result == "failed" and rollback:
+            if not previous or previous == label:
+                self.console.print(f"No rollback: no version is known to have run healthy on {target.environment} before.")
+            else:
+                self.console.print(f"Rolling back {target.environment} to {previous}, the last version that ran healthy.")
+                back, _ = self.update(target, {"VersionLabel": previous}, Expectation(previous, target.health), Deadline(self.clock, self.timeout))
+                report.rollback = back
+                if back.ok:
+                    self.last_good.write(target.environment, previous)
         return report
 
-    def update(self, target: Target, change: dict[str, Any], expect: Expectation, deadline: Deadline) -> tuple[Outcome, str]:
-        """Waits for Ready, starts the update (again if another one got in first), follows it; returns (outcome, previous label)."""
+    def update(self, target: Target, change: dict[str, Any], expect: Expectation, deadline: Deadline) -> tuple[Outcome, EnvState | None]:
+        """Waits for Ready, starts the update (again if another one got in first), follows it; returns the outcome and
+        the state just before the update."""
         watcher = self._watcher(deadline)
         while True:
             ready = watcher.until_ready(target.environment)
             if ready is None:
-                return Outcome("timeout", watcher.last_state, "the environment never became Ready to take the update", [], watcher.calls), ""
+                return Outcome("timeout", watcher.last_state, "the environment never became Ready to take the update", [], watcher.calls), None
             started = datetime.now(timezone.utc)
             try:
                 request_id = self.eb.update(ApplicationName=target.application, EnvironmentName=target.environment, **change)
@@ -125,7 +197,7 @@ class Deployer:
                     continue
                 raise
             self.console.print(f"Update of {target.environment} started (request {request_id}).")
-            return watcher.follow(target.environment, request_id, started, expect), ready.version_label
+            return watcher.follow(target.environment, request_id, started, expect), ready
 
 
 def summarize(report: Report, console: Console) -> None:
@@ -160,6 +232,14 @@ def accepted_health(target: Target, setting: str) -> tuple[str, ...]:
 
 def deploy_task(job: Any, target: Target, label: str, rollback: bool, dry_run: bool) -> Report:
     """eb.deploy as the task runs it: settings in, verdict out (raises unless the deploy ended healthy)."""
+    report = run_deploy(job, target, label, rollback, dry_run)
+    summarize(report, job.console)
+    return report
+
+
+def run_deploy(job: Any, target: Target, label: str, rollback: bool, dry_run: bool, version_pending: bool = False) -> Report:
+    """Deploys and returns the report without judging it (``summarize`` does); ``version_pending`` for a dry run
+    planned before eb.version has created the version."""
     from dataclasses import replace
 
     from ebship.aws import client
@@ -168,7 +248,6 @@ def deploy_task(job: Any, target: Target, label: str, rollback: bool, dry_run: b
     settings.require("EB_APPLICATION")
     target = replace(target, health=accepted_health(target, settings.accepted_health))
     eb = Beanstalk(client(settings, "elasticbeanstalk"))
-    deployer = Deployer(eb, job.console, float(settings.deploy_timeout))
-    report = deployer.run(target, label, rollback=rollback or settings.rollback == "true", dry_run=dry_run)
-    summarize(report, job.console)
-    return report
+    last_good = S3LastGood(client(settings, "s3"), settings.eb_bucket, settings.bundle_prefix) if settings.eb_bucket else None
+    deployer = Deployer(eb, job.console, float(settings.deploy_timeout), last_good=last_good)
+    return deployer.run(target, label, rollback=rollback or settings.rollback == "true", dry_run=dry_run, version_pending=version_pending)

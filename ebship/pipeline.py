@@ -1,0 +1,188 @@
+"""`inv ci`: the article's whole procedure in one call, stage after stage, with a summary that tells the truth.
+
+docker.build → docker.test → (when the branch maps to an environment) docker.push → s3.auth → eb.version → eb.deploy.
+Without any AWS target configured and outside CI, the deploy goes to the local stand-in (a rehearsal); under CI=true a
+missing target is an error, never a green run that deployed nowhere.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ebship import environments, release, versions
+from ebship.deploy import Report, Target, url_of
+from ebship.deploy import summarize as judge
+from ebship.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PipelineError, UsageError
+from ebship.output import Console
+from ebship.release import Job
+
+DEPLOY_SETTINGS = ("IMAGE_REPOSITORY", "EB_APPLICATION", "EB_BUCKET")
+
+
+@dataclass
+class Stage:
+    name: str
+    result: str = "skipped"  # ok, failed, skipped, planned
+    seconds: float = 0.0
+    detail: str = ""
+
+
+@dataclass
+class Decision:
+    """Where this run deploys, decided before anything runs."""
+
+    environment: str  # "" when the branch deploys nowhere
+    reason: str
+    rehearsal: bool = False
+
+
+@dataclass
+class CiReport:
+    branch: str
+    decision: Decision
+    stages: list[Stage] = field(default_factory=list)
+    digest: str = ""
+    label: str = ""
+    deploy: Report | None = None
+    exit_code: int = EXIT_OK
+
+
+def decide(job: Job, explicit_env: str, ci: bool) -> Decision:
+    branch = job.source.branch
+    configured = all(job.settings.value(name) for name in DEPLOY_SETTINGS)
+    if explicit_env:
+        return Decision(explicit_env, f"--env {explicit_env}", rehearsal=explicit_env == environments.LOCAL)
+    if not configured:
+        missing = [name for name in DEPLOY_SETTINGS if not job.settings.value(name)]
+        if ci:
+            raise UsageError(
+                "CI=true but no deploy target is configured: set "
+                + ", ".join(missing)
+                + " (CircleCI project variables or a context), plus AWS credentials and AWS_REGION. "
+                "Outside CI, `inv ci` rehearses on the local stand-in instead."
+            )
+        return Decision(environments.LOCAL, "no AWS target configured: rehearsing on the local stand-in", rehearsal=True)
+    declared = environments.load(job.root / environments.DEFAULT_PATH)
+    mapped = environments.for_branch(branch, declared)
+    if mapped is None:
+        return Decision("", f"branch {branch} maps to no environment in environments.toml: build and test only")
+    return Decision(mapped.name, f"branch {branch} deploys to {mapped.name}")
+
+
+class Runner:
+    def __init__(self, console: Console, report: CiReport, dry_run: bool) -> None:
+        self.console = console
+        self.report = report
+        self.dry_run = dry_run
+
+    def stage(self, name: str, body: Callable[[], str]) -> None:
+        """Runs one stage; its failure stops the run with the stage named."""
+        self.console.print(f"\n=== {name} ===")
+        stage = Stage(name)
+        self.report.stages.append(stage)
+        started = time.monotonic()
+        try:
+            stage.detail = body() or ""
+            stage.result = "planned" if self.dry_run else "ok"
+        except PipelineError as error:
+            stage.result = "failed"
+            stage.detail = "; ".join(line.strip() for line in str(error).splitlines()[:3])
+            raise
+        finally:
+            stage.seconds = time.monotonic() - started
+
+
+def run(
+    job: Job,
+    *,
+    explicit_env: str,
+    ci: bool,
+    dry_run: bool,
+    targeted: Callable[[str], tuple[Job, Target]],
+    start_local: Callable[[], None],
+    deploy: Callable[[Job, Target, str, bool], Report],
+) -> CiReport:
+    """Runs the stages; never raises for a stage's failure: the report carries the exit code and the cause."""
+    decision = decide(job, explicit_env, ci)
+    report = CiReport(job.source.branch, decision)
+    runner = Runner(job.console, report, dry_run)
+    job.console.print(f"inv ci: {decision.reason}.")
+    try:
+        deploy_job, target = job, None
+        if decision.environment:
+            if decision.rehearsal:
+                runner.stage("local.up", lambda: _start_local(start_local, dry_run))
+            if not (dry_run and decision.rehearsal and not _local_running(job)):
+                deploy_job, target = targeted(decision.environment)
+        runner.stage("docker.build", lambda: release.build(deploy_job, dry_run=dry_run)[:19])
+        runner.stage("docker.test", lambda: _test(deploy_job, dry_run))
+        if target is None:
+            if decision.environment:
+                job.console.print("(dry run: the local stand-in is not running, so the deploy stages are not planned)")
+            return report
+        report.label = deploy_job.source.tag
+
+        def push() -> str:
+            report.digest = release.push(deploy_job, dry_run=dry_run)
+            return report.digest
+
+        runner.stage("docker.push", push)
+        runner.stage("s3.auth", lambda: release.upload_auth(deploy_job, dry_run=dry_run))
+        runner.stage("eb.version", lambda: versions.register(deploy_job, report.label, dry_run=dry_run).label)
+
+        def deploy_stage() -> str:
+            report.deploy = deploy(deploy_job, target, report.label, dry_run)
+            judge(report.deploy, job.console)  # raises unless healthy
+            state = report.deploy.outcome.state
+            return f"{state.health} at {url_of(state)}" if state and not dry_run else ""
+
+        runner.stage("eb.deploy", deploy_stage)
+    except PipelineError as error:
+        report.exit_code = error.exit_code
+        job.console.error(str(error))
+    finally:
+        summarize(report, job.console, dry_run)
+    return report
+
+
+def _start_local(start_local: Callable[[], None], dry_run: bool) -> str:
+    if dry_run:
+        return "would start the local stand-in if it is not running"
+    start_local()
+    return "running"
+
+
+def _local_running(job: Job) -> bool:
+    from ebship.targets import LOCAL_STATE
+
+    return (job.root / LOCAL_STATE).is_file()
+
+
+def _test(job: Job, dry_run: bool) -> str:
+    status = release.test(job, dry_run=dry_run)
+    if status:
+        raise PipelineError(f"the app's tests failed (exit status {status})")
+    return "passed" if not dry_run else ""
+
+
+def summarize(report: CiReport, console: Console, dry_run: bool) -> None:
+    console.print("\n=== summary ===" + (" (dry run: nothing was changed)" if dry_run else ""))
+    for stage in report.stages:
+        console.print(f"  {stage.name:<13} {stage.result:<8} {stage.seconds:7.1f}s  {stage.detail}")
+    console.print(f"  branch        {report.branch}")
+    console.print(f"  environment   {report.decision.environment or '(none: build and test only)'}")
+    if report.label:
+        console.print(f"  version       {report.label}")
+    if report.digest:
+        console.print(f"  image digest  {report.digest}")
+    deployed = report.deploy
+    if deployed is not None and deployed.outcome.state is not None and not dry_run:
+        state = deployed.outcome.state
+        console.print(f"  url           {url_of(state)}")
+        console.print(f"  health        {state.health} ({state.status}, running {state.version_label})")
+    verdict = {EXIT_OK: "OK", EXIT_USAGE: "STOPPED (bad input or settings)"}.get(report.exit_code, "FAILED")
+    if report.exit_code not in (EXIT_OK, EXIT_USAGE, EXIT_FAILED):
+        verdict = "TIMED OUT"
+    console.print(f"  result        {verdict}")
