@@ -9,13 +9,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ebship import environments
 from ebship.deploy import Target
 from ebship.errors import UsageError
 
 LOCAL = environments.LOCAL
-LOCAL_STATE = Path(".local") / "stand-in" / "state.json"
+LOCAL_DIR = Path(".local") / "stand-in"
+LOCAL_STATE = LOCAL_DIR / "localeb.json"  # written by `inv local.up` (localeb.cluster)
 LOCAL_REPOSITORY = "sampleapp"
 
 
@@ -26,22 +28,23 @@ class Resolved:
     flags: dict[str, str]  # settings the target imposes (local: endpoint, bucket, registry, ...)
 
 
-def local_state(root: Path) -> dict[str, object]:
+def local_state(root: Path) -> dict[str, Any]:
     path = root / LOCAL_STATE
     if not path.is_file():
         raise UsageError("The local Elastic Beanstalk is not running: start it with `inv local.up`.")
     return dict(json.loads(path.read_text()))
 
 
-def local_flags(state: dict[str, object]) -> dict[str, str]:
+def local_flags(state: dict[str, Any]) -> dict[str, str]:
+    registry = state["registry"]
     return {
         "AWS_ENDPOINT_URL": str(state["endpoint_url"]),
         "AWS_REGION": str(state["region"]),
         "EB_BUCKET": str(state["bucket"]),
         "EB_APPLICATION": str(state["application"]),
-        "IMAGE_REPOSITORY": f"{state['registry']}/{LOCAL_REPOSITORY}",
-        "REGISTRY_USERNAME": str(state["registry_username"]),
-        "REGISTRY_PASSWORD": str(state["registry_password"]),
+        "IMAGE_REPOSITORY": f"{registry['address']}/{LOCAL_REPOSITORY}",
+        "REGISTRY_USERNAME": str(registry["username"]),
+        "REGISTRY_PASSWORD": str(registry["password"]),
     }
 
 

@@ -1,0 +1,185 @@
+"""inv doctor: a read-only preflight of everything the article's author lost nights on, as a pass/fail table."""
+
+from __future__ import annotations
+
+import base64
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ebship import envvars, registry_auth
+from ebship.aws import client, describe_error, error_code, session
+from ebship.errors import PipelineError
+from ebship.images import Credentials
+from ebship.release import Job
+from ebship.settings import read_dotenv
+from ebship.targets import Resolved
+
+REQUIRED = ("IMAGE_REPOSITORY", "REGISTRY_USERNAME", "REGISTRY_PASSWORD", "EB_APPLICATION", "EB_BUCKET")
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+class Failed(Exception):
+    def __init__(self, detail: str, fix: str) -> None:
+        super().__init__(detail)
+        self.detail, self.fix = detail, fix
+
+
+def registry_login_works(credentials: Credentials, repository: str, timeout: float = 10) -> tuple[bool, str]:
+    """Asks the registry's v2 API directly (no Docker engine needed): basic auth, or a bearer token for the repository."""
+    host = credentials.registry if credentials.registry != "docker.io" else "registry-1.docker.io"
+    scheme = "http" if host.startswith(("127.", "localhost")) else "https"
+    basic = "Basic " + base64.b64encode(f"{credentials.username}:{credentials.password}".encode()).decode()
+
+    def get(url: str, auth: str = "") -> tuple[int, dict[str, str]]:
+        request = urllib.request.Request(url, headers={"Authorization": auth} if auth else {})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.status, dict(response.headers)
+        except urllib.error.HTTPError as error:
+            return error.code, dict(error.headers)
+
+    status, headers = get(f"{scheme}://{host}/v2/")
+    challenge = headers.get("Www-Authenticate", headers.get("WWW-Authenticate", ""))
+    if status == 200:
+        return True, "the registry needs no login"
+    if challenge.lower().startswith("bearer"):
+        fields = dict(part.split("=", 1) for part in challenge[7:].replace('"', "").split(",") if "=" in part)
+        path = repository.split("/", 1)[1] if "/" in repository else repository
+        query = urllib.parse.urlencode({"service": fields.get("service", ""), "scope": f"repository:{path}:pull,push"})
+        status, _ = get(f"{fields['realm']}?{query}", basic)
+    else:
+        status, _ = get(f"{scheme}://{host}/v2/", basic)
+    return status == 200, f"HTTP {status}"
+
+
+def run(job: Job, resolved: Resolved, out: Callable[[str], None] | None = None) -> bool:
+    print_line = out or job.console.print
+    settings = job.settings
+    target = resolved.target
+    checks: list[Check] = []
+
+    def check(name: str, body: Callable[[], str]) -> None:
+        try:
+            checks.append(Check(name, True, body()))
+        except Failed as failure:
+            checks.append(Check(name, False, failure.detail, failure.fix))
+        except PipelineError as error:
+            checks.append(Check(name, False, "; ".join(line.strip() for line in str(error).splitlines()), "see the message"))
+
+    missing = [name for name in REQUIRED if not settings.value(name)]
+    checks.append(Check("settings", not missing, "all set" if not missing else f"missing: {', '.join(missing)}",
+                        "set them in .env, or export the registry credentials" if missing else ""))
+    state: dict[str, Any] = {}
+
+    def credentials() -> str:
+        try:
+            identity = client(settings, "sts").get_caller_identity()
+        except Exception as error:
+            raise Failed(f"AWS refused the credentials: {describe_error(error)}",
+                         "configure AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or a role)") from None
+        return f"{identity['Arn']}"
+
+    def region() -> str:
+        state["region"] = session(settings).region_name
+        return str(state["region"])
+
+    def bucket() -> str:
+        if not settings.eb_bucket:
+            raise Failed("EB_BUCKET is not set", "set EB_BUCKET to a bucket in the environment's region")
+        s3 = client(settings, "s3")
+        try:
+            location = s3.get_bucket_location(Bucket=settings.eb_bucket).get("LocationConstraint") or "us-east-1"
+        except Exception as error:
+            if error_code(error) in ("NoSuchBucket", "404"):
+                raise Failed(f"bucket {settings.eb_bucket} does not exist",
+                             f"create it in {state.get('region')} or fix EB_BUCKET") from None
+            raise Failed(describe_error(error), "check the bucket's name and your S3 permissions") from None
+        if location != state.get("region"):
+            raise Failed(f"bucket {settings.eb_bucket} is in {location}, the environment in {state.get('region')}",
+                         f"use a bucket in {state.get('region')}: Elastic Beanstalk reads only from its own region")
+        return f"{settings.eb_bucket} in {location}"
+
+    def application() -> str:
+        eb = client(settings, "elasticbeanstalk")
+        if not eb.describe_applications(ApplicationNames=[target.application])["Applications"]:
+            raise Failed(f"no application {target.application}", "create it, or fix EB_APPLICATION / the region")
+        return target.application
+
+    def environment() -> str:
+        eb = client(settings, "elasticbeanstalk")
+        found = [e for e in eb.describe_environments(ApplicationName=target.application, EnvironmentNames=[target.environment])
+                 ["Environments"] if e.get("Status") != "Terminated"]
+        if not found:
+            raise Failed(f"no environment {target.environment} in {target.application}",
+                         "create it, or fix eb_environment in environments.toml")
+        platform = found[0].get("SolutionStackName", "") or found[0].get("PlatformArn", "")
+        if "docker" not in platform.lower() or "multi-container" in platform.lower() or "ecs" in platform.lower():
+            raise Failed(f"{target.environment} runs {platform or 'an unknown platform'}",
+                         "use a single-container Docker platform (Dockerrun version 1)")
+        return f"{target.environment}: {found[0].get('Status')}, {found[0].get('Health')}, {platform}"
+
+    def registry() -> str:
+        if not (settings.registry_username and settings.registry_password and settings.image_repository):
+            raise Failed("registry credentials or IMAGE_REPOSITORY not set", "export REGISTRY_USERNAME and REGISTRY_PASSWORD")
+        credentials = Credentials(settings.registry, settings.registry_username, settings.registry_password)
+        try:
+            ok, detail = registry_login_works(credentials, settings.image_repository)
+        except OSError as error:
+            raise Failed(f"{settings.registry} cannot be reached: {error}", "check the host in IMAGE_REPOSITORY") from None
+        if not ok:
+            raise Failed(f"{settings.registry} refused {settings.registry_username} ({detail})",
+                         "check REGISTRY_USERNAME and REGISTRY_PASSWORD (a robot account with push rights)")
+        return f"{settings.registry} accepts {settings.registry_username}"
+
+    def auth_object() -> str:
+        s3 = client(settings, "s3")
+        location = f"s3://{settings.eb_bucket}/{settings.auth_key}"
+        try:
+            found = s3.get_object(Bucket=settings.eb_bucket, Key=settings.auth_key)
+        except Exception as error:
+            if error_code(error):
+                raise Failed(f"{location} is missing ({error_code(error)})", "run `inv s3.auth`") from None
+            raise
+        credentials = Credentials(settings.registry, settings.registry_username, settings.registry_password)
+        try:
+            stored = registry_auth.credentials_from_file(found["Body"].read(), settings.registry)
+        except (KeyError, ValueError):
+            raise Failed(f"{location} has no entry for {settings.registry}", "run `inv s3.auth`") from None
+        if stored != (credentials.username, credentials.password):
+            raise Failed(f"{location} holds other credentials than REGISTRY_USERNAME/PASSWORD", "run `inv s3.auth`")
+        if not found.get("ServerSideEncryption"):
+            raise Failed(f"{location} is not encrypted", "run `inv s3.auth` (it uploads with AES256)")
+        return f"{location}, encrypted"
+
+    def variables() -> str:
+        declared = resolved.declared.variables if resolved.declared else {}
+        values = envvars.resolve(declared, {**read_dotenv(job.root / ".env"), **os.environ})
+        job.console.add_secrets(values.secret_values)
+        envvars.validate(values.values)
+        return f"{len(values.values)} declared, all resolved"
+
+    for name, body in (("aws credentials", credentials), ("region", region), ("bucket", bucket), ("application", application),
+                       ("environment", environment), ("registry login", registry), ("auth object", auth_object),
+                       ("variables", variables)):
+        check(name, body)
+    width = max(len(c.name) for c in checks)
+    print_line(f"doctor: {target.name} ({target.environment})")
+    for item in checks:
+        print_line(f"  {'PASS' if item.ok else 'FAIL'}  {item.name:<{width}}  {item.detail}")
+        if not item.ok and item.fix:
+            print_line(f"        {'':<{width}}  fix: {item.fix}")
+    failed = [c for c in checks if not c.ok]
+    print_line(f"doctor: {len(checks) - len(failed)} of {len(checks)} checks pass")
+    return not failed
+
