@@ -237,10 +237,13 @@ def down(state_dir: Path) -> dict[str, Any]:
 
 
 def _start_registry_main(root: str, username: str) -> None:
-    from localeb.registry import start_registry
+    from localeb.registry import RegistryUnavailable, start_registry
 
     password = sys.stdin.read()
-    registry = start_registry(Path(root), username, password)
+    try:
+        registry = start_registry(Path(root), username, password)
+    except RegistryUnavailable as error:
+        sys.exit(str(error))
     print(json.dumps({
         "address": registry.address,
         "pid": registry.process.pid if registry.process else None,

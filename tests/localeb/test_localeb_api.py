@@ -538,3 +538,10 @@ def test_enhanced_health_transitions_during_a_deploy(eb: Any, s3: Any, app: str)
     assert all(e.get("RequestId") == request_id for e in events if e not in health and "update" in e["Message"])
     after = eb.describe_environments(EnvironmentNames=[name])["Environments"][0]
     assert (after["Health"], after["HealthStatus"]) == ("Red", "Severe")
+
+
+def test_events_by_environment_id(eb: Any, app: str) -> None:
+    first, second = create_environment(eb, app), create_environment(eb, app)
+    events = eb.describe_events(EnvironmentId=first["EnvironmentId"])["Events"]
+    assert events and {e["EnvironmentName"] for e in events} == {first["EnvironmentName"]}
+    assert second["EnvironmentName"] not in {e["EnvironmentName"] for e in events}

@@ -117,3 +117,24 @@ def test_fault_rule_syntax() -> None:
         FaultRule.parse("explode,UpdateEnvironment")
     with pytest.raises(ValueError):
         FaultRule.from_dict({"operation": "X", "kind": "error", "status": 404})
+
+
+def test_settings_change_while_running_and_refuse_nonsense(eb_server: Any, settings: Any) -> None:
+    assert settings(failed_version_label="keep")["failed_version_label"] == "keep"
+    with pytest.raises(ValueError, match="revert, keep"):
+        eb_server.update_settings(failed_version_label="sometimes")
+    with pytest.raises(ValueError, match="cannot be changed"):
+        eb_server.update_settings(server_id="x")
+    assert eb_server.settings()["failed_version_label"] == "keep"
+
+
+def test_pace_names_and_seconds() -> None:
+    import argparse
+
+    from localeb.settings import PACES, parse_pace
+
+    assert parse_pace("fast") == PACES["fast"] < 0.5
+    assert parse_pace("realistic") == PACES["realistic"] >= 5
+    assert parse_pace("2.5") == 2.5
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_pace("glacial")
