@@ -52,13 +52,23 @@ def events(job: Job, target: Target, count: int, follow: bool, poll: float = 2.0
 def plan_prune(application: str, versions: list[dict[str, Any]], in_use: set[str], keep: int) -> Plan:
     """Versions beyond the newest ``keep``, minus those an environment runs; newest first as the API lists them."""
     ordered = sorted(versions, key=lambda v: v["DateCreated"], reverse=True)
-    doomed = [v["VersionLabel"] for v in ordered[keep:] if v["VersionLabel"] not in in_use]
+    doomed = [v for v in ordered[keep:] if v["VersionLabel"] not in in_use]
     kept_in_use = [v["VersionLabel"] for v in ordered[keep:] if v["VersionLabel"] in in_use]
     notes = tuple(f"keeping {label}: an environment runs it" for label in kept_in_use)
+
+    def bundle(version: dict[str, Any]) -> tuple[str, str]:
+        source = version.get("SourceBundle") or {}
+        return (source.get("S3Bucket", ""), source.get("S3Key", ""))
+
+    # A bundle shared with a version that stays is left in S3, or the survivor could not be deployed again.
+    kept_bundles = {bundle(v) for v in ordered if v not in doomed}
     steps = tuple(
-        Step("eb.delete_application_version", {"ApplicationName": application, "VersionLabel": label, "DeleteSourceBundle": True},
-             f"delete version {label} and its bundle")
-        for label in doomed
+        Step(
+            "eb.delete_application_version",
+            {"ApplicationName": application, "VersionLabel": v["VersionLabel"], "DeleteSourceBundle": bundle(v) not in kept_bundles},
+            f"delete version {v['VersionLabel']}" + (" and its bundle" if bundle(v) not in kept_bundles else " (its bundle is shared: kept)"),
+        )
+        for v in doomed
     )
     return Plan(f"eb.prune {application}: keep the newest {keep}", steps, notes)
 

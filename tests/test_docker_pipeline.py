@@ -9,7 +9,7 @@ import tarfile
 
 import pytest
 
-from conftest import MARKER_PASSWORD, Project, copy_project, s3_client
+from tests_support import MARKER_PASSWORD, Project, copy_project, s3_client
 
 pytestmark = pytest.mark.slow
 

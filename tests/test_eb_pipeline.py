@@ -15,7 +15,7 @@ import uuid
 import boto3
 import pytest
 
-from conftest import MARKER_PASSWORD, REGION, Project, copy_project
+from tests_support import MARKER_PASSWORD, REGION, Project, copy_project
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +66,7 @@ def shipped(standin, registry, base_image, tmp_path_factory, engine):
     )
     project = Project(root, {})
     project.commit("Declare the e2e environment")
-    from conftest import base_env
+    from tests_support import base_env
 
     project.env = {
         **base_env(),
@@ -328,3 +328,34 @@ def test_no_marker_secret_in_any_output(shipped):
         assert result.returncode == 0, f"{args}: {result.stderr}"
         for output in (result.stdout, result.stderr):
             assert MARKER_PASSWORD not in output and SECRET_MARKER not in output
+
+
+# --- operator helpers -----------------------------------------------------------------------------------------------
+
+
+def test_status_and_events_show_the_environment(shipped):
+    status = shipped.inv("eb.status", "--env", "e2e")
+    assert status.returncode == 0, status.stderr
+    env = state(shipped)
+    assert env["VersionLabel"] in status.stdout and env["CNAME"] in status.stdout and "health" in status.stdout
+    events = shipped.inv("eb.events", "--env", "e2e", "--count", "5")
+    assert events.returncode == 0 and len([line for line in events.stdout.splitlines() if line.strip()]) == 5
+
+
+def test_prune_keeps_the_newest_and_never_the_running_version(shipped, standin):
+    eb, _ = clients(shipped.env["AWS_ENDPOINT_URL"])
+    running = state(shipped)["VersionLabel"]
+    source = eb.describe_application_versions(ApplicationName=APP, VersionLabels=[running])["ApplicationVersions"][0]
+    for _ in range(3):
+        eb.create_application_version(ApplicationName=APP, VersionLabel=f"old-{uuid.uuid4().hex[:6]}", SourceBundle=source["SourceBundle"])
+    standin.reset_calls()
+    dry = shipped.inv("eb.prune", "--keep", "1", "--dry-run")
+    assert dry.returncode == 0 and "delete version" in dry.stdout
+    assert "DeleteApplicationVersion" not in standin.calls()
+    result = shipped.inv("eb.prune", "--keep", "1")
+    assert result.returncode == 0, result.stderr
+    after = [v["VersionLabel"] for v in eb.describe_application_versions(ApplicationName=APP)["ApplicationVersions"]]
+    assert running in after
+    assert len(after) <= 2
+    _, s3 = clients(shipped.env["AWS_ENDPOINT_URL"])
+    s3.head_object(Bucket=source["SourceBundle"]["S3Bucket"], Key=source["SourceBundle"]["S3Key"])  # shared bundle kept
