@@ -11,9 +11,11 @@ __path__ = [os.path.join(os.path.dirname(os.path.abspath(__file__)), "tasks")]
 
 from invoke import Collection  # noqa: E402
 
-from tasks import docker, eb, s3  # noqa: E402
+from tasks import ci, docker, eb, local, s3  # noqa: E402
 
 # The namespaces' own Collection objects, not the modules: Collection.from_module would deep-copy every task.
 ns = Collection()
-for module in (docker, s3, eb):
+for module in (docker, s3, eb, local):
     ns.add_collection(module.ns, name=module.__name__.rpartition(".")[2])
+ns.add_task(ci.ci)
+ns.add_task(ci.doctor)

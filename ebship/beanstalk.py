@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from ebship.aws import describe_error, error_code
 from ebship.errors import PipelineError
 
 # Still failing after botocore's own retries: the poller backs off and asks again rather than failing the deploy.
 TRANSIENT = frozenset(
-    {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException", "ServiceUnavailable",
-     "InternalFailure", "InternalError", "500", "502", "503", "504"}
+    {
+        "Throttling",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "ServiceUnavailable",
+        "InternalFailure",
+        "InternalError",
+        "500",
+        "502",
+        "503",
+        "504",
+    }
 )
 
 
@@ -140,11 +152,13 @@ class Beanstalk:
             raise BeanstalkError(operation, error) from None
 
 
+PRUNE_HINT = "Delete old versions with `inv eb.prune --keep N` (or set a version lifecycle policy)."
+PRIVILEGE_HINT = "The AWS identity in use lacks a permission for this call: check its IAM policy."
 HINTS = {
-    "TooManyApplicationVersionsException": "Delete old versions with `inv eb.prune --keep N` (or set a version lifecycle policy).",
-    "TooManyApplicationVersions": "Delete old versions with `inv eb.prune --keep N` (or set a version lifecycle policy).",
-    "InsufficientPrivilegesException": "The AWS identity in use lacks a permission for this call: check its IAM policy.",
-    "InsufficientPrivileges": "The AWS identity in use lacks a permission for this call: check its IAM policy.",
+    "TooManyApplicationVersionsException": PRUNE_HINT,
+    "TooManyApplicationVersions": PRUNE_HINT,
+    "InsufficientPrivilegesException": PRIVILEGE_HINT,
+    "InsufficientPrivileges": PRIVILEGE_HINT,
     "OperationInProgressFailure": "Another operation is running on this resource: try again once it has finished.",
     "S3LocationNotInServiceRegionException": "Use a bucket in the environment's region (EB_BUCKET).",
 }

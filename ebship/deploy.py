@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from ebship.aws import error_code
@@ -16,7 +16,7 @@ from ebship.beanstalk import Beanstalk, BeanstalkError, EnvState, Event
 from ebship.errors import DeployTimeout, PipelineError, UsageError
 from ebship.output import Console
 from ebship.plan import Plan, Step, print_plan
-from ebship.watch import Clock, Deadline, Expectation, Outcome, Schedule, SystemClock, Watcher
+from ebship.watch import DEFAULT_SCHEDULE, Clock, Deadline, Expectation, Outcome, Schedule, SystemClock, Watcher
 
 NOT_READY = "is in an invalid state for this operation"
 
@@ -51,7 +51,13 @@ def url_of(state: EnvState | None) -> str:
 def plan_deploy(target: Target, label: str, state: EnvState) -> Plan:
     steps = []
     if state.status != "Ready":
-        steps.append(Step("eb.wait_ready", {"EnvironmentName": target.environment}, f"wait until {target.environment} is Ready (now {state.status})"))
+        steps.append(
+            Step(
+                "eb.wait_ready",
+                {"EnvironmentName": target.environment},
+                f"wait until {target.environment} is Ready (now {state.status})",
+            )
+        )
     steps.append(
         Step(
             "eb.update_environment",
@@ -124,7 +130,7 @@ class S3LastGood:
     def write(self, environment: str, label: str) -> None:
         if self.read(environment) == label:
             return
-        body = json.dumps({"label": label, "recorded": datetime.now(timezone.utc).isoformat()}).encode()
+        body = json.dumps({"label": label, "recorded": datetime.now(UTC).isoformat()}).encode()
         self.s3.put_object(Bucket=self.bucket, Key=self.key(environment), Body=body, ServerSideEncryption="AES256")
 
 
@@ -135,7 +141,7 @@ class Deployer:
         console: Console,
         timeout: float,
         clock: Clock | None = None,
-        schedule: Schedule = Schedule(),
+        schedule: Schedule = DEFAULT_SCHEDULE,
         last_good: LastGood | None = None,
     ) -> None:
         self.last_good = last_good or MemoryLastGood()
@@ -151,7 +157,9 @@ class Deployer:
     def _print_event(self, event: Event) -> None:
         self.console.print(f"  {event.line()}")
 
-    def run(self, target: Target, label: str, rollback: bool = False, dry_run: bool = False, version_pending: bool = False) -> Report:
+    def run(
+        self, target: Target, label: str, rollback: bool = False, dry_run: bool = False, version_pending: bool = False
+    ) -> Report:
         state = preflight(self.eb, target, label, version_pending)
         if state.version_label == label and state.status == "Ready" and state.health in target.health:
             self.console.print(f"{target.environment} already runs {label}, Ready and {state.health}: nothing to deploy.")
@@ -174,21 +182,27 @@ class Deployer:
                 self.console.print(f"No rollback: no version is known to have run healthy on {target.environment} before.")
             else:
                 self.console.print(f"Rolling back {target.environment} to {previous}, the last version that ran healthy.")
-                back, _ = self.update(target, {"VersionLabel": previous}, Expectation(previous, target.health), Deadline(self.clock, self.timeout))
+                back, _ = self.update(
+                    target, {"VersionLabel": previous}, Expectation(previous, target.health), Deadline(self.clock, self.timeout)
+                )
                 report.rollback = back
                 if back.ok:
                     self.last_good.write(target.environment, previous)
         return report
 
-    def update(self, target: Target, change: dict[str, Any], expect: Expectation, deadline: Deadline) -> tuple[Outcome, EnvState | None]:
+    def update(
+        self, target: Target, change: dict[str, Any], expect: Expectation, deadline: Deadline
+    ) -> tuple[Outcome, EnvState | None]:
         """Waits for Ready, starts the update (again if another one got in first), follows it; returns the outcome and
         the state just before the update."""
         watcher = self._watcher(deadline)
         while True:
             ready = watcher.until_ready(target.environment)
             if ready is None:
-                return Outcome("timeout", watcher.last_state, "the environment never became Ready to take the update", [], watcher.calls), None
-            started = datetime.now(timezone.utc)
+                return Outcome(
+                    "timeout", watcher.last_state, "the environment never became Ready to take the update", [], watcher.calls
+                ), None
+            started = datetime.now(UTC)
             try:
                 request_id = self.eb.update(ApplicationName=target.application, EnvironmentName=target.environment, **change)
             except BeanstalkError as error:
@@ -207,7 +221,9 @@ def summarize(report: Report, console: Console) -> None:
     if report.no_op:
         return
     if outcome.ok:
-        console.print(f"Deployed {report.label} to {where}: {state.status}, health {state.health}, {url_of(state)}" if state else "")
+        console.print(
+            f"Deployed {report.label} to {where}: {state.status}, health {state.health}, {url_of(state)}" if state else ""
+        )
         return
     lines = [f"Deploy of {report.label} to {where} {'TIMED OUT' if outcome.result == 'timeout' else 'FAILED'}."]
     if outcome.cause:
@@ -215,8 +231,12 @@ def summarize(report: Report, console: Console) -> None:
     lines.append(f"  last known state: {state.describe() if state else 'unknown'}")
     if report.rollback is not None:
         back = report.rollback
-        verdict = "succeeded" if back.ok else f"{back.result.upper()}" + (f" ({back.cause.splitlines()[0]})" if back.cause else "")
-        lines.append(f"  rollback to {report.previous_label}: {verdict}; now {back.state.describe() if back.state else 'unknown'}")
+        verdict = (
+            "succeeded" if back.ok else f"{back.result.upper()}" + (f" ({back.cause.splitlines()[0]})" if back.cause else "")
+        )
+        lines.append(
+            f"  rollback to {report.previous_label}: {verdict}; now {back.state.describe() if back.state else 'unknown'}"
+        )
     message = "\n".join(lines)
     if outcome.result == "timeout":
         raise DeployTimeout(message)
@@ -250,4 +270,6 @@ def run_deploy(job: Any, target: Target, label: str, rollback: bool, dry_run: bo
     eb = Beanstalk(client(settings, "elasticbeanstalk"))
     last_good = S3LastGood(client(settings, "s3"), settings.eb_bucket, settings.bundle_prefix) if settings.eb_bucket else None
     deployer = Deployer(eb, job.console, float(settings.deploy_timeout), last_good=last_good)
-    return deployer.run(target, label, rollback=rollback or settings.rollback == "true", dry_run=dry_run, version_pending=version_pending)
+    return deployer.run(
+        target, label, rollback=rollback or settings.rollback == "true", dry_run=dry_run, version_pending=version_pending
+    )

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ebship.errors import UsageError
 
@@ -68,9 +69,10 @@ def validate(document: Any) -> list[str]:
             elif "HostPort" in port and not _port(port["HostPort"]):
                 problems.append(f"Ports[{index}].HostPort must be a port number")
     auth = document.get("Authentication")
-    if auth is not None:
-        if not isinstance(auth, dict) or not all(isinstance(auth.get(k), str) and auth[k] for k in ("Bucket", "Key")):
-            problems.append("Authentication needs Bucket and Key (capitalised in version 1)")
+    if auth is not None and (
+        not isinstance(auth, dict) or not all(isinstance(auth.get(k), str) and auth[k] for k in ("Bucket", "Key"))
+    ):
+        problems.append("Authentication needs Bucket and Key (capitalised in version 1)")
     volumes = document.get("Volumes", [])
     if not isinstance(volumes, list) or not all(
         isinstance(v, dict) and {"HostDirectory", "ContainerDirectory"} <= v.keys() for v in volumes

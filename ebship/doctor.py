@@ -7,8 +7,9 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from ebship import envvars, registry_auth
 from ebship.aws import client, describe_error, error_code, session
@@ -78,16 +79,24 @@ def run(job: Job, resolved: Resolved, out: Callable[[str], None] | None = None) 
             checks.append(Check(name, False, "; ".join(line.strip() for line in str(error).splitlines()), "see the message"))
 
     missing = [name for name in REQUIRED if not settings.value(name)]
-    checks.append(Check("settings", not missing, "all set" if not missing else f"missing: {', '.join(missing)}",
-                        "set them in .env, or export the registry credentials" if missing else ""))
+    checks.append(
+        Check(
+            "settings",
+            not missing,
+            "all set" if not missing else f"missing: {', '.join(missing)}",
+            "set them in .env, or export the registry credentials" if missing else "",
+        )
+    )
     state: dict[str, Any] = {}
 
     def credentials() -> str:
         try:
             identity = client(settings, "sts").get_caller_identity()
         except Exception as error:
-            raise Failed(f"AWS refused the credentials: {describe_error(error)}",
-                         "configure AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or a role)") from None
+            raise Failed(
+                f"AWS refused the credentials: {describe_error(error)}",
+                "configure AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or a role)",
+            ) from None
         return f"{identity['Arn']}"
 
     def region() -> str:
@@ -102,12 +111,15 @@ def run(job: Job, resolved: Resolved, out: Callable[[str], None] | None = None) 
             location = s3.get_bucket_location(Bucket=settings.eb_bucket).get("LocationConstraint") or "us-east-1"
         except Exception as error:
             if error_code(error) in ("NoSuchBucket", "404"):
-                raise Failed(f"bucket {settings.eb_bucket} does not exist",
-                             f"create it in {state.get('region')} or fix EB_BUCKET") from None
+                raise Failed(
+                    f"bucket {settings.eb_bucket} does not exist", f"create it in {state.get('region')} or fix EB_BUCKET"
+                ) from None
             raise Failed(describe_error(error), "check the bucket's name and your S3 permissions") from None
         if location != state.get("region"):
-            raise Failed(f"bucket {settings.eb_bucket} is in {location}, the environment in {state.get('region')}",
-                         f"use a bucket in {state.get('region')}: Elastic Beanstalk reads only from its own region")
+            raise Failed(
+                f"bucket {settings.eb_bucket} is in {location}, the environment in {state.get('region')}",
+                f"use a bucket in {state.get('region')}: Elastic Beanstalk reads only from its own region",
+            )
         return f"{settings.eb_bucket} in {location}"
 
     def application() -> str:
@@ -118,15 +130,24 @@ def run(job: Job, resolved: Resolved, out: Callable[[str], None] | None = None) 
 
     def environment() -> str:
         eb = client(settings, "elasticbeanstalk")
-        found = [e for e in eb.describe_environments(ApplicationName=target.application, EnvironmentNames=[target.environment])
-                 ["Environments"] if e.get("Status") != "Terminated"]
+        found = [
+            e
+            for e in eb.describe_environments(ApplicationName=target.application, EnvironmentNames=[target.environment])[
+                "Environments"
+            ]
+            if e.get("Status") != "Terminated"
+        ]
         if not found:
-            raise Failed(f"no environment {target.environment} in {target.application}",
-                         "create it, or fix eb_environment in environments.toml")
+            raise Failed(
+                f"no environment {target.environment} in {target.application}",
+                "create it, or fix eb_environment in environments.toml",
+            )
         platform = found[0].get("SolutionStackName", "") or found[0].get("PlatformArn", "")
         if "docker" not in platform.lower() or "multi-container" in platform.lower() or "ecs" in platform.lower():
-            raise Failed(f"{target.environment} runs {platform or 'an unknown platform'}",
-                         "use a single-container Docker platform (Dockerrun version 1)")
+            raise Failed(
+                f"{target.environment} runs {platform or 'an unknown platform'}",
+                "use a single-container Docker platform (Dockerrun version 1)",
+            )
         return f"{target.environment}: {found[0].get('Status')}, {found[0].get('Health')}, {platform}"
 
     def registry() -> str:
@@ -138,8 +159,10 @@ def run(job: Job, resolved: Resolved, out: Callable[[str], None] | None = None) 
         except OSError as error:
             raise Failed(f"{settings.registry} cannot be reached: {error}", "check the host in IMAGE_REPOSITORY") from None
         if not ok:
-            raise Failed(f"{settings.registry} refused {settings.registry_username} ({detail})",
-                         "check REGISTRY_USERNAME and REGISTRY_PASSWORD (a robot account with push rights)")
+            raise Failed(
+                f"{settings.registry} refused {settings.registry_username} ({detail})",
+                "check REGISTRY_USERNAME and REGISTRY_PASSWORD (a robot account with push rights)",
+            )
         return f"{settings.registry} accepts {settings.registry_username}"
 
     def auth_object() -> str:
@@ -169,9 +192,16 @@ def run(job: Job, resolved: Resolved, out: Callable[[str], None] | None = None) 
         envvars.validate(values.values)
         return f"{len(values.values)} declared, all resolved"
 
-    for name, body in (("aws credentials", credentials), ("region", region), ("bucket", bucket), ("application", application),
-                       ("environment", environment), ("registry login", registry), ("auth object", auth_object),
-                       ("variables", variables)):
+    for name, body in (
+        ("aws credentials", credentials),
+        ("region", region),
+        ("bucket", bucket),
+        ("application", application),
+        ("environment", environment),
+        ("registry login", registry),
+        ("auth object", auth_object),
+        ("variables", variables),
+    ):
         check(name, body)
     width = max(len(c.name) for c in checks)
     print_line(f"doctor: {target.name} ({target.environment})")
@@ -182,4 +212,3 @@ def run(job: Job, resolved: Resolved, out: Callable[[str], None] | None = None) 
     failed = [c for c in checks if not c.ok]
     print_line(f"doctor: {len(checks) - len(failed)} of {len(checks)} checks pass")
     return not failed
-

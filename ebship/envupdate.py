@@ -9,12 +9,11 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 
-from ebship import envvars
+from ebship import environments, envvars
 from ebship.aws import client
 from ebship.beanstalk import Beanstalk
 from ebship.deploy import Deployer, Report, accepted_health, summarize
 from ebship.errors import UsageError
-from ebship import environments
 from ebship.plan import Plan, Secret, Step, print_plan, reveal
 from ebship.release import Job
 from ebship.settings import read_dotenv
@@ -58,7 +57,9 @@ def apply(job: Job, resolved: Resolved, prune: bool, strict: bool, dry_run: bool
     envvars.validate(values.values, strict)  # before any call: character set, lengths, total size
     eb = Beanstalk(client(job.settings, "elasticbeanstalk"))
     target = replace(resolved.target, health=accepted_health(resolved.target, job.settings.accepted_health))
-    configuration = eb.call("describe_configuration_settings", ApplicationName=target.application, EnvironmentName=target.environment)
+    configuration = eb.call(
+        "describe_configuration_settings", ApplicationName=target.application, EnvironmentName=target.environment
+    )
     current = envvars.current_from_configuration(configuration)
     job.console.add_secrets(value for value in current.values() if len(value) >= 6)
     difference = envvars.diff(current, values.values, prune)
@@ -70,7 +71,9 @@ def apply(job: Job, resolved: Resolved, prune: bool, strict: bool, dry_run: bool
     step = plan.steps[0]
     change = {key: value for key, value in step.params.items() if key in ("OptionSettings", "OptionsToRemove")}
     deployer = Deployer(eb, job.console, float(job.settings.deploy_timeout))
-    outcome, _ = deployer.update(target, reveal(change), Expectation("", target.health), Deadline(deployer.clock, deployer.timeout))
+    outcome, _ = deployer.update(
+        target, reveal(change), Expectation("", target.health), Deadline(deployer.clock, deployer.timeout)
+    )
     report = Report(outcome, "configuration", target)
     summarize(report, job.console)
     return report

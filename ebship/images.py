@@ -7,9 +7,10 @@ error, so every stream is read to its end and any error in it raises.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from ebship.errors import PipelineError, UsageError
 from ebship.output import Console
@@ -75,7 +76,9 @@ class StreamPrinter:
         previous = self._layers.get(layer_id)
         self._layers[layer_id] = status
         if self.live:
-            done = sum(1 for s in self._layers.values() if s in ("Pushed", "Layer already exists", "Pull complete", "Already exists"))
+            done = sum(
+                1 for s in self._layers.values() if s in ("Pushed", "Layer already exists", "Pull complete", "Already exists")
+            )
             self.status(f"layers {done}/{len(self._layers)}: {layer_id} {status} {progress}".rstrip())
         elif previous != status and status not in ("Pushing", "Downloading", "Extracting"):
             self.console.print(f"{layer_id}: {status}")
@@ -177,7 +180,10 @@ def pull_quietly(client: docker.DockerClient, reference: str, credentials: Crede
     repository, _, tag = reference.rpartition(":")
     try:
         events = client.api.pull(
-            repository, tag=tag, stream=True, decode=True,
+            repository,
+            tag=tag,
+            stream=True,
+            decode=True,
             auth_config=credentials.auth_config() if credentials else None,
         )
         for event in events:
@@ -198,7 +204,9 @@ def image_exists(client: docker.DockerClient, reference: str) -> bool:
         return False
 
 
-def run_to_completion(client: docker.DockerClient, image: str, console: Console, environment: dict[str, str] | None = None) -> int:
+def run_to_completion(
+    client: docker.DockerClient, image: str, console: Console, environment: dict[str, str] | None = None
+) -> int:
     """Runs the image's default command, streams its output live, returns its exit status; always removes the container."""
     container = client.containers.create(image, environment=environment or {}, detach=True)
     try:

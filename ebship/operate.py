@@ -65,8 +65,13 @@ def plan_prune(application: str, versions: list[dict[str, Any]], in_use: set[str
     steps = tuple(
         Step(
             "eb.delete_application_version",
-            {"ApplicationName": application, "VersionLabel": v["VersionLabel"], "DeleteSourceBundle": bundle(v) not in kept_bundles},
-            f"delete version {v['VersionLabel']}" + (" and its bundle" if bundle(v) not in kept_bundles else " (its bundle is shared: kept)"),
+            {
+                "ApplicationName": application,
+                "VersionLabel": v["VersionLabel"],
+                "DeleteSourceBundle": bundle(v) not in kept_bundles,
+            },
+            f"delete version {v['VersionLabel']}"
+            + (" and its bundle" if bundle(v) not in kept_bundles else " (its bundle is shared: kept)"),
         )
         for v in doomed
     )

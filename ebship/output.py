@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import sys
 import traceback
-from typing import Iterable, TextIO
+from collections.abc import Iterable
+from typing import TextIO
 
 MASK = "****"
 

@@ -8,8 +8,8 @@ missing target is an error, never a green run that deployed nowhere.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from ebship import environments, release, versions
 from ebship.deploy import Report, Target, url_of

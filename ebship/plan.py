@@ -5,8 +5,9 @@ Executing and printing are two consumers of the same plan, so a dry run cannot d
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from ebship.output import Console
 

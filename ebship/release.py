@@ -64,9 +64,7 @@ def plan_build(job: Job, client: Any | None) -> Plan:
     if job.source.dirty_tree:
         notes.append(f"the work tree differs from commit {job.source.sha[:12]}: tagging {job.source.tag}")
     steps = []
-    have_local = client is not None and any(
-        image.tags for image in client.images.list(name=job.settings.image_repository)
-    )
+    have_local = client is not None and any(image.tags for image in client.images.list(name=job.settings.image_repository))
     if not have_local:
         steps.append(
             Step(
@@ -174,7 +172,9 @@ def plan_push(job: Job) -> Plan:
     return Plan(
         f"docker.push {job.release_ref}",
         (
-            Step("docker.login", {"registry": credentials.registry}, f"log in to {credentials.registry} as {credentials.username}"),
+            Step(
+                "docker.login", {"registry": credentials.registry}, f"log in to {credentials.registry} as {credentials.username}"
+            ),
             Step("docker.push", {"tag": job.source.tag}, f"push {job.release_ref}"),
             Step("docker.push", {"tag": "latest"}, f"push {job.cache_ref} (the next fresh runner's cache source)"),
         ),
@@ -237,7 +237,13 @@ def plan_auth(job: Job, s3: Any) -> Plan:
         (
             Step(
                 "s3.put_object",
-                {"Bucket": bucket, "Key": key, "Body": content, "ServerSideEncryption": "AES256", "ContentType": "application/json"},
+                {
+                    "Bucket": bucket,
+                    "Key": key,
+                    "Body": content,
+                    "ServerSideEncryption": "AES256",
+                    "ContentType": "application/json",
+                },
                 f"{why} {location}: {job.settings.auth_format} auth for {credentials.registry}, encrypted (AES256)",
             ),
         ),

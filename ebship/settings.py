@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Mapping
 
 from ebship.errors import UsageError
 
@@ -37,7 +37,9 @@ SPECS: tuple[SettingSpec, ...] = (
     ),
     SettingSpec("REGISTRY_USERNAME", "User (or robot account) of the private registry. From the environment only.", secret=False),
     SettingSpec("REGISTRY_PASSWORD", "Password or token of the private registry. From the environment only.", secret=True),
-    SettingSpec("BASE_IMAGE", "Base image of the release image (the Dockerfile's BASE_IMAGE build argument).", "python:3.12-slim"),
+    SettingSpec(
+        "BASE_IMAGE", "Base image of the release image (the Dockerfile's BASE_IMAGE build argument).", "python:3.12-slim"
+    ),
     SettingSpec(
         "DOCKER_BUILD_NETWORK",
         "Network mode for build steps (e.g. host); empty for Docker's default.",
@@ -68,19 +70,30 @@ SPECS: tuple[SettingSpec, ...] = (
     ),
     SettingSpec("BUNDLE_PREFIX", "S3 key prefix of the source bundles: <prefix>/<label>/Dockerrun.aws.json.", "deploy"),
     SettingSpec(
-        "CONTAINER_PORT", "Port the app listens on in the container (Dockerrun's ContainerPort).", "80",
-        pattern=r"[1-9][0-9]{0,4}", pattern_help="a port number",
+        "CONTAINER_PORT",
+        "Port the app listens on in the container (Dockerrun's ContainerPort).",
+        "80",
+        pattern=r"[1-9][0-9]{0,4}",
+        pattern_help="a port number",
     ),
     SettingSpec(
-        "DEPLOY_TIMEOUT", "Seconds one deploy (or configuration update) may take in all, waits included.", "900",
-        pattern=r"[1-9][0-9]*", pattern_help="a whole number of seconds",
+        "DEPLOY_TIMEOUT",
+        "Seconds one deploy (or configuration update) may take in all, waits included.",
+        "900",
+        pattern=r"[1-9][0-9]*",
+        pattern_help="a whole number of seconds",
     ),
     SettingSpec(
-        "ACCEPTED_HEALTH", "Health colours that count as healthy after a deploy, comma-separated.", "Green",
-        pattern=r"(Green|Yellow|Red|Grey)(,(Green|Yellow|Red|Grey))*", pattern_help="comma-separated colours: Green,Yellow",
+        "ACCEPTED_HEALTH",
+        "Health colours that count as healthy after a deploy, comma-separated.",
+        "Green",
+        pattern=r"(Green|Yellow|Red|Grey)(,(Green|Yellow|Red|Grey))*",
+        pattern_help="comma-separated colours: Green,Yellow",
     ),
     SettingSpec(
-        "ROLLBACK", "Redeploy the version that ran before when a deploy fails (true/false).", "false",
+        "ROLLBACK",
+        "Redeploy the version that ran before when a deploy fails (true/false).",
+        "false",
         choices=("true", "false"),
     ),
     SettingSpec("AUTH_KEY", "S3 key of the registry auth file that Dockerrun.aws.json points to.", "registry-auth/config.json"),

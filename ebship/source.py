@@ -30,9 +30,7 @@ class Source:
 
 
 def _git(root: Path, *args: str, env: dict[str, str] | None = None) -> str:
-    result = subprocess.run(
-        ["git", *args], cwd=root, capture_output=True, text=True, env={**os.environ, **(env or {})}
-    )
+    result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, env={**os.environ, **(env or {})})
     if result.returncode != 0:
         raise UsageError(f"git {' '.join(args)} failed in {root}: {result.stderr.strip()}")
     return result.stdout.strip()

@@ -57,6 +57,8 @@ def resolve(root: Path, name: str, application: str) -> Resolved:
     declared = environments.resolve(name, environments.load(root / environments.DEFAULT_PATH))
     app = declared.application or application
     if not app:
-        raise UsageError(f"No Elastic Beanstalk application for {name}: set EB_APPLICATION (or application in environments.toml).")
+        raise UsageError(
+            f"No Elastic Beanstalk application for {name}: set EB_APPLICATION (or application in environments.toml)."
+        )
     flags = {"EB_APPLICATION": app} if declared.application else {}
     return Resolved(Target(name, declared.eb_environment, app, declared.health), declared, flags)

@@ -52,8 +52,13 @@ def spec_for(job: Job, label: str = "") -> VersionSpec:
     )
     description = (job.source.subject or f"commit {job.source.sha}")[:200]
     return VersionSpec(
-        settings.eb_application, label, job.release_ref, settings.eb_bucket,
-        bundle_key(settings.bundle_prefix, label), bundle, description,
+        settings.eb_application,
+        label,
+        job.release_ref,
+        settings.eb_bucket,
+        bundle_key(settings.bundle_prefix, label),
+        bundle,
+        description,
     )
 
 
@@ -104,14 +109,24 @@ def plan_version(job: Job, spec: VersionSpec, eb: Beanstalk, s3: Any, region: st
         (
             Step(
                 "s3.put_object",
-                {"Bucket": spec.bucket, "Key": spec.key, "Body": spec.bundle, "ServerSideEncryption": "AES256",
-                 "ContentType": "application/json"},
+                {
+                    "Bucket": spec.bucket,
+                    "Key": spec.key,
+                    "Body": spec.bundle,
+                    "ServerSideEncryption": "AES256",
+                    "ContentType": "application/json",
+                },
                 f"upload the bundle (image {spec.image}) to s3://{spec.bucket}/{spec.key}, encrypted",
             ),
             Step(
                 "eb.create_application_version",
-                {"ApplicationName": spec.application, "VersionLabel": spec.label, "Description": spec.description,
-                 "SourceBundle": {"S3Bucket": spec.bucket, "S3Key": spec.key}, "Process": True},
+                {
+                    "ApplicationName": spec.application,
+                    "VersionLabel": spec.label,
+                    "Description": spec.description,
+                    "SourceBundle": {"S3Bucket": spec.bucket, "S3Key": spec.key},
+                    "Process": True,
+                },
                 f"create application version {spec.label}: {spec.description}",
             ),
         ),
@@ -135,7 +150,10 @@ def register(job: Job, label: str = "", dry_run: bool = False, verify_image: boo
     print_plan(plan, job.console, dry_run)
     if dry_run or plan.empty:
         return spec
-    execute(plan, {"s3.put_object": s3.put_object, "eb.create_application_version": lambda **p: eb.call("create_application_version", **p)})
+    execute(
+        plan,
+        {"s3.put_object": s3.put_object, "eb.create_application_version": lambda **p: eb.call("create_application_version", **p)},
+    )
     wait_processed(eb, spec, job)
     return spec
 
@@ -167,4 +185,3 @@ def _read(s3: Any, bucket: str, key: str) -> bytes | None:
         if error_code(error) in ("NoSuchKey", "404", "NoSuchBucket"):
             return None
         raise
-

@@ -8,10 +8,12 @@ One deadline bounds every wait; polling is quick while events arrive and backs o
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable, Protocol
+from typing import Protocol
 
 from ebship.beanstalk import Beanstalk, BeanstalkError, EnvState, Event
 
@@ -59,6 +61,9 @@ class Schedule:
         return self.busy if news else min(self.idle, current * self.factor)
 
 
+DEFAULT_SCHEDULE = Schedule()
+
+
 @dataclass(frozen=True)
 class Expectation:
     version_label: str = ""  # empty for a configuration update
@@ -82,11 +87,7 @@ def classify(event: Event) -> str:
     """'success', 'failure' or '' for an event of the update being followed."""
     if event.message in SUCCESS_MESSAGES:
         return "success"
-    if (
-        event.message in FAILURE_MESSAGES
-        or event.message.startswith(FAILURE_PREFIXES)
-        or event.severity in FAILING_SEVERITIES
-    ):
+    if event.message in FAILURE_MESSAGES or event.message.startswith(FAILURE_PREFIXES) or event.severity in FAILING_SEVERITIES:
         return "failure"
     return ""
 
@@ -116,7 +117,7 @@ class Watcher:
         deadline: Deadline,
         on_event: Callable[[Event], None],
         on_note: Callable[[str], None],
-        schedule: Schedule = Schedule(),
+        schedule: Schedule = DEFAULT_SCHEDULE,
     ) -> None:
         self.eb = eb
         self.deadline = deadline
@@ -168,7 +169,7 @@ class Watcher:
         interval, quiet = self.schedule.busy, 0
         started_seen = False  # Ready only means "over" once the update was seen under way (reads can lag the update)
         while True:
-            found = self._ask(lambda: self.eb.events(name, request_id, since))
+            found = self._ask(functools.partial(self.eb.events, name, request_id, since))
             new = [event for event in (found if isinstance(found, list) else []) if event.key not in seen]
             for event in new:
                 seen.add(event.key)
@@ -186,7 +187,9 @@ class Watcher:
                 quiet = 0
             else:
                 quiet += 1
-            ended = verdict == "success" or any(e.message in FAILURE_MESSAGES or e.message.startswith(FAILURE_PREFIXES) for e in new)
+            ended = verdict == "success" or any(
+                e.message in FAILURE_MESSAGES or e.message.startswith(FAILURE_PREFIXES) for e in new
+            )
             if ended:
                 break
             if quiet and quiet % self.schedule.state_every == 0:
@@ -196,7 +199,9 @@ class Watcher:
                 elif state is not None and started_seen:
                     break  # over without a closing event we could see: the final state decides
             if self.deadline.passed:
-                return Outcome("timeout", self.last_state, f"no end to the update within {self.deadline.seconds:.0f} s", events, self.calls)
+                return Outcome(
+                    "timeout", self.last_state, f"no end to the update within {self.deadline.seconds:.0f} s", events, self.calls
+                )
             interval = self.schedule.next(interval, bool(new))
             self.deadline.sleep(interval)
         return self._confirm(name, expect, verdict, "\n".join(failures), events)
@@ -210,8 +215,11 @@ class Watcher:
                     return Outcome("failed", state, cause, events, self.calls)
                 if expect.version_label and state.version_label != expect.version_label:
                     return Outcome(
-                        "failed", state,
-                        f"the environment runs {state.version_label or 'no version'}, not {expect.version_label}", events, self.calls,
+                        "failed",
+                        state,
+                        f"the environment runs {state.version_label or 'no version'}, not {expect.version_label}",
+                        events,
+                        self.calls,
                     )
                 if state.health in expect.health:
                     return Outcome("deployed", state, "", events, self.calls)

@@ -82,8 +82,8 @@ def start_registry(root: Path, username: str, password: str, port: int = 0, time
     binary = shutil.which("docker-registry")
     if binary:
         (root / "config.yml").write_text(_config(root, port, "127.0.0.1"))
-        log = open(log_path, "ab")
-        process = subprocess.Popen([binary, "serve", str(root / "config.yml")], stdout=log, stderr=subprocess.STDOUT)
+        with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+            process = subprocess.Popen([binary, "serve", str(root / "config.yml")], stdout=log, stderr=subprocess.STDOUT)
         registry = RunningRegistry(address, username, password, process=process)
     else:
         if subprocess.run(["docker", "image", "inspect", "registry:2"], capture_output=True).returncode != 0:

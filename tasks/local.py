@@ -29,8 +29,10 @@ def start() -> dict:
         from ebship.errors import PipelineError
 
         raise PipelineError(f"The local Elastic Beanstalk did not start: {error}") from None
-    console.print(f"Local Elastic Beanstalk up: {state['endpoint_url']}; registry {state['registry']['address']}; "
-                  f"environment {ENVIRONMENT} at {state.get('environment_url', '')}")
+    console.print(
+        f"Local Elastic Beanstalk up: {state['endpoint_url']}; registry {state['registry']['address']}; "
+        f"environment {ENVIRONMENT} at {state.get('environment_url', '')}"
+    )
     return state
 
 
@@ -67,7 +69,9 @@ def status(c, json_=False):
         console.print("The local Elastic Beanstalk is not running (start it with `inv local.up`).")
         return
     server, registry = current["server"], current["registry"]
-    console.print(f"server      {server['endpoint_url']} ({'running' if server['alive'] else 'NOT running'}, pid {server['pid']})")
+    console.print(
+        f"server      {server['endpoint_url']} ({'running' if server['alive'] else 'NOT running'}, pid {server['pid']})"
+    )
     console.print(f"registry    {registry['address']} ({'running' if registry['alive'] else 'NOT running'})")
     for env in current.get("environments", []):
         console.print(f"environment {env}")

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
 from tests_support import MARKER_PASSWORD, MARKER_USERNAME, REGION, Project, base_env, copy_project, s3_client
 
 ROOT = Path(__file__).resolve().parent.parent

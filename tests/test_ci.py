@@ -7,7 +7,6 @@ import urllib.request
 
 import boto3
 import pytest
-
 from tests_support import MARKER_PASSWORD, REGION, Project, base_env, copy_project
 
 pytestmark = pytest.mark.slow
@@ -31,7 +30,9 @@ def standin(tmp_path_factory):
     s3.create_bucket(Bucket="ci-deploys")
     s3.create_bucket(Bucket="ci-elsewhere", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     eb.create_application(ApplicationName=APP)
-    eb.create_environment(ApplicationName=APP, EnvironmentName=ENV_NAME, SolutionStackName="64bit Amazon Linux 2023 v4.6.0 running Docker")
+    eb.create_environment(
+        ApplicationName=APP, EnvironmentName=ENV_NAME, SolutionStackName="64bit Amazon Linux 2023 v4.6.0 running Docker"
+    )
     yield running
     running.stop()
 
@@ -40,13 +41,25 @@ def standin(tmp_path_factory):
 def ci_project(standin, registry, base_image, tmp_path_factory):
     root = copy_project(tmp_path_factory.mktemp("ci-project"))
     (root / "environments.toml").write_text(f'[e2e]\neb_environment = "{ENV_NAME}"\nbranch = "release/e2e"\n')
-    project = Project(root, {
-        **base_env(),
-        "AWS_ENDPOINT_URL": standin.endpoint_url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": REGION, "IMAGE_REPOSITORY": f"{registry.address}/acme/ci", "REGISTRY_USERNAME": registry.username,
-        "REGISTRY_PASSWORD": registry.password, "BASE_IMAGE": base_image, "DOCKER_BUILD_NETWORK": "host",
-        "EB_BUCKET": "ci-deploys", "EB_APPLICATION": APP, "DEPLOY_TIMEOUT": "120", "CI": "true",
-    })
+    project = Project(
+        root,
+        {
+            **base_env(),
+            "AWS_ENDPOINT_URL": standin.endpoint_url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": REGION,
+            "IMAGE_REPOSITORY": f"{registry.address}/acme/ci",
+            "REGISTRY_USERNAME": registry.username,
+            "REGISTRY_PASSWORD": registry.password,
+            "BASE_IMAGE": base_image,
+            "DOCKER_BUILD_NETWORK": "host",
+            "EB_BUCKET": "ci-deploys",
+            "EB_APPLICATION": APP,
+            "DEPLOY_TIMEOUT": "120",
+            "CI": "true",
+        },
+    )
     project.commit("Declare the e2e environment")
     return project
 
@@ -106,10 +119,17 @@ def test_failing_app_test_stops_before_any_push(ci_project, standin, engine, reg
     summary = result.stdout.split("=== summary ===")[1]
     assert "docker.test   failed" in summary and "docker.push" not in summary
     assert standin.calls() == {}
-    tags = json.load(urllib.request.urlopen(urllib.request.Request(
-        f"http://{registry.address}/v2/acme/ci/tags/list",
-        headers={"Authorization": "Basic " + __import__("base64").b64encode(f"{registry.username}:{registry.password}".encode()).decode()},
-    )))["tags"]
+    tags = json.load(
+        urllib.request.urlopen(
+            urllib.request.Request(
+                f"http://{registry.address}/v2/acme/ci/tags/list",
+                headers={
+                    "Authorization": "Basic "
+                    + __import__("base64").b64encode(f"{registry.username}:{registry.password}".encode()).decode()
+                },
+            )
+        )
+    )["tags"]
     assert sha not in tags
 
 
@@ -202,7 +222,9 @@ def test_doctor_reports_an_unknown_environment(ci_project):
 
 
 def test_rehearsal_deploys_to_the_local_stand_in_and_local_down_leaves_nothing(tmp_path, base_image, engine):
-    project = Project(copy_project(tmp_path / "newcomer"), {**base_env(), "BASE_IMAGE": base_image, "DOCKER_BUILD_NETWORK": "host"})
+    project = Project(
+        copy_project(tmp_path / "newcomer"), {**base_env(), "BASE_IMAGE": base_image, "DOCKER_BUILD_NETWORK": "host"}
+    )
     try:
         result = project.inv("ci")
         assert result.returncode == 0, result.stdout + result.stderr

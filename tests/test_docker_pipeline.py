@@ -8,7 +8,6 @@ import subprocess
 import tarfile
 
 import pytest
-
 from tests_support import MARKER_PASSWORD, Project, copy_project, s3_client
 
 pytestmark = pytest.mark.slow
@@ -66,9 +65,7 @@ def test_pull_by_digest_with_a_docker_config_made_from_the_s3_object_alone(shipp
     (anonymous / "config.json").write_text("{}")
     refused = subprocess.run(["docker", "--config", str(anonymous), "pull", reference], capture_output=True, text=True)
     assert refused.returncode != 0, "the registry must refuse an anonymous pull, or this test proves nothing"
-    pulled = subprocess.run(
-        ["docker", "--config", str(config), "pull", reference], capture_output=True, text=True, timeout=300
-    )
+    pulled = subprocess.run(["docker", "--config", str(config), "pull", reference], capture_output=True, text=True, timeout=300)
     assert pulled.returncode == 0, pulled.stderr
 
 
@@ -82,8 +79,11 @@ def test_image_holds_no_env_file_nor_credentials(shipped, project, engine):
     sha, _ = shipped
     reference = f"{project.env['IMAGE_REPOSITORY']}:{sha}"
     if not engine.images.list(name=reference):
-        engine.images.pull(project.env["IMAGE_REPOSITORY"], tag=sha, auth_config={
-            "username": project.env["REGISTRY_USERNAME"], "password": project.env["REGISTRY_PASSWORD"]})
+        engine.images.pull(
+            project.env["IMAGE_REPOSITORY"],
+            tag=sha,
+            auth_config={"username": project.env["REGISTRY_USERNAME"], "password": project.env["REGISTRY_PASSWORD"]},
+        )
     saved = b"".join(engine.images.get(reference).save())
     names: list[str] = []
     with tarfile.open(fileobj=io.BytesIO(saved)) as outer:
@@ -110,7 +110,9 @@ def test_failing_app_test_fails_docker_test(project, tmp_path, engine):
     assert result.returncode != 0
     assert "test_broken" in result.stdout
     assert "tests failed" in result.stderr
-    assert not [c for c in engine.containers.list(all=True) if c.image.tags and "-test" in c.image.tags[0]], "test container removed"
+    assert not [c for c in engine.containers.list(all=True) if c.image.tags and "-test" in c.image.tags[0]], (
+        "test container removed"
+    )
 
 
 def test_wrong_registry_password_is_a_clear_error(shipped, project):
@@ -125,7 +127,12 @@ def test_wrong_registry_password_is_a_clear_error(shipped, project):
 def test_dry_runs_change_nothing_and_mask_secrets(shipped, project):
     s3 = s3_client(project.env)
     s3.delete_object(Bucket="deploy-bucket", Key="registry-auth/config.json")
-    for args in (("docker.build", "--dry-run"), ("docker.push", "--dry-run"), ("s3.auth", "--dry-run"), ("docker.test", "--dry-run")):
+    for args in (
+        ("docker.build", "--dry-run"),
+        ("docker.push", "--dry-run"),
+        ("s3.auth", "--dry-run"),
+        ("docker.test", "--dry-run"),
+    ):
         result = project.inv(*args)
         assert result.returncode == 0, result.stderr
         assert "Dry run" in result.stdout

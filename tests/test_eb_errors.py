@@ -7,13 +7,13 @@ import io
 import boto3
 import pytest
 from botocore.stub import Stubber
+from tests_support import FakeClock
 
 from ebship.beanstalk import Beanstalk, BeanstalkError
 from ebship.deploy import Deployer, Target
 from ebship.errors import EXIT_FAILED
 from ebship.output import Console
 from ebship.watch import Schedule
-from tests_support import FakeClock
 
 
 def eb_client():
@@ -21,8 +21,12 @@ def eb_client():
 
 
 ENV = {"EnvironmentName": "web-stg", "Status": "Ready", "Health": "Green", "VersionLabel": "v1", "CNAME": "web.example"}
-VERSION = {"ApplicationName": "web", "VersionLabel": "v2", "Status": "PROCESSED",
-           "SourceBundle": {"S3Bucket": "b", "S3Key": "deploy/v2/Dockerrun.aws.json"}}
+VERSION = {
+    "ApplicationName": "web",
+    "VersionLabel": "v2",
+    "Status": "PROCESSED",
+    "SourceBundle": {"S3Bucket": "b", "S3Key": "deploy/v2/Dockerrun.aws.json"},
+}
 
 
 @pytest.mark.parametrize(
@@ -32,7 +36,9 @@ VERSION = {"ApplicationName": "web", "VersionLabel": "v2", "Status": "PROCESSED"
 def test_create_version_errors_carry_a_hint(code, hint):
     client = eb_client()
     with Stubber(client) as stub:
-        stub.add_client_error("create_application_version", service_error_code=code, service_message="limit", http_status_code=400)
+        stub.add_client_error(
+            "create_application_version", service_error_code=code, service_message="limit", http_status_code=400
+        )
         with pytest.raises(BeanstalkError) as raised:
             Beanstalk(client).call("create_application_version", ApplicationName="web", VersionLabel="v2")
     assert raised.value.exit_code == EXIT_FAILED
@@ -47,8 +53,12 @@ def test_insufficient_privileges_on_update_fails_the_deploy_clearly():
         stub.add_response("describe_environments", {"Environments": [ENV]})
         stub.add_response("describe_application_versions", {"ApplicationVersions": [VERSION]})
         stub.add_response("describe_environments", {"Environments": [ENV]})
-        stub.add_client_error("update_environment", service_error_code="InsufficientPrivilegesException",
-                              service_message="not authorized", http_status_code=403)
+        stub.add_client_error(
+            "update_environment",
+            service_error_code="InsufficientPrivilegesException",
+            service_message="not authorized",
+            http_status_code=403,
+        )
         deployer = Deployer(Beanstalk(client), Console(out, io.StringIO()), 60, FakeClock(), Schedule())
         with pytest.raises(BeanstalkError, match="InsufficientPrivileges"):
             deployer.run(Target("stg", "web-stg", "web"), "v2")
@@ -57,8 +67,12 @@ def test_insufficient_privileges_on_update_fails_the_deploy_clearly():
 def test_operation_in_progress_is_reported_not_retried():
     client = eb_client()
     with Stubber(client) as stub:
-        stub.add_client_error("delete_application_version", service_error_code="OperationInProgressFailure",
-                              service_message="busy", http_status_code=400)
+        stub.add_client_error(
+            "delete_application_version",
+            service_error_code="OperationInProgressFailure",
+            service_message="busy",
+            http_status_code=400,
+        )
         with pytest.raises(BeanstalkError) as raised:
             Beanstalk(client).call("delete_application_version", ApplicationName="web", VersionLabel="v0")
     assert "try again" in str(raised.value) and not raised.value.transient

@@ -14,7 +14,6 @@ import uuid
 
 import boto3
 import pytest
-
 from tests_support import MARKER_PASSWORD, REGION, Project, copy_project
 
 pytestmark = pytest.mark.slow
@@ -22,7 +21,7 @@ pytestmark = pytest.mark.slow
 APP = "sampleapp"
 ENV_NAME = "sampleapp-e2e"
 AWKWARD = {
-    "QUOTES": "it's \"quoted\"",
+    "QUOTES": 'it\'s "quoted"',
     "BACKSLASH": "C:\\path\\to",
     "URLISH": "postgres://user@db.example:5432/name/x=1+2",
     "SPACES": "  leading and trailing  ",
@@ -70,16 +69,26 @@ def shipped(standin, registry, base_image, tmp_path_factory, engine):
 
     project.env = {
         **base_env(),
-        "AWS_ENDPOINT_URL": standin.endpoint_url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": REGION, "IMAGE_REPOSITORY": f"{registry.address}/acme/web-{standin.variant}",
-        "REGISTRY_USERNAME": registry.username, "REGISTRY_PASSWORD": registry.password, "BASE_IMAGE": base_image,
-        "DOCKER_BUILD_NETWORK": "host", "EB_BUCKET": "eb-deploys", "EB_APPLICATION": APP, "DEPLOY_TIMEOUT": "120",
+        "AWS_ENDPOINT_URL": standin.endpoint_url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": REGION,
+        "IMAGE_REPOSITORY": f"{registry.address}/acme/web-{standin.variant}",
+        "REGISTRY_USERNAME": registry.username,
+        "REGISTRY_PASSWORD": registry.password,
+        "BASE_IMAGE": base_image,
+        "DOCKER_BUILD_NETWORK": "host",
+        "EB_BUCKET": "eb-deploys",
+        "EB_APPLICATION": APP,
+        "DEPLOY_TIMEOUT": "120",
         "E2E_SECRET": SECRET_MARKER,
     }
     eb, s3 = clients(standin.endpoint_url)
     s3.create_bucket(Bucket="eb-deploys")
     eb.create_application(ApplicationName=APP)
-    eb.create_environment(ApplicationName=APP, EnvironmentName=ENV_NAME, SolutionStackName="64bit Amazon Linux 2023 v4.6.0 running Docker")
+    eb.create_environment(
+        ApplicationName=APP, EnvironmentName=ENV_NAME, SolutionStackName="64bit Amazon Linux 2023 v4.6.0 running Docker"
+    )
     for args in (("docker.build",), ("docker.push",), ("s3.auth",), ("eb.version",), ("eb.deploy", "--env", "e2e")):
         result = project.inv(*args)
         assert result.returncode == 0, f"{args}\n{result.stdout}\n{result.stderr}"
@@ -134,22 +143,32 @@ def failing_version(shipped, engine, registry, kind: str) -> str:
     auth_key = "registry-auth/config.json"
     release = f"{repository}:{label_of(shipped)}"
     dockerfiles = {
-        "crash": f"FROM {release}\nCMD [\"python3\", \"-c\", \"import sys; print('boom: cannot start'); sys.exit(3)\"]\n",
-        "wrong-port": f"FROM {release}\nCMD [\"python3\", \"-m\", \"http.server\", \"8081\"]\n",
-        "unhealthy": f"FROM {release}\nCMD [\"python3\", \"-c\", \"import http.server as h; "
-                     f"h.HTTPServer(('',80), type('H',(h.BaseHTTPRequestHandler,),{{'do_GET': lambda s: s.send_error(500)}})).serve_forever()\"]\n",
+        "crash": f'FROM {release}\nCMD ["python3", "-c", "import sys; print(\'boom: cannot start\'); sys.exit(3)"]\n',
+        "wrong-port": f'FROM {release}\nCMD ["python3", "-m", "http.server", "8081"]\n',
+        "unhealthy": f'FROM {release}\nCMD ["python3", "-c", "import http.server as h; '
+        "h.HTTPServer(('',80), type('H',(h.BaseHTTPRequestHandler,),"
+        f"{{'do_GET': lambda s: s.send_error(500)}})).serve_forever()\"]\n",
     }
     if kind in dockerfiles:
         client = docker.from_env()
         client.images.build(fileobj=io.BytesIO(dockerfiles[kind].encode()), tag=image, rm=True)
-        for line in client.api.push(repository, tag=label, stream=True, decode=True,
-                                    auth_config={"username": registry.username, "password": registry.password}):
+        for line in client.api.push(
+            repository,
+            tag=label,
+            stream=True,
+            decode=True,
+            auth_config={"username": registry.username, "password": registry.password},
+        ):
             assert "error" not in line, line
     else:
         image = release
     template = (shipped.root / "Dockerrun.aws.json.template").read_text()
-    bundle = (template.replace("{{BUCKET}}", "eb-deploys").replace("{{AUTH_KEY}}", auth_key)
-              .replace("{{IMAGE}}", image).replace("{{PORT}}", "80"))
+    bundle = (
+        template.replace("{{BUCKET}}", "eb-deploys")
+        .replace("{{AUTH_KEY}}", auth_key)
+        .replace("{{IMAGE}}", image)
+        .replace("{{PORT}}", "80")
+    )
     if kind == "bad-dockerrun":
         bundle = json.dumps({"AWSEBDockerrunVersion": "1", "Image": {"Name": image}})  # no Ports
     if kind == "missing-auth":
@@ -201,8 +220,10 @@ def test_rollback_redeploys_the_previous_version_and_reports_both(shipped, engin
 
 def test_deploy_started_while_updating_waits_then_succeeds(shipped, standin):
     eb, _ = clients(shipped.env["AWS_ENDPOINT_URL"])
-    eb.update_environment(EnvironmentName=ENV_NAME, OptionSettings=[
-        {"Namespace": "aws:elasticbeanstalk:application:environment", "OptionName": "WAIT_TEST", "Value": "1"}])
+    eb.update_environment(
+        EnvironmentName=ENV_NAME,
+        OptionSettings=[{"Namespace": "aws:elasticbeanstalk:application:environment", "OptionName": "WAIT_TEST", "Value": "1"}],
+    )
     assert state(shipped)["Status"] == "Updating"
     label = f"again-{uuid.uuid4().hex[:6]}"
     source = eb.describe_application_versions(ApplicationName=APP, VersionLabels=[label_of(shipped)])["ApplicationVersions"][0]
@@ -238,8 +259,9 @@ def test_label_clash_is_refused_before_any_change(shipped, standin):
     eb, s3 = clients(shipped.env["AWS_ENDPOINT_URL"])
     clash = f"clash-{uuid.uuid4().hex[:6]}"
     s3.put_object(Bucket="eb-deploys", Key=f"other/{clash}.json", Body=b'{"AWSEBDockerrunVersion": "1"}')
-    eb.create_application_version(ApplicationName=APP, VersionLabel=clash,
-                                  SourceBundle={"S3Bucket": "eb-deploys", "S3Key": f"other/{clash}.json"})
+    eb.create_application_version(
+        ApplicationName=APP, VersionLabel=clash, SourceBundle={"S3Bucket": "eb-deploys", "S3Key": f"other/{clash}.json"}
+    )
     standin.reset_calls()
     result = shipped.inv("eb.version", "--label", clash)
     assert result.returncode == 2
@@ -270,8 +292,11 @@ def test_deploys_succeed_under_injected_throttling(shipped, standin):
 def configured(project) -> dict[str, str]:
     eb, _ = clients(project.env["AWS_ENDPOINT_URL"])
     settings = eb.describe_configuration_settings(ApplicationName=APP, EnvironmentName=ENV_NAME)["ConfigurationSettings"][0]
-    return {o["OptionName"]: o.get("Value", "") for o in settings["OptionSettings"]
-            if o["Namespace"] == "aws:elasticbeanstalk:application:environment"}
+    return {
+        o["OptionName"]: o.get("Value", "")
+        for o in settings["OptionSettings"]
+        if o["Namespace"] == "aws:elasticbeanstalk:application:environment"
+    }
 
 
 def test_env_round_trips_awkward_values_and_prints_no_secret(shipped, standin):
@@ -322,8 +347,13 @@ def test_env_rejects_an_over_limit_or_illegal_set_before_any_call(shipped, stand
 
 
 def test_no_marker_secret_in_any_output(shipped):
-    for args in (("eb.status", "--env", "e2e"), ("eb.events", "--env", "e2e"), ("eb.deploy", "--env", "e2e", "--dry-run"),
-                 ("eb.env", "--env", "e2e", "--dry-run"), ("eb.version", "--dry-run")):
+    for args in (
+        ("eb.status", "--env", "e2e"),
+        ("eb.events", "--env", "e2e"),
+        ("eb.deploy", "--env", "e2e", "--dry-run"),
+        ("eb.env", "--env", "e2e", "--dry-run"),
+        ("eb.version", "--dry-run"),
+    ):
         result = shipped.inv(*args)
         assert result.returncode == 0, f"{args}: {result.stderr}"
         for output in (result.stdout, result.stderr):
@@ -347,7 +377,9 @@ def test_prune_keeps_the_newest_and_never_the_running_version(shipped, standin):
     running = state(shipped)["VersionLabel"]
     source = eb.describe_application_versions(ApplicationName=APP, VersionLabels=[running])["ApplicationVersions"][0]
     for _ in range(3):
-        eb.create_application_version(ApplicationName=APP, VersionLabel=f"old-{uuid.uuid4().hex[:6]}", SourceBundle=source["SourceBundle"])
+        eb.create_application_version(
+            ApplicationName=APP, VersionLabel=f"old-{uuid.uuid4().hex[:6]}", SourceBundle=source["SourceBundle"]
+        )
     standin.reset_calls()
     dry = shipped.inv("eb.prune", "--keep", "1", "--dry-run")
     assert dry.returncode == 0 and "delete version" in dry.stdout

@@ -43,7 +43,8 @@ def test_plan_prints_secrets_masked_and_executes_with_real_values():
 
 
 @pytest.mark.parametrize(
-    ("registry", "key"), [("quay.io", "quay.io"), ("docker.io", "https://index.docker.io/v1/"), ("127.0.0.1:5000", "127.0.0.1:5000")]
+    ("registry", "key"),
+    [("quay.io", "quay.io"), ("docker.io", "https://index.docker.io/v1/"), ("127.0.0.1:5000", "127.0.0.1:5000")],
 )
 def test_auth_file_formats_round_trip(registry, key):
     credentials = images.Credentials(registry, "robot", PASSWORD)
@@ -81,13 +82,17 @@ def test_build_stream_without_an_image_id_is_a_failure():
 
 def test_build_stream_returns_the_image_id():
     console, _, _ = console_with_secret()
-    result = images.follow_build([{"stream": "Step 1/1 : FROM b\n"}, {"aux": {"ID": "sha256:feed"}}], images.StreamPrinter(console))
+    result = images.follow_build(
+        [{"stream": "Step 1/1 : FROM b\n"}, {"aux": {"ID": "sha256:feed"}}], images.StreamPrinter(console)
+    )
     assert result.image_id == "sha256:feed"
 
 
 def test_push_stream_error_names_the_registry():
     console, _, _ = console_with_secret()
-    events = iter([{"status": "Preparing", "id": "l1"}, {"errorDetail": {"message": "denied: requested access to the resource is denied"}}])
+    events = iter(
+        [{"status": "Preparing", "id": "l1"}, {"errorDetail": {"message": "denied: requested access to the resource is denied"}}]
+    )
     with pytest.raises(PipelineError) as raised:
         images.follow_push(events, "quay.io", images.StreamPrinter(console))
     assert "quay.io" in str(raised.value) and "denied" in str(raised.value)
@@ -95,7 +100,11 @@ def test_push_stream_error_names_the_registry():
 
 def test_push_stream_returns_the_digest_and_requires_one():
     console, _, _ = console_with_secret()
-    events = [{"status": "Pushed", "id": "l1"}, {"status": "t: digest: sha256:ab size: 1"}, {"aux": {"Tag": "t", "Digest": "sha256:ab", "Size": 1}}]
+    events = [
+        {"status": "Pushed", "id": "l1"},
+        {"status": "t: digest: sha256:ab size: 1"},
+        {"aux": {"Tag": "t", "Digest": "sha256:ab", "Size": 1}},
+    ]
     assert images.follow_push(iter(events), "r", images.StreamPrinter(console)) == "sha256:ab"
     with pytest.raises(images.DockerError):
         images.follow_push(iter(events[:1]), "r", images.StreamPrinter(console))

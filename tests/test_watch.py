@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from botocore.exceptions import ClientError
+from tests_support import FakeClock
 
 from ebship.beanstalk import Beanstalk
 from ebship.watch import Deadline, Expectation, Schedule, Watcher
-from tests_support import FakeClock
 
-T0 = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 REQUEST = "req-1"
 
 
@@ -35,7 +35,8 @@ class ScriptedEB:
         visible = [
             {"EventDate": T0 + timedelta(seconds=at), "Severity": sev, "Message": msg, "RequestId": rid}
             for at, sev, msg, rid in self.events
-            if at <= self.clock.now and (RequestId is None or rid == RequestId)
+            if at <= self.clock.now
+            and (RequestId is None or rid == RequestId)
             and (StartTime is None or T0 + timedelta(seconds=at) >= StartTime)
         ]
         return {"Events": list(reversed(visible))}
@@ -44,8 +45,17 @@ class ScriptedEB:
         self._count("DescribeEnvironments")
         current = [s for s in self.states if s[0] <= self.clock.now][-1]
         _, status, health, label = current
-        return {"Environments": [{"EnvironmentName": EnvironmentNames[0], "Status": status, "Health": health,
-                                  "VersionLabel": label, "CNAME": "env.example"}]}
+        return {
+            "Environments": [
+                {
+                    "EnvironmentName": EnvironmentNames[0],
+                    "Status": status,
+                    "Health": health,
+                    "VersionLabel": label,
+                    "CNAME": "env.example",
+                }
+            ]
+        }
 
 
 SUCCESS = [
@@ -145,7 +155,10 @@ def test_throttling_is_absorbed_by_backing_off():
 
 
 def test_polling_is_quick_while_busy_and_sparse_while_idle():
-    events = [(1, "INFO", "Environment update is starting.", REQUEST), (299, "INFO", "Environment update completed successfully.", REQUEST)]
+    events = [
+        (1, "INFO", "Environment update is starting.", REQUEST),
+        (299, "INFO", "Environment update completed successfully.", REQUEST),
+    ]
     states = [(0, "Updating", "Grey", "v2"), (299.5, "Ready", "Green", "v2")]
     outcome, _, clock, eb = follow(events, states, timeout=600)
     assert outcome.result == "deployed"
@@ -154,11 +167,14 @@ def test_polling_is_quick_while_busy_and_sparse_while_idle():
     assert clock.now - 299 <= 2.5, "the end is noticed within the idle interval"
 
 
-@pytest.mark.parametrize("message", [
-    "Failed to deploy configuration.",
-    "The environment was reverted to the previous configuration setting.",
-    "Update environment operation is complete, but with errors. For more information, see troubleshooting documentation.",
-])
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Failed to deploy configuration.",
+        "The environment was reverted to the previous configuration setting.",
+        "Update environment operation is complete, but with errors. For more information, see troubleshooting documentation.",
+    ],
+)
 def test_every_documented_failure_message_ends_in_failure(message):
     events = [(1, "INFO", "Environment update is starting.", REQUEST), (2, "INFO", message, REQUEST)]
     states = [(0, "Updating", "Grey", "v2"), (3, "Ready", "Green", "v2")]

@@ -47,7 +47,9 @@ class Project:
     root: Path
     env: dict[str, str] = field(default_factory=dict)
 
-    def inv(self, *args: str, env: dict[str, str] | None = None, check: bool = False, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    def inv(
+        self, *args: str, env: dict[str, str] | None = None, check: bool = False, timeout: float = 900
+    ) -> subprocess.CompletedProcess[str]:
         full_env = {**self.env, **(env or {})}
         result = subprocess.run(
             [str(Path(sys.executable).with_name("inv")), *args],
@@ -72,10 +74,16 @@ class Project:
 
 def copy_project(destination: Path) -> Path:
     """Copies the files git would ship (tracked and untracked, not ignored) and commits them in a new repository."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, check=True, capture_output=True,
-    ).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for relative in filter(None, listed):
         source = ROOT / relative
         if source.is_file():
