@@ -99,6 +99,15 @@ def test_image_holds_no_env_file_nor_credentials(shipped, project, engine):
     assert leaked == []
 
 
+def test_fresh_runner_uses_the_last_pushed_image_as_cache(shipped, project, engine):
+    for image in engine.images.list(name=project.env["IMAGE_REPOSITORY"]):
+        engine.images.remove(image.id, force=True)
+    result = project.inv("docker.build")
+    assert result.returncode == 0, result.stderr
+    assert f"Using {project.env['IMAGE_REPOSITORY']}:latest as a cache source." in result.stdout
+    assert "Using cache" in result.stdout, "the dependency layers came from the pulled image"
+
+
 def test_failing_app_test_fails_docker_test(project, tmp_path, engine):
     broken = Project(copy_project(tmp_path / "broken"), project.env)
     tests_dir = next(path for path in (broken.root / "app").rglob("test*.py"))

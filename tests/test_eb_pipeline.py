@@ -40,14 +40,22 @@ def clients(endpoint: str):
     return boto3.client("elasticbeanstalk", **kwargs), boto3.client("s3", **kwargs)
 
 
-@pytest.fixture(scope="module", params=["revert", "keep"])
+VARIANTS = {
+    # What VersionLabel reports after a failed deploy (UNCONFIRMED on AWS), and the case of a version's status on the
+    # wire (AWS sends upper case, the model documents title case): each combination the client must survive.
+    "revert": ["--failed-version-label", "revert", "--version-status-case", "upper"],
+    "keep": ["--failed-version-label", "keep", "--version-status-case", "title"],
+}
+
+
+@pytest.fixture(scope="module", params=list(VARIANTS))
 def standin(request, tmp_path_factory):
-    """A stand-in per variant of what VersionLabel reports after a failed deploy (UNCONFIRMED on AWS)."""
+    """A stand-in per variant of the behaviours AWS leaves unconfirmed."""
     from localeb.server import start_server
 
     running = start_server(
         tmp_path_factory.mktemp("standin") / "server.log",
-        extra_args=["--failed-version-label", request.param, "--health-timeout", "8"],
+        extra_args=[*VARIANTS[request.param], "--health-timeout", "8"],
     )
     running.variant = request.param
     yield running
@@ -119,6 +127,9 @@ def test_healthy_deploy_ends_zero_and_the_app_answers_the_new_version(shipped):
     assert label_of(shipped) in serving(shipped), "the page shows APP_VERSION, the commit's sha"
     assert "Environment update completed successfully." in shipped.last.stdout
     assert f"Deployed {label_of(shipped)}" in shipped.last.stdout
+    _, s3 = clients(shipped.env["AWS_ENDPOINT_URL"])
+    bundle = s3.head_object(Bucket="eb-deploys", Key=f"deploy/{label_of(shipped)}/Dockerrun.aws.json")
+    assert bundle["ServerSideEncryption"] == "AES256"
 
 
 def test_rerun_of_the_running_label_is_a_no_op(shipped, standin):

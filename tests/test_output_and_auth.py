@@ -108,3 +108,24 @@ def test_push_stream_returns_the_digest_and_requires_one():
     assert images.follow_push(iter(events), "r", images.StreamPrinter(console)) == "sha256:ab"
     with pytest.raises(images.DockerError):
         images.follow_push(iter(events[:1]), "r", images.StreamPrinter(console))
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_build_output_is_a_compact_display_on_a_terminal_and_plain_lines_elsewhere():
+    events = [
+        {"stream": "Step 1/2 : FROM base\n"},
+        {"stream": "Collecting django\nInstalling collected packages\n"},
+        {"stream": "Step 2/2 : CMD run\n"},
+        {"aux": {"ID": "sha256:feed"}},
+    ]
+    terminal = Terminal()
+    images.follow_build(events, images.StreamPrinter(Console(terminal, io.StringIO())))
+    assert "\r\x1b[2K" in terminal.getvalue(), "step output is redrawn in place"
+    plain = io.StringIO()
+    images.follow_build(events, images.StreamPrinter(Console(plain, io.StringIO())))
+    assert "\r" not in plain.getvalue() and "\x1b" not in plain.getvalue()
+    assert "Collecting django\nInstalling collected packages\n" in plain.getvalue()
