@@ -21,15 +21,35 @@ RETRIES = {"mode": "standard", "max_attempts": 8}
 LOOPBACK = ("http://127.", "http://localhost", "http://[::1]")
 
 
+_models: Any = None  # botocore's loader, shared by every session of the process
+
+
+def _botocore_session() -> Any:
+    """A fresh botocore session (its own credential and region resolution) that shares one loader with the others, so
+    each service's model is read and parsed once per process: about 0.1 to 0.25 s saved per client after the first."""
+    import botocore.session
+
+    global _models
+    fresh = botocore.session.get_session()
+    if _models is None:
+        _models = fresh.get_component("data_loader")
+    else:
+        fresh.register_component("data_loader", _models)
+    return fresh
+
+
 def session(settings: Settings) -> boto3.session.Session:
     import boto3
 
     if settings.aws_endpoint_url.startswith(LOOPBACK):
         # The local stand-in: no real credentials are needed, and real ones must never be sent to it.
         return boto3.session.Session(
-            aws_access_key_id="local", aws_secret_access_key="local", region_name=settings.aws_region or "us-east-1"
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+            region_name=settings.aws_region or "us-east-1",
+            botocore_session=_botocore_session(),
         )
-    current = boto3.session.Session(region_name=settings.aws_region or None)
+    current = boto3.session.Session(region_name=settings.aws_region or None, botocore_session=_botocore_session())
     if not current.region_name:
         raise UsageError(
             "No AWS region: set AWS_REGION in .env or the environment (or AWS_DEFAULT_REGION, or a profile's region)."
