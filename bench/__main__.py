@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import statistics
 import sys
 import tempfile
 import time
@@ -18,24 +17,43 @@ FIGURES = ("latency", "ci", "rebuild", "startup")
 
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--only", default=",".join(FIGURES),
-                        help=f"comma-separated parts to run, among {', '.join(FIGURES)} (ci gives figures 2, 4 and 6)")
+    parser.add_argument(
+        "--only",
+        default=",".join(FIGURES),
+        help=f"comma-separated parts to run, among {', '.join(FIGURES)} (ci gives figures 2, 4 and 6)",
+    )
     parser.add_argument("--deploys", type=int, default=24, help="deploys followed for figure 1 (default 24)")
-    parser.add_argument("--follow-pace", default="2:5",
-                        help="figure 1: seconds per deploy phase, drawn per deploy from LOW:HIGH (default 2:5)")
-    parser.add_argument("--pace", default="realistic",
-                        help="the stand-in's pace for the `inv ci` runs: fast, realistic (8 s per phase) or seconds")
+    parser.add_argument(
+        "--follow-pace", default="2:5", help="figure 1: seconds per deploy phase, drawn per deploy from LOW:HIGH (default 2:5)"
+    )
+    parser.add_argument(
+        "--pace",
+        default="realistic",
+        help="the stand-in's pace for the `inv ci` runs: fast, realistic (8 s per phase) or seconds",
+    )
     parser.add_argument("--reruns", type=int, default=3, help="no-change re-runs of inv ci (default 3)")
     parser.add_argument("--rounds", type=int, default=1, help="rounds of the three fresh-runner rebuilds (default 1)")
     parser.add_argument("--repeats", type=int, default=7, help="timed runs of each start-up command (default 7)")
-    parser.add_argument("--ebcli", type=Path, default=None,
-                        help="virtualenv with awsebcli (default: installed into /tmp/ebship-bench-ebcli on first use)")
+    parser.add_argument(
+        "--ebcli",
+        type=Path,
+        default=None,
+        help="virtualenv with awsebcli (default: installed into /tmp/ebship-bench-ebcli on first use)",
+    )
     parser.add_argument("--no-ebcli", action="store_true", help="leave eb --version out of figure 5")
-    parser.add_argument("--results", type=Path, default=None,
-                        help="also keep the raw results here (pickle), to --render the report again without measuring")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        help="also keep the raw results here (pickle), to --render the report again without measuring",
+    )
     parser.add_argument("--render", type=Path, default=None, help="write the report from saved --results; measure nothing")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md",
-                        help="where to write the report (default docs/benchmarks.md); - for none")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "docs" / "benchmarks.md",
+        help="where to write the report (default docs/benchmarks.md); - for none",
+    )
     args = parser.parse_args(argv)
     args.parts = [part.strip() for part in args.only.split(",") if part.strip()]
     unknown = set(args.parts) - set(FIGURES)
@@ -62,8 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     def log(text: str) -> None:
         print(f"[bench {time.monotonic() - began:6.0f}s] {text}", flush=True)
 
-    results = report.Results(command="python -m bench" + ("" if not argv else " " + shlex.join(argv)),
-                             pace=args.pace_seconds, follow_range=args.follow_range)
+    results = report.Results(
+        command="python -m bench" + ("" if not argv else " " + shlex.join(argv)),
+        pace=args.pace_seconds,
+        follow_range=args.follow_range,
+    )
     if "startup" in args.parts:
         from bench import startup
 
@@ -75,8 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     needs_stack = any(part in args.parts for part in ("latency", "ci", "rebuild"))
     if needs_stack:
         with tempfile.TemporaryDirectory(prefix="ebship-bench-") as workdir:
-            stack = Stack(Path(workdir), args.pace_seconds,
-                          with_registry=any(part in args.parts for part in ("ci", "rebuild")))
+            stack = Stack(Path(workdir), args.pace_seconds, with_registry=any(part in args.parts for part in ("ci", "rebuild")))
             try:
                 log("starting the stand-in" + (", the registry and a project copy" if stack.with_registry else ""))
                 stack.start()
@@ -94,8 +114,10 @@ def main(argv: list[str] | None = None) -> int:
 
                     bundle = latency.bundles(stack, deployed_label)
                     results.latency_bundle = bool(bundle)
-                    log(f"figure 1: {args.deploys} deploys, phase {args.follow_range[0]}-{args.follow_range[1]} s, "
-                        + ("the app's image" if bundle else "no bundle (no container)"))
+                    log(
+                        f"figure 1: {args.deploys} deploys, phase {args.follow_range[0]}-{args.follow_range[1]} s, "
+                        + ("the app's image" if bundle else "no bundle (no container)")
+                    )
                     results.latency = latency.run(stack, args.deploys, args.follow_range, bundle, log)
                 if "rebuild" in args.parts:
                     from bench import rebuild

@@ -50,16 +50,29 @@ def run_ci(stack: Stack, kind: str) -> CiRun:
     stack.server.reset_calls()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.monotonic()
-    result = subprocess.run([sys.executable, str(PROBE), str(out), "--", "ci"], cwd=stack.project, env=stack.inv_env(),
-                            capture_output=True, text=True, timeout=1800)
+    result = subprocess.run(
+        [sys.executable, str(PROBE), str(out), "--", "ci"],
+        cwd=stack.project,
+        env=stack.inv_env(),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     wall = time.monotonic() - began
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     calls = stack.server.calls()
     probe = json.loads(out.read_text()) if out.exists() else {"waits": {}}
     out.unlink(missing_ok=True)
-    run = CiRun(kind, wall, result.returncode, probe["waits"], calls,
-                (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
-                stages=_stages(result.stdout), output=result.stdout + result.stderr)
+    run = CiRun(
+        kind,
+        wall,
+        result.returncode,
+        probe["waits"],
+        calls,
+        (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+        stages=_stages(result.stdout),
+        output=result.stdout + result.stderr,
+    )
     if result.returncode != 0:
         raise RuntimeError(f"inv ci ({kind}) exited {result.returncode}:\n{run.output[-4000:]}")
     return run

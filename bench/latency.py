@@ -167,16 +167,50 @@ def bundles(stack: Stack, label: str) -> dict[str, str] | None:
     """The source bundle of the version `inv ci` registered (the real app image); None: deploy without a bundle."""
     if not label:
         return None
-    versions = stack.client("elasticbeanstalk").describe_application_versions(
-        ApplicationName=APPLICATION, VersionLabels=[label])["ApplicationVersions"]
+    versions = stack.client("elasticbeanstalk").describe_application_versions(ApplicationName=APPLICATION, VersionLabels=[label])[
+        "ApplicationVersions"
+    ]
     return dict(versions[0]["SourceBundle"]) if versions else None
 
 
-def run(stack: Stack, deploys: int, pace: tuple[float, float], bundle: dict[str, str] | None, log, seed: int = 7) -> list[Sample]:  # type: ignore[no-untyped-def]
+def _recording_class() -> type:
     from ebship.beanstalk import Beanstalk
+
+    class Recording(Beanstalk):
+        """ebship's facade, noting when UpdateEnvironment returned and how many calls the tool had made by then."""
+
+        def __init__(self, client: Any, start: Start, counters: tuple[Counted, ...]) -> None:
+            super().__init__(client)
+            self.start, self.counters = start, counters
+
+        def update(self, **kwargs: Any) -> str:
+            request_id = super().update(**kwargs)
+            self.start.request_id, self.start.at = request_id, time.time()
+            self.start.calls = sum(counter.calls for counter in self.counters)
+            self.start.ready.set()
+            return request_id
+
+    return Recording
+
+
+def _follow(
+    name: str,
+    poller: Callable[[Stack, Start, str, float], Follow],
+    stack: Stack,
+    start: Start,
+    label: str,
+    deadline: float,
+    results: dict[str, Follow],
+) -> None:
+    start.ready.wait(120)
+    results[name] = poller(stack, start, label, deadline)
+
+
+def run(stack: Stack, deploys: int, pace: tuple[float, float], bundle: dict[str, str] | None, log, seed: int = 7) -> list[Sample]:  # type: ignore[no-untyped-def]
     from ebship.deploy import Deployer, S3LastGood, Target
     from ebship.output import Console
 
+    Recording = _recording_class()
     rng = random.Random(seed)
     eb_admin = stack.client("elasticbeanstalk")
     samples: list[Sample] = []
@@ -190,26 +224,20 @@ def run(stack: Stack, deploys: int, pace: tuple[float, float], bundle: dict[str,
         phase = rng.uniform(*pace)
         stack.server.update_settings(phase_seconds=phase)
         start = Start()
-
-        class Recording(Beanstalk):
-            def update(self, **kwargs: Any) -> str:
-                request_id = super().update(**kwargs)
-                start.request_id, start.at = request_id, time.time()
-                start.calls = tool_eb.calls + tool_s3.calls
-                start.ready.set()
-                return request_id
-
         tool_eb, tool_s3 = Counted(stack, "elasticbeanstalk"), Counted(stack, "s3")
-        deployer = Deployer(Recording(tool_eb.client), Console(io.StringIO(), io.StringIO()), timeout=600,
-                            last_good=S3LastGood(tool_s3.client, BUCKET, "bench"))
+        deployer = Deployer(
+            Recording(tool_eb.client, start, (tool_eb, tool_s3)),
+            Console(io.StringIO(), io.StringIO()),
+            timeout=600,
+            last_good=S3LastGood(tool_s3.client, BUCKET, "bench"),
+        )
         results: dict[str, Follow] = {}
         deadline = time.time() + 600
 
-        def follow(name: str, poller: Callable[[Stack, Start, str, float], Follow], label: str = label) -> None:
-            start.ready.wait(120)
-            results[name] = poller(stack, start, label, deadline)
-
-        threads = [threading.Thread(target=follow, args=(name, poller), daemon=True) for name, poller in POLLERS.items()]
+        threads = [
+            threading.Thread(target=_follow, args=(name, poller, stack, start, label, deadline, results), daemon=True)
+            for name, poller in POLLERS.items()
+        ]
         for thread in threads:
             thread.start()
         report = deployer.run(Target(name="bench", environment=ENVIRONMENT, application=APPLICATION), label)
@@ -220,15 +248,19 @@ def run(stack: Stack, deploys: int, pace: tuple[float, float], bundle: dict[str,
         final = max(event["EventDate"] for event in events).timestamp()
         names = (TOOL, *BASELINES)
         sample = Sample(
-            index, phase, final - start.at,
+            index,
+            phase,
+            final - start.at,
             {name: results[name].at - final for name in names},
             {name: results[name].calls for name in names},
             {name: results[name].calls / max(1e-6, results[name].at - start.at) for name in names},
             {name: results[name].verdict for name in names},
         )
         samples.append(sample)
-        log(f"deploy {index + 1}/{deploys}: phase {phase:.1f} s, update {sample.duration:.1f} s; latency "
-            + ", ".join(f"{name.split(' (')[0]} {sample.latency[name]:.2f} s" for name in names))
+        log(
+            f"deploy {index + 1}/{deploys}: phase {phase:.1f} s, update {sample.duration:.1f} s; latency "
+            + ", ".join(f"{name.split(' (')[0]} {sample.latency[name]:.2f} s" for name in names)
+        )
     stack.server.update_settings(phase_seconds=stack.pace)
     return samples
 
@@ -243,11 +275,15 @@ def summary(samples: list[Sample]) -> list[dict[str, Any]]:
     rows = []
     for name in (TOOL, *BASELINES):
         latencies = [s.latency[name] for s in samples]
-        rows.append({
-            "poller": name,
-            "p50": percentile(latencies, 50), "p95": percentile(latencies, 95), "max": max(latencies),
-            "calls": statistics.mean(s.calls[name] for s in samples),
-            "rate": statistics.mean(s.rate[name] for s in samples),
-            "wrong": sum(1 for s in samples if s.verdicts[name] != "deployed"),
-        })
+        rows.append(
+            {
+                "poller": name,
+                "p50": percentile(latencies, 50),
+                "p95": percentile(latencies, 95),
+                "max": max(latencies),
+                "calls": statistics.mean(s.calls[name] for s in samples),
+                "rate": statistics.mean(s.rate[name] for s in samples),
+                "wrong": sum(1 for s in samples if s.verdicts[name] != "deployed"),
+            }
+        )
     return rows

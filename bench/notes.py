@@ -32,9 +32,21 @@ def latency(results: Any) -> list[str]:
         "EventDate of the update's last event. Calls: HTTP requests each poller's own client sent from UpdateEnvironment "
         "to its verdict (ebship's include the final DescribeEnvironments and the last-good record in S3).",
         "",
-        *_table(("poller", "p50", "p95", "max", "calls per deploy", "calls/s", "wrong verdicts"),
-                [(row["poller"], f"{row['p50']:.2f} s", f"{row['p95']:.2f} s", f"{row['max']:.2f} s", f"{row['calls']:.1f}",
-                  f"{row['rate']:.2f}", row["wrong"]) for row in rows]),
+        *_table(
+            ("poller", "p50", "p95", "max", "calls per deploy", "calls/s", "wrong verdicts"),
+            [
+                (
+                    row["poller"],
+                    f"{row['p50']:.2f} s",
+                    f"{row['p95']:.2f} s",
+                    f"{row['max']:.2f} s",
+                    f"{row['calls']:.1f}",
+                    f"{row['rate']:.2f}",
+                    row["wrong"],
+                )
+                for row in rows
+            ],
+        ),
         "",
         "A fixed-interval poller's latency is spread evenly over its interval: p50 about half of it, p95 about 95 %. "
         "That is what the baselines show; on deploys longer than 5 minutes beanstalk-deploy's 20 s interval (30 s after "
@@ -97,10 +109,18 @@ def ci(results: Any) -> list[str]:
         rows = []
         for kind in kinds:
             for run in runs[kind]:
-                rows.append((kind, f"{run.wall:.1f}", f"{run.waits.get('docker', 0):.1f}",
-                             f"{run.waits.get('stand-in', 0) + run.waits.get('sleep', 0):.1f}",
-                             f"{run.waits.get('other', 0):.2f}", f"{run.overhead:.2f}", f"{run.overhead / run.wall * 100:.1f} %",
-                             f"{run.cpu:.2f}"))
+                rows.append(
+                    (
+                        kind,
+                        f"{run.wall:.1f}",
+                        f"{run.waits.get('docker', 0):.1f}",
+                        f"{run.waits.get('stand-in', 0) + run.waits.get('sleep', 0):.1f}",
+                        f"{run.waits.get('other', 0):.2f}",
+                        f"{run.overhead:.2f}",
+                        f"{run.overhead / run.wall * 100:.1f} %",
+                        f"{run.cpu:.2f}",
+                    )
+                )
         out += [
             "## 4. Tool overhead",
             "",
@@ -113,8 +133,19 @@ def ci(results: Any) -> list[str]:
             "include the CPU spent inside the calls (JSON, HTTP), so they are an upper bound of the same thing. "
             f"Stand-in pace for these runs: {results.pace:g} s per phase.",
             "",
-            *_table(("run", "wall s", "Docker s", "stand-in s (calls + waits)", "other sockets s", "overhead s", "share",
-                     "CPU s (inv + git)"), rows),
+            *_table(
+                (
+                    "run",
+                    "wall s",
+                    "Docker s",
+                    "stand-in s (calls + waits)",
+                    "other sockets s",
+                    "overhead s",
+                    "share",
+                    "CPU s (inv + git)",
+                ),
+                rows,
+            ),
             "",
         ]
         worst = max((run.overhead / run.wall, kind) for kind in kinds for run in runs[kind])
@@ -137,24 +168,32 @@ def ci(results: Any) -> list[str]:
             f"{sum(usual.calls.values())} calls in all. DescribeEvents grows with the deploy's length (one per poll, "
             "0.5 s after news backing off to the idle interval), everything else is fixed.",
             "",
-            *_table(("operation", "calls", "why"),
-                    [(op, n, REASONS.get(op, "")) for op, n in sorted(usual.calls.items(), key=lambda item: -item[1])]),
+            *_table(
+                ("operation", "calls", "why"),
+                [(op, n, REASONS.get(op, "")) for op, n in sorted(usual.calls.items(), key=lambda item: -item[1])],
+            ),
             "",
         ]
         first = (runs.get("first deploy") or [None])[0]
         if first is not None and first is not usual:
-            out += [f"The first deploy (auth file not yet in S3): "
-                    f"{', '.join(f'{op} {n}' for op, n in sorted(first.calls.items()))}.", ""]
+            out += [
+                f"The first deploy (auth file not yet in S3): {', '.join(f'{op} {n}' for op, n in sorted(first.calls.items()))}.",
+                "",
+            ]
     return out
 
 
 def rebuild(results: Any) -> list[str]:
     from bench.rebuild import __doc__ as method
 
-    rows = [(r.scenario, f"{r.seconds:.1f}", f"{r.bytes_in / 1e6:.1f} MB", f"{r.bytes_out / 1e6:.1f} MB", r.detail)
-            for r in results.rebuild]
-    by = {name: statistics.median(r.seconds for r in results.rebuild if r.scenario == name)
-          for name in ("registry", "tarball", "no cache")}
+    rows = [
+        (r.scenario, f"{r.seconds:.1f}", f"{r.bytes_in / 1e6:.1f} MB", f"{r.bytes_out / 1e6:.1f} MB", r.detail)
+        for r in results.rebuild
+    ]
+    by = {
+        name: statistics.median(r.seconds for r in results.rebuild if r.scenario == name)
+        for name in ("registry", "tarball", "no cache")
+    }
     out = [
         "## 3. Fresh-runner rebuild",
         "",
@@ -198,8 +237,11 @@ def startup(results: Any) -> list[str]:
     slow = [name for name, seconds in results.startup.items() if name.startswith("inv") and seconds > 0.25]
     if slow:
         floor = results.startup.get("python -c pass (floor)", 0.0)
-        out += [f"**Target missed** for {', '.join(slow)}: the interpreter alone takes {floor:.3f} s here; the rest is "
-                "importing invoke and the task modules.", ""]
+        out += [
+            f"**Target missed** for {', '.join(slow)}: the interpreter alone takes {floor:.3f} s here; the rest is "
+            "importing invoke and the task modules.",
+            "",
+        ]
     return out
 
 

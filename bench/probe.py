@@ -17,7 +17,7 @@ import threading
 import time
 
 OUT = sys.argv[1]
-ARGS = sys.argv[sys.argv.index("--") + 1:]
+ARGS = sys.argv[sys.argv.index("--") + 1 :]
 MAIN = threading.main_thread()
 waits = {"docker": 0.0, "stand-in": 0.0, "sleep": 0.0, "other": 0.0}
 started = time.monotonic()

@@ -44,9 +44,17 @@ def _engine() -> Any:
 def _build(stack: Stack, sha: str, cache_from: list[str] | None, nocache: bool) -> None:
     assert stack.project is not None
     events = _engine().api.build(
-        path=str(stack.project), dockerfile="Dockerfile", tag=f"{stack.repository}:{sha}",
-        buildargs={"BASE_IMAGE": stack.base, "APP_VERSION": sha}, labels={"org.opencontainers.image.revision": sha},
-        cache_from=cache_from, nocache=nocache, network_mode="host", rm=True, forcerm=True, decode=True,
+        path=str(stack.project),
+        dockerfile="Dockerfile",
+        tag=f"{stack.repository}:{sha}",
+        buildargs={"BASE_IMAGE": stack.base, "APP_VERSION": sha},
+        labels={"org.opencontainers.image.revision": sha},
+        cache_from=cache_from,
+        nocache=nocache,
+        network_mode="host",
+        rm=True,
+        forcerm=True,
+        decode=True,
     )
     for event in events:
         if "error" in event or "errorDetail" in event:
@@ -63,11 +71,18 @@ def registry(stack: Stack, sha: str) -> Rebuild:
     assert stack.project is not None and stack.proxy is not None
     stack.proxy.reset()
     began = time.monotonic()
-    result = subprocess.run([*stack.inv_command(), "docker.build"], cwd=stack.project, env=stack.inv_env(),
-                            capture_output=True, text=True, timeout=1800)
+    result = subprocess.run(
+        [*stack.inv_command(), "docker.build"],
+        cwd=stack.project,
+        env=stack.inv_env(),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     took = time.monotonic() - began
     if result.returncode != 0 or "as a cache source" not in result.stdout:
-        raise RuntimeError(f"inv docker.build did not build from the registry cache:\n{result.stdout[-3000:]}{result.stderr[-2000:]}")
+        output = result.stdout[-3000:] + result.stderr[-2000:]
+        raise RuntimeError(f"inv docker.build did not build from the registry cache:\n{output}")
     sent, received = stack.proxy.totals()
     return Rebuild("registry", took, received, sent, "inv docker.build: pull <repo>:latest, build with cache_from")
 
@@ -77,8 +92,9 @@ def tarball(stack: Stack, sha: str, previous: Path) -> Rebuild:
     began = time.monotonic()
     subprocess.run(["docker", "load", "-q", "-i", str(previous)], check=True, capture_output=True, timeout=1800)
     _build(stack, sha, [f"{stack.repository}:latest"], nocache=False)
-    subprocess.run(["docker", "save", "-o", str(saved), f"{stack.repository}:{sha}"], check=True, capture_output=True,
-                   timeout=1800)
+    subprocess.run(
+        ["docker", "save", "-o", str(saved), f"{stack.repository}:{sha}"], check=True, capture_output=True, timeout=1800
+    )
     took = time.monotonic() - began
     written = saved.stat().st_size
     saved.unlink()
@@ -95,13 +111,14 @@ def run(stack: Stack, rounds: int, log) -> list[Rebuild]:  # type: ignore[no-unt
     """Needs `<repo>:latest` in the registry and locally (the `inv ci` runs leave both)."""
     assert stack.project is not None
     previous = stack.workdir / "image.tar"
-    subprocess.run(["docker", "save", "-o", str(previous), f"{stack.repository}:latest"], check=True, capture_output=True,
-                   timeout=1800)
+    subprocess.run(
+        ["docker", "save", "-o", str(previous), f"{stack.repository}:latest"], check=True, capture_output=True, timeout=1800
+    )
     sha = one_line_change(stack.project, "bench: fresh-runner rebuild")
     results: list[Rebuild] = []
     try:
         for index in range(rounds):
-            order = SCENARIOS[index % 3:] + SCENARIOS[:index % 3]  # rotate, so no way always goes first
+            order = SCENARIOS[index % 3 :] + SCENARIOS[: index % 3]  # rotate, so no way always goes first
             for scenario in order:
                 _empty(stack)
                 log(f"rebuild round {index + 1}/{rounds}: {scenario}")
@@ -111,7 +128,8 @@ def run(stack: Stack, rounds: int, log) -> list[Rebuild]:  # type: ignore[no-unt
                     results.append(tarball(stack, sha, previous))
                 else:
                     results.append(no_cache(stack, sha))
-                log(f"  {results[-1].seconds:.1f} s, {results[-1].bytes_in / 1e6:.1f} MB in, {results[-1].bytes_out / 1e6:.1f} MB out")
+                last = results[-1]
+                log(f"  {last.seconds:.1f} s, {last.bytes_in / 1e6:.1f} MB in, {last.bytes_out / 1e6:.1f} MB out")
     finally:
         previous.unlink(missing_ok=True)
         _empty(stack)

@@ -12,17 +12,17 @@ from typing import Any
 # Figure 6: why `inv ci` makes each call (ebship/release.py, versions.py, deploy.py, watch.py).
 REASONS = {
     "s3:GetObject": "s3.auth reads the auth file to skip an unchanged upload; eb.version reads an existing bundle to "
-                    "reuse a label only for identical bytes; eb.deploy reads the last-good record (rollback target)",
+    "reuse a label only for identical bytes; eb.deploy reads the last-good record (rollback target)",
     "s3:PutObject": "s3.auth uploads the auth file (only when it changed); eb.version uploads the bundle; eb.deploy "
-                    "records the label that ran healthy (only when it changed)",
+    "records the label that ran healthy (only when it changed)",
     "s3:HeadObject": "eb.version checks whether the bundle is already in the bucket",
     "s3:HeadBucket": "checks that the bucket exists and is reachable",
     "s3:GetBucketLocation": "checks that the bucket is in the environment's region",
     "DescribeApplicationVersions": "eb.version: does the label exist (reuse or refuse); eb.deploy preflight: the version "
-                                   "exists and is not FAILED",
+    "exists and is not FAILED",
     "CreateApplicationVersion": "eb.version registers this commit's version",
     "DescribeEnvironments": "eb.deploy: preflight (exists, what it runs), wait for Ready before the update, every 3rd "
-                            "quiet poll while following, and the final confirmation (Ready, label, health)",
+    "quiet poll while following, and the final confirmation (Ready, label, health)",
     "UpdateEnvironment": "eb.deploy starts the update",
     "DescribeEvents": "eb.deploy follows the update's own events (filtered by its RequestId) until its closing event",
     "DescribeApplications": "checks that the application exists",
@@ -61,13 +61,27 @@ def summary_rows(results: Results) -> list[tuple[str, str, str, str, str]]:
         table = {row["poller"]: row for row in summary(results.latency)}
         tool = table[TOOL]
         n = len(results.latency)
-        rows.append(("1", f"result latency p50 / p95 ({n} deploys)", f"{tool['p50']:.2f} s / {tool['p95']:.2f} s",
-                     "<= 1 s / <= 2 s", _ok(tool["p50"] <= 1.0 and tool["p95"] <= 2.0)))
+        rows.append(
+            (
+                "1",
+                f"result latency p50 / p95 ({n} deploys)",
+                f"{tool['p50']:.2f} s / {tool['p95']:.2f} s",
+                "<= 1 s / <= 2 s",
+                _ok(tool["p50"] <= 1.0 and tool["p95"] <= 2.0),
+            )
+        )
         rows.append(("1", "API calls per second while following", f"{tool['rate']:.2f}", "<= 1", _ok(tool["rate"] <= 1.0)))
         for name, row in table.items():
             if name != TOOL:
-                rows.append(("1", f"  {name}: p50 / p95, calls/s", f"{row['p50']:.2f} s / {row['p95']:.2f} s, {row['rate']:.2f}",
-                             f"x{row['p50'] / max(tool['p50'], 1e-9):.1f} ebship's p50", ""))
+                rows.append(
+                    (
+                        "1",
+                        f"  {name}: p50 / p95, calls/s",
+                        f"{row['p50']:.2f} s / {row['p95']:.2f} s, {row['rate']:.2f}",
+                        f"x{row['p50'] / max(tool['p50'], 1e-9):.1f} ebship's p50",
+                        "",
+                    )
+                )
     ci = results.ci or {}
     reruns = ci.get("no-change re-run") or []
     if reruns:
@@ -76,31 +90,55 @@ def summary_rows(results: Results) -> list[tuple[str, str, str, str, str]]:
         rows.append(("2", f"no-change re-run of inv ci (median of {len(reruns)})", f"{wall:.2f} s", "<= 3 s", _ok(wall <= 3.0)))
         rows.append(("2", "mutating calls in the re-runs", str(mutating), "0", _ok(mutating == 0)))
     if results.rebuild:
-        by = {name: statistics.median(r.seconds for r in results.rebuild if r.scenario == name)
-              for name in ("registry", "tarball", "no cache")}
-        moved = {name: statistics.median(r.bytes_in + r.bytes_out for r in results.rebuild if r.scenario == name)
-                 for name in ("registry", "tarball")}
+        by = {
+            name: statistics.median(r.seconds for r in results.rebuild if r.scenario == name)
+            for name in ("registry", "tarball", "no cache")
+        }
+        moved = {
+            name: statistics.median(r.bytes_in + r.bytes_out for r in results.rebuild if r.scenario == name)
+            for name in ("registry", "tarball")
+        }
         speedup = by["no cache"] / by["registry"]
-        rows.append(("3", "fresh-runner rebuild: registry / tarball / no cache",
-                     f"{by['registry']:.1f} s / {by['tarball']:.1f} s / {by['no cache']:.1f} s", "", ""))
+        rows.append(
+            (
+                "3",
+                "fresh-runner rebuild: registry / tarball / no cache",
+                f"{by['registry']:.1f} s / {by['tarball']:.1f} s / {by['no cache']:.1f} s",
+                "",
+                "",
+            )
+        )
         rows.append(("3", "  registry cache vs no cache", f"x{speedup:.1f} faster", ">= x3", _ok(speedup >= 3.0)))
-        rows.append(("3", "  registry cache vs tarball", f"x{by['tarball'] / by['registry']:.1f} faster", "> x1",
-                     _ok(by["tarball"] > by["registry"])))
+        rows.append(
+            (
+                "3",
+                "  registry cache vs tarball",
+                f"x{by['tarball'] / by['registry']:.1f} faster",
+                "> x1",
+                _ok(by["tarball"] > by["registry"]),
+            )
+        )
         rows.append(("3", "  bytes moved: registry / tarball", f"{_mb(moved['registry'])} / {_mb(moved['tarball'])}", "", ""))
     for kind in ("one-line change", "first deploy", "no-change re-run"):
         runs = ci.get(kind) or []
         if runs:
             share = statistics.median(run.overhead / run.wall for run in runs)
-            rows.append(("4", f"tool overhead, {kind}", f"{share * 100:.1f} % of {statistics.median(r.wall for r in runs):.1f} s",
-                         "<= 5 %", _ok(share <= 0.05)))
+            rows.append(
+                (
+                    "4",
+                    f"tool overhead, {kind}",
+                    f"{share * 100:.1f} % of {statistics.median(r.wall for r in runs):.1f} s",
+                    "<= 5 %",
+                    _ok(share <= 0.05),
+                )
+            )
     if results.startup:
         for name, seconds in results.startup.items():
             target = "<= 0.25 s" if name.startswith("inv") else ""
             rows.append(("5", name, f"{seconds:.3f} s", target, _ok(seconds <= 0.25) if target else ""))
     usual = (ci.get("one-line change") or [None])[0]
     if usual is not None:
-        rows.append(("6", "API calls, inv ci of a one-line change", str(sum(usual.calls.values())),
-                     "", ""))
+        rows.append(("6", "API calls, inv ci of a one-line change", str(sum(usual.calls.values())), "", ""))
     return rows
 
 
@@ -120,12 +158,15 @@ def machine() -> str:
         except OSError:
             return "?"
 
-    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    with open("/proc/cpuinfo") as cpuinfo:
+        model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "?")
     memory = next((line.split()[1] for line in run("free", "-m").splitlines() if line.startswith("Mem:")), "?")
     docker = run("docker", "version", "--format", "{{.Server.Version}}")
-    return (f"{run('nproc')} CPUs ({model}), {memory} MiB memory (`free -m`), Linux {platform.release()}, "
-            f"Docker engine {docker}, Python {platform.python_version()}; shared with other jobs running Docker builds "
-            "at the same time, so only side-by-side ratios are meaningful")
+    return (
+        f"{run('nproc')} CPUs ({model}), {memory} MiB memory (`free -m`), Linux {platform.release()}, "
+        f"Docker engine {docker}, Python {platform.python_version()}; shared with other jobs running Docker builds "
+        "at the same time, so only side-by-side ratios are meaningful"
+    )
 
 
 def _md_table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> list[str]:

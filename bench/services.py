@@ -25,8 +25,21 @@ ENVIRONMENT = "bench-env"
 BUCKET = "bench-deploys"
 BRANCH = "release/bench"
 TARGET = "bench"  # the name in the copy's environments.toml
-MUTATING_PREFIXES = ("Create", "Update", "Delete", "Put", "Terminate", "Swap", "Rebuild", "Restart", "Abort", "Compose",
-                     "Associate", "Disassociate", "Apply")
+MUTATING_PREFIXES = (
+    "Create",
+    "Update",
+    "Delete",
+    "Put",
+    "Terminate",
+    "Swap",
+    "Rebuild",
+    "Restart",
+    "Abort",
+    "Compose",
+    "Associate",
+    "Disassociate",
+    "Apply",
+)
 
 
 def is_mutating(operation: str) -> bool:
@@ -114,8 +127,13 @@ class CountingProxy:
 
 def copy_project(destination: Path) -> Path:
     """The files git would ship (tracked and untracked, not ignored), committed in a new repository on BRANCH."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                            cwd=ROOT, check=True, capture_output=True).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT, check=True, capture_output=True
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for relative in filter(None, listed):
         source = ROOT / relative
         if source.is_file() and not relative.startswith("bench/"):
@@ -155,15 +173,17 @@ class Stack:
         from localeb.server import start_server
 
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.server = start_server(self.workdir / "server.log",
-                                   extra_args=["--pace", str(self.pace), "--health-timeout", "60"])
+        self.server = start_server(self.workdir / "server.log", extra_args=["--pace", str(self.pace), "--health-timeout", "60"])
         eb, s3 = self.client("elasticbeanstalk"), self.client("s3")
         s3.create_bucket(Bucket=BUCKET)
         eb.create_application(ApplicationName=APPLICATION)
         # The environment's launch is paced too: make it quick, then restore the pace.
         self.server.update_settings(phase_seconds=0.05)
-        eb.create_environment(ApplicationName=APPLICATION, EnvironmentName=ENVIRONMENT,
-                              SolutionStackName="64bit Amazon Linux 2023 v4.6.0 running Docker")
+        eb.create_environment(
+            ApplicationName=APPLICATION,
+            EnvironmentName=ENVIRONMENT,
+            SolutionStackName="64bit Amazon Linux 2023 v4.6.0 running Docker",
+        )
         self.wait_ready()
         self.server.update_settings(phase_seconds=self.pace)
         if self.with_registry:
@@ -179,8 +199,13 @@ class Stack:
     def client(self, service: str) -> Any:
         import boto3
 
-        return boto3.client(service, endpoint_url=self.server.endpoint_url, region_name=REGION,
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
+        return boto3.client(
+            service,
+            endpoint_url=self.server.endpoint_url,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
 
     def wait_ready(self, timeout: float = 300) -> dict[str, Any]:
         eb = self.client("elasticbeanstalk")
@@ -197,11 +222,19 @@ class Stack:
         assert self.registry is not None
         return {
             **{name: os.environ[name] for name in keep if name in os.environ},
-            "AWS_ENDPOINT_URL": self.server.endpoint_url, "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": REGION, "IMAGE_REPOSITORY": self.repository,
-            "REGISTRY_USERNAME": self.registry.username, "REGISTRY_PASSWORD": self.registry.password,
-            "BASE_IMAGE": self.base, "DOCKER_BUILD_NETWORK": "host", "EB_BUCKET": BUCKET,
-            "EB_APPLICATION": APPLICATION, "DEPLOY_TIMEOUT": "600", "CI": "true",
+            "AWS_ENDPOINT_URL": self.server.endpoint_url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": REGION,
+            "IMAGE_REPOSITORY": self.repository,
+            "REGISTRY_USERNAME": self.registry.username,
+            "REGISTRY_PASSWORD": self.registry.password,
+            "BASE_IMAGE": self.base,
+            "DOCKER_BUILD_NETWORK": "host",
+            "EB_BUCKET": BUCKET,
+            "EB_APPLICATION": APPLICATION,
+            "DEPLOY_TIMEOUT": "600",
+            "CI": "true",
         }
 
     def inv_command(self) -> list[str]:

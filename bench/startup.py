@@ -22,8 +22,12 @@ def ensure_ebcli(venv: Path, log) -> Path | None:  # type: ignore[no-untyped-def
     log(f"installing awsebcli into a throwaway venv at {venv} (pip install awsebcli)")
     try:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=300)
-        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "awsebcli"],
-                       check=True, capture_output=True, timeout=900)
+        subprocess.run(
+            [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "awsebcli"],
+            check=True,
+            capture_output=True,
+            timeout=900,
+        )
     except (subprocess.SubprocessError, OSError) as error:
         log(f"could not install awsebcli ({error}); eb --version is left out")
         return None
@@ -49,7 +53,7 @@ def run(cwd: Path, eb: Path | None, repeats: int) -> dict[str, float]:
     if eb is not None:
         commands["eb --version (awsebcli)"] = [str(eb), "--version"]
     times: dict[str, list[float]] = {name: [] for name in commands}
-    for name, command in commands.items():  # one warm-up each: the page cache, .pyc files
+    for command in commands.values():  # one warm-up each: the page cache, .pyc files
         _time(command, cwd)
     for _ in range(repeats):
         for name, command in commands.items():
