@@ -327,15 +327,18 @@ def test_env_round_trips_awkward_values_and_prints_no_secret(shipped, standin):
     assert again.returncode == 0 and "UpdateEnvironment" not in standin.calls(), "no difference, no update"
 
 
-def test_env_lists_every_unset_variable_before_any_call(shipped, standin):
-    (shipped.root / "environments.toml").write_text(
-        f'[e2e]\neb_environment = "{ENV_NAME}"\n[e2e.variables]\nA = "${{UNSET_ONE}}"\nB = "x-${{UNSET_TWO}}"\n'
-    )
+def env_with_variables(shipped, standin, variables: str):
+    """Runs eb.env with the e2e environment declaring ``variables`` (TOML lines); counts start from zero."""
+    (shipped.root / "environments.toml").write_text(f'[e2e]\neb_environment = "{ENV_NAME}"\n[e2e.variables]\n{variables}')
     try:
         standin.reset_calls()
-        result = shipped.inv("eb.env", "--env", "e2e")
+        return shipped.inv("eb.env", "--env", "e2e")
     finally:
         shipped.git("checkout", "environments.toml")
+
+
+def test_env_lists_every_unset_variable_before_any_call(shipped, standin):
+    result = env_with_variables(shipped, standin, 'A = "${UNSET_ONE}"\nB = "x-${UNSET_TWO}"\n')
     assert result.returncode == 2
     assert "UNSET_ONE" in result.stderr and "UNSET_TWO" in result.stderr
     assert standin.calls() == {}
@@ -343,14 +346,7 @@ def test_env_lists_every_unset_variable_before_any_call(shipped, standin):
 
 def test_env_rejects_an_over_limit_or_illegal_set_before_any_call(shipped, standin):
     big = "".join(f'K{i} = "{"v" * 250}"\n' for i in range(20))
-    (shipped.root / "environments.toml").write_text(
-        f'[e2e]\neb_environment = "{ENV_NAME}"\n[e2e.variables]\n{big}HASH = "${{E2E_SECRET}}$2b$12"\n'
-    )
-    try:
-        standin.reset_calls()
-        result = shipped.inv("eb.env", "--env", "e2e")
-    finally:
-        shipped.git("checkout", "environments.toml")
+    result = env_with_variables(shipped, standin, big + 'HASH = "${E2E_SECRET}$2b$12"\n')
     assert result.returncode == 2
     assert "4096" in result.stderr.replace(",", "") and "HASH" in result.stderr and "'$'" in result.stderr
     assert SECRET_MARKER not in result.stdout + result.stderr
