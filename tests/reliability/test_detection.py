@@ -1,0 +1,253 @@
+"""Failure-detection matrix: every failure class the stand-in can produce, under each unconfirmed-behaviour variant of
+what VersionLabel reports after a failed deploy (revert, keep), M times each: a non-zero exit of the right class with
+the cause printed (zero false passes); and M healthy deploys that must end 0 (zero false failures).
+
+The classes run in parallel, each on an environment of its own in one stand-in per variant; the failing versions are
+built FROM the release image with one change each and registered with bundles rendered from the project's template,
+so eb.deploy meets each failure the way AWS would show it. RELIABILITY_REPEATS sets M (CI: 2).
+"""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import io
+import json
+import time
+import urllib.request
+import uuid
+
+import pytest
+from reliability_support import (REPEATS, Recorder, clients, environment, make_project, start_standin, stop_standin,
+                                 wait_for)
+from tests_support import MARKER_PASSWORD, Project
+
+pytestmark = pytest.mark.slow
+
+APP = "detectapp"
+BUCKET = "detect-deploys"
+AUTH_KEY = "registry-auth/config.json"
+# class -> (exit code class, what the output must say about the cause)
+CLASSES = {
+    "crash": (1, "boom: cannot start"),
+    "wrong-port": (1, "did not pass health check"),
+    "unhealthy": (1, "HTTP 500"),
+    "pull-denied": (1, "failed to download the Docker image"),
+    "missing-auth": (1, "registry-auth/missing.json"),
+    "bad-dockerrun": (1, "Ports"),
+    "busy": (3, "never became Ready"),
+    "label-clash": (2, "different bundle"),
+}
+DEPLOYING = [kind for kind in CLASSES if kind != "label-clash"]
+RECORDER: dict[str, Recorder] = {}
+
+
+def env_name(kind: str) -> str:
+    return f"det-{kind}"
+
+
+def recorder() -> Recorder:
+    if "r" not in RECORDER:
+        RECORDER["r"] = Recorder("detection", "Failure-detection matrix: each failure class and healthy deploys, "
+                                              "under --failed-version-label revert and keep")
+        RECORDER["r"].data["parameters"]["classes"] = list(CLASSES)
+    return RECORDER["r"]
+
+
+def push_variant(registry, repository: str, release: str, kind: str, tag: str) -> str:
+    import docker
+
+    dockerfiles = {
+        "crash": f"FROM {release}\nCMD [\"python3\", \"-c\", \"import sys; print('boom: cannot start'); sys.exit(3)\"]\n",
+        "wrong-port": f"FROM {release}\nCMD [\"python3\", \"-m\", \"http.server\", \"8081\"]\n",
+        "unhealthy": f"FROM {release}\nCMD [\"python3\", \"-c\", \"import http.server as h; "
+                     f"h.HTTPServer(('',80), type('H',(h.BaseHTTPRequestHandler,),"
+                     f"{{'do_GET': lambda s: s.send_error(500)}})).serve_forever()\"]\n",
+    }
+    client = docker.from_env()
+    image = f"{repository}:{tag}"
+    client.images.build(fileobj=io.BytesIO(dockerfiles[kind].encode()), tag=image, rm=True)
+    for line in client.api.push(repository, tag=tag, stream=True, decode=True,
+                                auth_config={"username": registry.username, "password": registry.password}):
+        assert "error" not in line, line
+    return image
+
+
+def register(endpoint: str, project, kind: str, images: dict[str, str], release: str, registry) -> str:
+    """A version whose deploy fails in the given way; returns its label."""
+    eb, s3 = clients(endpoint)
+    label = f"{kind}-{uuid.uuid4().hex[:8]}"
+    template = (project.root / "Dockerrun.aws.json.template").read_text()
+    bundle = (template.replace("{{BUCKET}}", BUCKET).replace("{{AUTH_KEY}}", AUTH_KEY)
+              .replace("{{IMAGE}}", images.get(kind, release)).replace("{{PORT}}", "80"))
+    if kind == "bad-dockerrun":
+        bundle = json.dumps({"AWSEBDockerrunVersion": "1", "Image": {"Name": release}})  # no Ports
+    elif kind == "missing-auth":
+        bundle = bundle.replace(AUTH_KEY, "registry-auth/missing.json")
+    elif kind == "pull-denied":
+        wrong = {"auths": {registry.address: {"auth": base64.b64encode(f"{registry.username}:wrong".encode()).decode()}}}
+        s3.put_object(Bucket=BUCKET, Key="registry-auth/wrong.json", Body=json.dumps(wrong).encode())
+        bundle = bundle.replace(AUTH_KEY, "registry-auth/wrong.json")
+    key = f"failing/{label}/Dockerrun.aws.json"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=bundle.encode())
+    eb.create_application_version(ApplicationName=APP, VersionLabel=label, SourceBundle={"S3Bucket": BUCKET, "S3Key": key})
+    return label
+
+
+def serves(endpoint: str, name: str, text: str) -> bool:
+    cname = environment(endpoint, name)["CNAME"]
+    try:
+        with urllib.request.urlopen(f"http://{cname}/", timeout=5) as response:
+            return response.status == 200 and text in response.read().decode()
+    except OSError:
+        return False
+
+
+def failure_run(kind: str, repeat: int, variant: str, endpoint: str, project, images, release, release_label,
+                registry) -> dict:
+    expected_exit, cause = CLASSES[kind]
+    name = env_name(kind)
+    if kind == "label-clash":
+        eb, s3 = clients(endpoint)
+        label = f"clash-{uuid.uuid4().hex[:8]}"
+        s3.put_object(Bucket=BUCKET, Key=f"other/{label}.json", Body=b'{"AWSEBDockerrunVersion": "1"}')
+        eb.create_application_version(ApplicationName=APP, VersionLabel=label,
+                                      SourceBundle={"S3Bucket": BUCKET, "S3Key": f"other/{label}.json"})
+        result = project.inv("eb.version", "--label", label)
+    elif kind == "busy":
+        wait_for(lambda: environment(endpoint, name)["Status"] == "Ready", 60, f"{name} Ready")
+        eb, _ = clients(endpoint)
+        # A deploy that keeps the environment Updating for the stand-in's whole health timeout (6 s), more than the
+        # deploy's own deadline (1 s) plus its start-up (this class runs alone, after the others).
+        eb.update_environment(EnvironmentName=name, VersionLabel=images["busy-maker"])
+        result = project.inv("eb.deploy", "--env", kind, "--label", release_label, "--timeout", "1")
+        wait_for(lambda: environment(endpoint, name)["Status"] == "Ready", 60, f"{name} Ready again")
+        busy_events = [f"{e['EventDate']:%H:%M:%S.%f} {e['Severity']} {e['Message'][:150]}"
+                       for e in eb.describe_events(EnvironmentName=name, MaxRecords=25)["Events"]]
+    else:
+        label = register(endpoint, project, kind, images, release, registry)
+        result = project.inv("eb.deploy", "--env", kind, "--label", label)
+    output = result.stdout + result.stderr
+    problems = []
+    if result.returncode == 0:
+        problems.append("FALSE PASS: exit 0")
+    elif result.returncode != expected_exit:
+        problems.append(f"exit {result.returncode}, expected {expected_exit}")
+    if cause not in output:
+        problems.append(f"cause {cause!r} not printed")
+    if "Traceback" in output or "Unexpected error" in output:
+        problems.append("an unexpected error's traceback")
+    if MARKER_PASSWORD in output:
+        problems.append("the registry password was printed")
+    if kind in DEPLOYING and kind != "busy":
+        env = environment(endpoint, name)
+        if env["Status"] != "Ready":
+            problems.append(f"environment {env['Status']} after the verdict")
+        if f"running {env['VersionLabel']}" not in result.stderr:
+            problems.append(f"the verdict does not name what the environment runs ({env['VersionLabel']})")
+        if not serves(endpoint, name, release_label):
+            problems.append("the previous version no longer serves")
+    return {"variant": variant, "class": kind, "repeat": repeat, "exit": result.returncode,
+            "expected_exit": expected_exit, "cause_printed": cause in output, "problems": problems,
+            "message": next((line for line in result.stderr.splitlines() if line.strip()), "")[:200],
+            **({"output": output[-3000:], "events": locals().get("busy_events")} if problems else {})}
+
+
+def healthy_run(repeat: int, variant: str, endpoint: str, project, release_label: str) -> dict:
+    label = f"healthy-{repeat}-{uuid.uuid4().hex[:6]}"
+    registered = project.inv("eb.version", "--label", label)
+    assert registered.returncode == 0, registered.stdout + registered.stderr
+    result = project.inv("eb.deploy", "--env", "healthy", "--label", label)
+    env = environment(endpoint, env_name("healthy"))
+    healthy = (env["Status"], env["Health"], env["VersionLabel"]) == ("Ready", "Green", label)
+    problems = []
+    if result.returncode != 0:
+        problems.append(f"FALSE FAILURE: exit {result.returncode}" + ("" if healthy else " (and not healthy)"))
+    if result.returncode == 0 and not healthy:
+        problems.append(f"FALSE PASS: exit 0 but {env['Status']} {env['Health']} on {env['VersionLabel']}")
+    if result.returncode == 0 and not serves(endpoint, env_name("healthy"), release_label):
+        problems.append("exit 0 but the app does not answer")
+    return {"variant": variant, "class": "healthy", "repeat": repeat, "exit": result.returncode, "expected_exit": 0,
+            "problems": problems}
+
+
+VARIANTS = ("revert", "keep")
+
+
+def test_every_failure_is_detected_and_every_healthy_deploy_passes(tmp_path, registry, base_image, engine):
+    """Both variants at once: a stand-in each, one release image; per repetition every class of both variants runs in
+    parallel, then the busy class of both (it measures a wait against a deadline, so it runs without the others)."""
+    rec = recorder()
+    rec.data["parameters"]["variants"] = list(VARIANTS)
+    names = [env_name(kind) for kind in DEPLOYING] + [env_name("healthy")]
+    toml = "".join(f'[{kind}]\neb_environment = "{env_name(kind)}"\n\n' for kind in [*DEPLOYING, "healthy"])
+    standins = {}
+    rows: list[dict] = []
+    leftovers: list[str] = []
+    try:
+        for variant in VARIANTS:
+            standins[variant] = start_standin(tmp_path / f"standin-{variant}", "--failed-version-label", variant,
+                                              "--health-timeout", "6", application=APP, environments=tuple(names),
+                                              bucket=BUCKET)
+        first = make_project(tmp_path / "project", endpoint=standins[VARIANTS[0]].endpoint_url, registry=registry,
+                             base_image=base_image, repository="acme/detect", bucket=BUCKET, application=APP,
+                             environments_toml=toml, DEPLOY_TIMEOUT="60")
+        projects = {variant: Project(first.root, {**first.env, "AWS_ENDPOINT_URL": standins[variant].endpoint_url})
+                    for variant in VARIANTS}
+        for args in (("docker.build",), ("docker.push",)):
+            first.inv(*args, check=True)
+        release_label = first.git("rev-parse", "HEAD")
+        repository = first.env["IMAGE_REPOSITORY"]
+        release = f"{repository}:{release_label}"
+        images = {kind: push_variant(registry, repository, release, kind, kind) for kind in ("crash", "wrong-port", "unhealthy")}
+        makers = {}
+        for variant, project in projects.items():
+            for args in (("s3.auth",), ("eb.version",)):
+                project.inv(*args, check=True)
+            makers[variant] = {**images, "busy-maker": register(standins[variant].endpoint_url, project, "wrong-port",
+                                                                 images, release, registry)}
+        # Every environment first runs the release, healthy: each failure must leave it serving.
+        with concurrent.futures.ThreadPoolExecutor(6) as pool:
+            baseline = list(pool.map(lambda pair: pair[0].inv("eb.deploy", "--env", pair[1]),
+                                     [(project, kind) for project in projects.values() for kind in [*DEPLOYING, "healthy"]]))
+        assert all(result.returncode == 0 for result in baseline), [r.stdout + r.stderr for r in baseline if r.returncode]
+        started = time.monotonic()
+        for repeat in range(REPEATS):
+            def submit(pool, kind, variant):
+                arguments = (repeat, variant, standins[variant].endpoint_url, projects[variant])
+                if kind == "healthy":
+                    return pool.submit(healthy_run, *arguments, release_label)
+                return pool.submit(failure_run, kind, *arguments, makers[variant], release, release_label, registry)
+
+            with concurrent.futures.ThreadPoolExecutor(2 * len(CLASSES)) as pool:
+                futures = [submit(pool, kind, variant) for variant in VARIANTS for kind in [*CLASSES, "healthy"]
+                           if kind != "busy"]
+                results = [future.result() for future in futures]
+            with concurrent.futures.ThreadPoolExecutor(len(VARIANTS)) as pool:
+                results += [future.result() for future in [submit(pool, "busy", variant) for variant in VARIANTS]]
+            for row in results:
+                rows.append(row)
+                rec.row(**row)
+                failing = row["class"] != "healthy"
+                rec.count(
+                    runs=1,
+                    failures_injected=int(failing),
+                    failures_detected=int(failing and row["exit"] == row["expected_exit"] and row["cause_printed"]),
+                    false_passes=int(any(p.startswith("FALSE PASS") for p in row["problems"])),
+                    wrong_exit_class=int(failing and row["exit"] not in (0, row["expected_exit"])),
+                    cause_missing=int(failing and not row["cause_printed"]),
+                    healthy_runs=int(not failing),
+                    false_failures=int(any(p.startswith("FALSE FAILURE") for p in row["problems"])),
+                    runs_with_problems=int(bool(row["problems"])),
+                )
+        rec.data["matrix_seconds"] = round(time.monotonic() - started, 1)
+    finally:
+        for standin in standins.values():
+            leftovers += stop_standin(standin, engine)
+        for image in locals().get("images", {}).values():
+            engine.images.remove(image, noprune=False)
+    rec.finish()
+    problems = [f"{row['variant']} {row['class']} #{row['repeat']}: {problem}" for row in rows for problem in row["problems"]]
+    assert len(rows) == REPEATS * (len(CLASSES) + 1) * len(VARIANTS)
+    assert not problems, "\n".join(problems)
+    assert not leftovers, f"the stand-ins left containers behind: {leftovers}"
