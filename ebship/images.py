@@ -6,7 +6,9 @@ error, so every stream is read to its end and any error in it raises.
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -204,11 +206,45 @@ def image_exists(client: docker.DockerClient, reference: str) -> bool:
         return False
 
 
+OWNER_LABEL = "ebship.test-run.owner"
+
+
+def _owner() -> str:
+    """This process, as ``host/pid/start time``: a pid alone may have been reused by the time someone looks."""
+    return f"{socket.gethostname()}/{os.getpid()}/{_start_time(os.getpid())}"
+
+
+def _start_time(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def remove_orphaned_test_containers(client: docker.DockerClient) -> int:
+    """Removes test containers whose run was killed (SIGKILL skips its own clean-up): those labelled by a process of
+    this host that no longer runs. Containers of other hosts sharing the engine are left alone."""
+    removed = 0
+    for container in client.containers.list(all=True, filters={"label": OWNER_LABEL}):
+        host, _, rest = str(container.labels.get(OWNER_LABEL, "")).partition("/")
+        pid, _, started = rest.partition("/")
+        if host != socket.gethostname() or not pid.isdigit():
+            continue
+        if started and _start_time(int(pid)) == started:
+            continue  # its run is still going
+        container.remove(force=True)
+        removed += 1
+    return removed
+
+
 def run_to_completion(
     client: docker.DockerClient, image: str, console: Console, environment: dict[str, str] | None = None
 ) -> int:
-    """Runs the image's default command, streams its output live, returns its exit status; always removes the container."""
-    container = client.containers.create(image, environment=environment or {}, detach=True)
+    """Runs the image's default command, streams its output live, returns its exit status; always removes the container
+    (and any container a killed earlier run left behind)."""
+    remove_orphaned_test_containers(client)
+    container = client.containers.create(image, environment=environment or {}, detach=True, labels={OWNER_LABEL: _owner()})
     try:
         container.start()
         pending = b""
