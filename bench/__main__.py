@@ -24,7 +24,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--deploys", type=int, default=24, help="deploys followed for figure 1 (default 24)")
     parser.add_argument(
-        "--follow-pace", default="2:5", help="figure 1: seconds per deploy phase, drawn per deploy from LOW:HIGH (default 2:5)"
+        "--follow-pace", default="3:6", help="figure 1: seconds per deploy phase, drawn per deploy from LOW:HIGH (default 3:6)"
     )
     parser.add_argument(
         "--pace",

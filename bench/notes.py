@@ -65,10 +65,12 @@ def latency(results: Any) -> list[str]:
     return out
 
 
-def ci(results: Any) -> list[str]:
+def ci(results: Any) -> dict[int, list[str]]:
+    """Figures 2, 4 and 6, by number."""
     from bench.report import REASONS
 
     runs = results.ci
+    sections: dict[int, list[str]] = {}
     out: list[str] = []
     reruns = runs.get("no-change re-run") or []
     if reruns:
@@ -104,6 +106,7 @@ def ci(results: Any) -> list[str]:
                 "already deployed commit would meet it; it is a policy choice, not made here.",
                 "",
             ]
+    sections[2], out = out, []
     kinds = [kind for kind in ("first deploy", "one-line change", "no-change re-run") if runs.get(kind)]
     if kinds:
         rows = []
@@ -157,6 +160,7 @@ def ci(results: Any) -> list[str]:
                 "fixed cost is a small share.",
                 "",
             ]
+    sections[4], out = out, []
     usual = (runs.get("one-line change") or runs.get("first deploy") or [None])[0]
     if usual is not None:
         kind = usual.kind
@@ -180,7 +184,8 @@ def ci(results: Any) -> list[str]:
                 f"The first deploy (auth file not yet in S3): {', '.join(f'{op} {n}' for op, n in sorted(first.calls.items()))}.",
                 "",
             ]
-    return out
+    sections[6] = out
+    return sections
 
 
 def rebuild(results: Any) -> list[str]:
@@ -246,13 +251,13 @@ def startup(results: Any) -> list[str]:
 
 
 def sections(results: Any) -> list[str]:
-    out: list[str] = []
+    by_figure: dict[int, list[str]] = {}
     if results.latency:
-        out += latency(results)
+        by_figure[1] = latency(results)
     if results.ci and any(results.ci.values()):
-        out += ci(results)
+        by_figure.update(ci(results))
     if results.rebuild:
-        out += rebuild(results)
+        by_figure[3] = rebuild(results)
     if results.startup:
-        out += startup(results)
-    return out
+        by_figure[5] = startup(results)
+    return [line for figure in sorted(by_figure) for line in by_figure[figure]]
