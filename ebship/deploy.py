@@ -220,6 +220,13 @@ def summarize(report: Report, console: Console) -> None:
     where = f"{report.target.name} ({report.target.environment})"
     if report.no_op:
         return
+    if outcome.ok and outcome.superseded_by:
+        console.print(
+            f"Deployed {report.label} to {where}: Elastic Beanstalk reported the update successful, then another update "
+            f"(request {outcome.superseded_by}) superseded it before its final state could be read; "
+            f"now {state.describe() if state else 'unknown'}."
+        )
+        return
     if outcome.ok:
         console.print(
             f"Deployed {report.label} to {where}: {state.status}, health {state.health}, {url_of(state)}" if state else ""

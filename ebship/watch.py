@@ -81,6 +81,7 @@ class Outcome:
     cause: str = ""
     events: list[Event] = field(default_factory=list)
     api_calls: int = 0
+    superseded_by: str = ""  # RequestId of another update that started right after this one reported success
 
     @property
     def ok(self) -> bool:
@@ -209,12 +210,24 @@ class Watcher:
                 )
             interval = self.schedule.next(interval, bool(new))
             self.deadline.sleep(interval)
-        return self._confirm(name, expect, verdict, "\n".join(failures), events)
+        return self._confirm(name, expect, verdict, "\n".join(failures), events, request_id)
 
-    def _confirm(self, name: str, expect: Expectation, verdict: str, cause: str, events: list[Event]) -> Outcome:
+    def _confirm(
+        self, name: str, expect: Expectation, verdict: str, cause: str, events: list[Event], request_id: str = ""
+    ) -> Outcome:
         interval = self.schedule.busy
         while True:
             state = self.state(name)
+            if (
+                verdict == "success"
+                and state is not None
+                and (state.status != "Ready" or (expect.version_label and state.version_label != expect.version_label))
+            ):
+                # Our update succeeded, but the environment has moved on: if another update started since, the state
+                # is that update's, not a verdict on ours.
+                other = self._superseded_by(name, request_id, events)
+                if other:
+                    return Outcome("deployed", state, "", events, self.calls, superseded_by=other)
             if state is not None and state.status == "Ready":
                 if verdict == "failure":
                     return Outcome("failed", state, cause, events, self.calls)
@@ -236,3 +249,12 @@ class Watcher:
                 return Outcome("timeout", state, f"still waiting for {waited} at the deadline", events, self.calls)
             self.deadline.sleep(interval)
             interval = self.schedule.next(interval, False)
+
+    def _superseded_by(self, name: str, request_id: str, events: list[Event]) -> str:
+        """The RequestId of another update whose events start at or after this update's success event, if any."""
+        succeeded = max(event.time for event in events if classify(event) == "success")
+        found = self._ask(functools.partial(self.eb.recent_events, name, 100))
+        for event in found if isinstance(found, list) else []:
+            if event.request_id and event.request_id != request_id and event.time >= succeeded:
+                return event.request_id
+        return ""
