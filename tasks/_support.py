@@ -54,8 +54,21 @@ def reported(body: F) -> F:
             raise
         except KeyboardInterrupt:
             raise Exit("Interrupted.", code=130) from None
-        except Exception as error:  # an unexpected error is a bug: show it, masked, for the report
+        except Exception as error:
+            if _unreachable(error):  # a network failure is not a bug: say which endpoint, without a traceback
+                raise Exit(
+                    console.mask(f"AWS could not be reached: {error}. Check AWS_ENDPOINT_URL, AWS_REGION and the network."),
+                    code=EXIT_FAILED,
+                ) from None
+            # an unexpected error is a bug: show it, masked, for the report
             console.traceback(error)
             raise Exit(f"Unexpected error ({type(error).__name__}); the traceback above is masked.", code=EXIT_FAILED) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _unreachable(error: Exception) -> bool:
+    """botocore's connection failures and timeouts (after its retries), which are not ClientErrors."""
+    from botocore.exceptions import ConnectionError, HTTPClientError
+
+    return isinstance(error, ConnectionError | HTTPClientError)
