@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import sys
 import traceback
 from collections.abc import Iterable
@@ -16,6 +17,9 @@ def secret_forms(secret: str) -> set[str]:
     forms = {secret}
     if secret:
         forms.add(base64.b64encode(secret.encode()).decode())
+        # As messages and tracebacks show it: repr (a KeyError's text, a container's repr), ascii(), JSON; these escape
+        # quotes, backslashes and non-ASCII, so the plain form is not found in them.
+        forms |= {repr(secret)[1:-1], ascii(secret)[1:-1], json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
     return {form for form in forms if len(form) >= 3}
 
 
