@@ -22,9 +22,20 @@ from tests_support import REGION, Project, base_env, copy_project
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / ".local" / "reliability"
 STACK = "64bit Amazon Linux 2023 v4.6.0 running Docker"
-MUTATING = ("CreateApplicationVersion", "UpdateEnvironment", "DeleteApplicationVersion", "CreateEnvironment",
-            "TerminateEnvironment", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjects", "s3:CopyObject",
-            "s3:CreateMultipartUpload", "s3:UploadPart", "s3:CompleteMultipartUpload")
+MUTATING = (
+    "CreateApplicationVersion",
+    "UpdateEnvironment",
+    "DeleteApplicationVersion",
+    "CreateEnvironment",
+    "TerminateEnvironment",
+    "s3:PutObject",
+    "s3:DeleteObject",
+    "s3:DeleteObjects",
+    "s3:CopyObject",
+    "s3:CreateMultipartUpload",
+    "s3:UploadPart",
+    "s3:CompleteMultipartUpload",
+)
 
 
 def env_int(name: str, default: int) -> int:
@@ -82,8 +93,7 @@ class Recorder:
 
 
 def clients(endpoint: str) -> tuple[Any, Any]:
-    kwargs = {"endpoint_url": endpoint, "region_name": REGION, "aws_access_key_id": "testing",
-              "aws_secret_access_key": "testing"}
+    kwargs = {"endpoint_url": endpoint, "region_name": REGION, "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
     return boto3.client("elasticbeanstalk", **kwargs), boto3.client("s3", **kwargs)
 
 
@@ -131,18 +141,40 @@ def stop_standin(running, engine) -> list[str]:
     return stray_containers(engine, running.server_id)
 
 
-def make_project(destination: Path, *, endpoint: str, registry, base_image: str, repository: str, bucket: str,
-                 application: str, environments_toml: str, **extra: str) -> Project:
+def make_project(
+    destination: Path,
+    *,
+    endpoint: str,
+    registry,
+    base_image: str,
+    repository: str,
+    bucket: str,
+    application: str,
+    environments_toml: str,
+    **extra: str,
+) -> Project:
     root = copy_project(destination)
     (root / "environments.toml").write_text(environments_toml)
-    project = Project(root, {
-        **base_env(),
-        "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": REGION, "IMAGE_REPOSITORY": f"{registry.address}/{repository}",
-        "REGISTRY_USERNAME": registry.username, "REGISTRY_PASSWORD": registry.password, "BASE_IMAGE": base_image,
-        "DOCKER_BUILD_NETWORK": "host", "EB_BUCKET": bucket, "EB_APPLICATION": application, "DEPLOY_TIMEOUT": "180",
-        "CI": "true", **extra,
-    })
+    project = Project(
+        root,
+        {
+            **base_env(),
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": REGION,
+            "IMAGE_REPOSITORY": f"{registry.address}/{repository}",
+            "REGISTRY_USERNAME": registry.username,
+            "REGISTRY_PASSWORD": registry.password,
+            "BASE_IMAGE": base_image,
+            "DOCKER_BUILD_NETWORK": "host",
+            "EB_BUCKET": bucket,
+            "EB_APPLICATION": application,
+            "DEPLOY_TIMEOUT": "180",
+            "CI": "true",
+            **extra,
+        },
+    )
     project.commit("Declare the reliability environment")
     return project
 
@@ -160,5 +192,12 @@ def inv_command(project: Project, *args: str) -> list[str]:
 
 def popen_inv(project: Project, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """`inv` in a process group of its own (so that a SIGKILL reaches everything it started)."""
-    return subprocess.Popen(inv_command(project, *args), cwd=project.root, env={**project.env, **(env or {})},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    return subprocess.Popen(
+        inv_command(project, *args),
+        cwd=project.root,
+        env={**project.env, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )

@@ -44,79 +44,230 @@ def closed_port() -> int:
 
 
 CASES = [
-    Case("settings missing: IMAGE_REPOSITORY, EB_APPLICATION, EB_BUCKET", ("eb.version",), 2,
-         ("Missing settings", "IMAGE_REPOSITORY", "EB_APPLICATION", "EB_BUCKET"),
-         env={"IMAGE_REPOSITORY": None, "EB_APPLICATION": None, "EB_BUCKET": None}),
-    Case("setting missing: REGISTRY_PASSWORD", ("docker.push",), 2, ("Missing settings", "REGISTRY_PASSWORD"),
-         env={"REGISTRY_PASSWORD": None}),
-    Case("IMAGE_REPOSITORY with capitals and a tag", ("docker.build",), 2, ("IMAGE_REPOSITORY", "lower-case"),
-         env={"IMAGE_REPOSITORY": "Quay.io/Acme/Web:v1"}),
+    Case(
+        "settings missing: IMAGE_REPOSITORY, EB_APPLICATION, EB_BUCKET",
+        ("eb.version",),
+        2,
+        ("Missing settings", "IMAGE_REPOSITORY", "EB_APPLICATION", "EB_BUCKET"),
+        env={"IMAGE_REPOSITORY": None, "EB_APPLICATION": None, "EB_BUCKET": None},
+    ),
+    Case(
+        "setting missing: REGISTRY_PASSWORD",
+        ("docker.push",),
+        2,
+        ("Missing settings", "REGISTRY_PASSWORD"),
+        env={"REGISTRY_PASSWORD": None},
+    ),
+    Case(
+        "IMAGE_REPOSITORY with capitals and a tag",
+        ("docker.build",),
+        2,
+        ("IMAGE_REPOSITORY", "lower-case"),
+        env={"IMAGE_REPOSITORY": "Quay.io/Acme/Web:v1"},
+    ),
     Case("AWS_REGION malformed", ("eb.version",), 2, ("AWS_REGION", "region"), env={"AWS_REGION": "moon-base"}),
     Case("DEPLOY_TIMEOUT not a number", ("eb.deploy", "--env", "rel"), 2, ("DEPLOY_TIMEOUT",), env={"DEPLOY_TIMEOUT": "soon"}),
     Case("CONTAINER_PORT not a number", ("eb.version",), 2, ("CONTAINER_PORT",), env={"CONTAINER_PORT": "eighty"}),
     Case("ROLLBACK neither true nor false", ("eb.deploy", "--env", "rel"), 2, ("ROLLBACK",), env={"ROLLBACK": "maybe"}),
-    Case("ACCEPTED_HEALTH an unknown colour", ("eb.deploy", "--env", "rel"), 2, ("ACCEPTED_HEALTH",),
-         env={"ACCEPTED_HEALTH": "Blue"}),
-    Case("AWS_ENDPOINT_URL not http(s)", ("eb.version",), 2, ("AWS_ENDPOINT_URL",), env={"AWS_ENDPOINT_URL": "ftp://127.0.0.1:1"}),
+    Case(
+        "ACCEPTED_HEALTH an unknown colour",
+        ("eb.deploy", "--env", "rel"),
+        2,
+        ("ACCEPTED_HEALTH",),
+        env={"ACCEPTED_HEALTH": "Blue"},
+    ),
+    Case(
+        "AWS_ENDPOINT_URL not http(s)", ("eb.version",), 2, ("AWS_ENDPOINT_URL",), env={"AWS_ENDPOINT_URL": "ftp://127.0.0.1:1"}
+    ),
     Case("EB_BUCKET not a bucket name", ("s3.auth",), 2, ("EB_BUCKET",), env={"EB_BUCKET": "Not_A_Bucket"}),
-    Case("EB_APPLICATION with leading white space", ("eb.version",), 2, ("EB_APPLICATION", "white space"),
-         env={"EB_APPLICATION": " " + APP}),
-    Case("REGISTRY_PASSWORD in .env", ("docker.push",), 2, ("REGISTRY_PASSWORD is in .env",),
-         files={".env": f"REGISTRY_PASSWORD={MARKER_PASSWORD}\n"}, hidden=(MARKER_PASSWORD,)),
+    Case(
+        "EB_APPLICATION with leading white space",
+        ("eb.version",),
+        2,
+        ("EB_APPLICATION", "white space"),
+        env={"EB_APPLICATION": " " + APP},
+    ),
+    Case(
+        "REGISTRY_PASSWORD in .env",
+        ("docker.push",),
+        2,
+        ("REGISTRY_PASSWORD is in .env",),
+        files={".env": f"REGISTRY_PASSWORD={MARKER_PASSWORD}\n"},
+        hidden=(MARKER_PASSWORD,),
+    ),
     Case("--env not given", ("eb.deploy",), 2, ("Name the environment",)),
     Case("unknown environment name", ("eb.deploy", "--env", "nosuch"), 2, ("Unknown environment 'nosuch'", "rel")),
-    Case("environment name with invalid characters", ("eb.deploy", "--env", "rel"), 2, ("eb_environment",),
-         files={"environments.toml": '[rel]\neb_environment = "bad_name!"\n'}),
-    Case("environment name too long (41 characters)", ("eb.deploy", "--env", "rel"), 2, ("eb_environment",),
-         files={"environments.toml": f'[rel]\neb_environment = "{"e" * 41}"\n'}),
-    Case("environment name unknown to Elastic Beanstalk", ("eb.deploy", "--env", "rel"), 2, ("No environment named",),
-         files={"environments.toml": '[rel]\neb_environment = "badapp-missing"\n'}),
-    Case("environments.toml not valid TOML", ("eb.deploy", "--env", "rel"), 2, ("not valid TOML",),
-         files={"environments.toml": "[rel\neb_environment = \n"}),
-    Case("Dockerrun template not valid JSON", ("eb.version",), 2, ("not valid JSON",),
-         files={"Dockerrun.aws.json.template": '{"AWSEBDockerrunVersion": "1", "Image": {"Name": "{{IMAGE}}"'}),
-    Case("Dockerrun template without Ports", ("eb.version",), 2, ("not a valid Dockerrun.aws.json version 1",),
-         files={"Dockerrun.aws.json.template": '{"AWSEBDockerrunVersion": "1", "Image": {"Name": "{{IMAGE}}"}}'}),
-    Case("Dockerrun template with an unknown placeholder", ("eb.version",), 2, ("{{REGION}}",),
-         files={"Dockerrun.aws.json.template": '{"AWSEBDockerrunVersion": "1", "Image": {"Name": "{{IMAGE}}"}, '
-                                               '"Ports": [{"ContainerPort": "{{PORT}}"}], "Region": "{{REGION}}"}'}),
-    Case("Dockerrun template of version 2", ("eb.version",), 2, ("AWSEBDockerrunVersion",),
-         files={"Dockerrun.aws.json.template": '{"AWSEBDockerrunVersion": 2, "Image": {"Name": "{{IMAGE}}"}, '
-                                               '"Ports": [{"ContainerPort": "{{PORT}}"}]}'}),
+    Case(
+        "environment name with invalid characters",
+        ("eb.deploy", "--env", "rel"),
+        2,
+        ("eb_environment",),
+        files={"environments.toml": '[rel]\neb_environment = "bad_name!"\n'},
+    ),
+    Case(
+        "environment name too long (41 characters)",
+        ("eb.deploy", "--env", "rel"),
+        2,
+        ("eb_environment",),
+        files={"environments.toml": f'[rel]\neb_environment = "{"e" * 41}"\n'},
+    ),
+    Case(
+        "environment name unknown to Elastic Beanstalk",
+        ("eb.deploy", "--env", "rel"),
+        2,
+        ("No environment named",),
+        files={"environments.toml": '[rel]\neb_environment = "badapp-missing"\n'},
+    ),
+    Case(
+        "environments.toml not valid TOML",
+        ("eb.deploy", "--env", "rel"),
+        2,
+        ("not valid TOML",),
+        files={"environments.toml": "[rel\neb_environment = \n"},
+    ),
+    Case(
+        "Dockerrun template not valid JSON",
+        ("eb.version",),
+        2,
+        ("not valid JSON",),
+        files={"Dockerrun.aws.json.template": '{"AWSEBDockerrunVersion": "1", "Image": {"Name": "{{IMAGE}}"'},
+    ),
+    Case(
+        "Dockerrun template without Ports",
+        ("eb.version",),
+        2,
+        ("not a valid Dockerrun.aws.json version 1",),
+        files={"Dockerrun.aws.json.template": '{"AWSEBDockerrunVersion": "1", "Image": {"Name": "{{IMAGE}}"}}'},
+    ),
+    Case(
+        "Dockerrun template with an unknown placeholder",
+        ("eb.version",),
+        2,
+        ("{{REGION}}",),
+        files={
+            "Dockerrun.aws.json.template": '{"AWSEBDockerrunVersion": "1", "Image": {"Name": "{{IMAGE}}"}, '
+            '"Ports": [{"ContainerPort": "{{PORT}}"}], "Region": "{{REGION}}"}'
+        },
+    ),
+    Case(
+        "Dockerrun template of version 2",
+        ("eb.version",),
+        2,
+        ("AWSEBDockerrunVersion",),
+        files={
+            "Dockerrun.aws.json.template": '{"AWSEBDockerrunVersion": 2, "Image": {"Name": "{{IMAGE}}"}, '
+            '"Ports": [{"ContainerPort": "{{PORT}}"}]}'
+        },
+    ),
     Case("version label with '/'", ("eb.version", "--label", "a/b"), 2, ("1-100 characters without '/'",)),
     Case("version label of 101 characters", ("eb.version", "--label", "v" * 101), 2, ("1-100 characters",)),
-    Case("deploy of a version never registered", ("eb.deploy", "--env", "rel", "--label", "never-registered"), 2,
-         ("No version 'never-registered'",)),
-    Case("application that does not exist", ("eb.version",), 2, ("No Elastic Beanstalk application",),
-         env={"EB_APPLICATION": "no-such-app"}),
+    Case(
+        "deploy of a version never registered",
+        ("eb.deploy", "--env", "rel", "--label", "never-registered"),
+        2,
+        ("No version 'never-registered'",),
+    ),
+    Case(
+        "application that does not exist",
+        ("eb.version",),
+        2,
+        ("No Elastic Beanstalk application",),
+        env={"EB_APPLICATION": "no-such-app"},
+    ),
     Case("bucket that does not exist", ("s3.auth",), 2, ("does not exist",), env={"EB_BUCKET": "no-such-bucket"}),
     Case("bucket in another region", ("eb.version",), 2, ("eu-west-1",), env={"EB_BUCKET": "bad-elsewhere"}),
-    Case("eb.env: unset variables", ("eb.env", "--env", "rel"), 2, ("UNSET_ONE", "UNSET_TWO"),
-         files=variables('A = "${UNSET_ONE}"\nB = "x-${UNSET_TWO}"\n')),
-    Case("eb.env: reference in shell syntax", ("eb.env", "--env", "rel"), 2, ("A",),
-         files=variables('A = "${BAD_SECRET:-default}"\n'), hidden=(SECRET,)),
-    Case("eb.env: value over 256 characters", ("eb.env", "--env", "rel"), 2, ("LONG", "256"),
-         files=variables(f'LONG = "{"v" * 257}"\n'), hidden=("v" * 257,)),
-    Case("eb.env: key over 128 characters", ("eb.env", "--env", "rel"), 2, ("128",),
-         files=variables(f'{"K" * 129} = "v"\n')),
-    Case("eb.env: over 4,096 bytes in all", ("eb.env", "--env", "rel"), 2, ("4",),
-         files=variables("".join(f'K{i} = "{"v" * 250}"\n' for i in range(17)))),
-    Case("eb.env: '$' in a secret value", ("eb.env", "--env", "rel"), 2, ("SECRET_KEY", "'$'"),
-         files=variables('SECRET_KEY = "${BAD_SECRET}$2b$12"\n'), hidden=(SECRET,)),
-    Case("eb.env: ',' and '*' in a value", ("eb.env", "--env", "rel"), 2, ("HOSTS", "','"),
-         files=variables('HOSTS = "a.example,*.example"\n'), hidden=("a.example,*.example",)),
-    Case("eb.env: non-ASCII letter in a value", ("eb.env", "--env", "rel"), 2, ("NAME",),
-         files=variables('NAME = "café-au-lait"\n'), hidden=("café-au-lait",)),
-    Case("eb.env: line break in a value", ("eb.env", "--env", "rel"), 2, ("MULTI",),
-         files=variables('MULTI = "line one\\nline two"\n'), hidden=("line one",)),
-    Case("no Docker engine", ("docker.build",), 2, ("No Docker engine answers",),
-         env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"}),
-    Case("wrong registry password", ("docker.push",), 1, ("refused the login", "REGISTRY_PASSWORD"),
-         env={"REGISTRY_PASSWORD": MARKER_PASSWORD + "-wrong"}, hidden=(MARKER_PASSWORD,)),
-    Case("unreachable AWS endpoint", ("eb.deploy", "--env", "rel"), 1, ("AWS could not be reached", "AWS_ENDPOINT_URL"),
-         env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{closed_port()}"}),
-    Case("CI=true and no deploy target", ("ci",), 2, ("CI=true but no deploy target",),
-         env={"EB_APPLICATION": None, "EB_BUCKET": None}),
+    Case(
+        "eb.env: unset variables",
+        ("eb.env", "--env", "rel"),
+        2,
+        ("UNSET_ONE", "UNSET_TWO"),
+        files=variables('A = "${UNSET_ONE}"\nB = "x-${UNSET_TWO}"\n'),
+    ),
+    Case(
+        "eb.env: reference in shell syntax",
+        ("eb.env", "--env", "rel"),
+        2,
+        ("A",),
+        files=variables('A = "${BAD_SECRET:-default}"\n'),
+        hidden=(SECRET,),
+    ),
+    Case(
+        "eb.env: value over 256 characters",
+        ("eb.env", "--env", "rel"),
+        2,
+        ("LONG", "256"),
+        files=variables(f'LONG = "{"v" * 257}"\n'),
+        hidden=("v" * 257,),
+    ),
+    Case("eb.env: key over 128 characters", ("eb.env", "--env", "rel"), 2, ("128",), files=variables(f'{"K" * 129} = "v"\n')),
+    Case(
+        "eb.env: over 4,096 bytes in all",
+        ("eb.env", "--env", "rel"),
+        2,
+        ("4",),
+        files=variables("".join(f'K{i} = "{"v" * 250}"\n' for i in range(17))),
+    ),
+    Case(
+        "eb.env: '$' in a secret value",
+        ("eb.env", "--env", "rel"),
+        2,
+        ("SECRET_KEY", "'$'"),
+        files=variables('SECRET_KEY = "${BAD_SECRET}$2b$12"\n'),
+        hidden=(SECRET,),
+    ),
+    Case(
+        "eb.env: ',' and '*' in a value",
+        ("eb.env", "--env", "rel"),
+        2,
+        ("HOSTS", "','"),
+        files=variables('HOSTS = "a.example,*.example"\n'),
+        hidden=("a.example,*.example",),
+    ),
+    Case(
+        "eb.env: non-ASCII letter in a value",
+        ("eb.env", "--env", "rel"),
+        2,
+        ("NAME",),
+        files=variables('NAME = "café-au-lait"\n'),
+        hidden=("café-au-lait",),
+    ),
+    Case(
+        "eb.env: line break in a value",
+        ("eb.env", "--env", "rel"),
+        2,
+        ("MULTI",),
+        files=variables('MULTI = "line one\\nline two"\n'),
+        hidden=("line one",),
+    ),
+    Case(
+        "no Docker engine",
+        ("docker.build",),
+        2,
+        ("No Docker engine answers",),
+        env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"},
+    ),
+    Case(
+        "wrong registry password",
+        ("docker.push",),
+        1,
+        ("refused the login", "REGISTRY_PASSWORD"),
+        env={"REGISTRY_PASSWORD": MARKER_PASSWORD + "-wrong"},
+        hidden=(MARKER_PASSWORD,),
+    ),
+    Case(
+        "unreachable AWS endpoint",
+        ("eb.deploy", "--env", "rel"),
+        1,
+        ("AWS could not be reached", "AWS_ENDPOINT_URL"),
+        env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{closed_port()}"},
+    ),
+    Case(
+        "CI=true and no deploy target",
+        ("ci",),
+        2,
+        ("CI=true but no deploy target",),
+        env={"EB_APPLICATION": None, "EB_BUCKET": None},
+    ),
 ]
 
 
@@ -145,9 +296,17 @@ def test_every_bad_input_is_refused_clearly_before_any_change(tmp_path, registry
 
         _, s3 = clients(standin.endpoint_url)
         s3.create_bucket(Bucket="bad-elsewhere", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-        project = make_project(tmp_path / "project", endpoint=standin.endpoint_url, registry=registry,
-                               base_image=base_image, repository="acme/bad-input", bucket=BUCKET, application=APP,
-                               environments_toml=TOML, BAD_SECRET=SECRET)
+        project = make_project(
+            tmp_path / "project",
+            endpoint=standin.endpoint_url,
+            registry=registry,
+            base_image=base_image,
+            repository="acme/bad-input",
+            bucket=BUCKET,
+            application=APP,
+            environments_toml=TOML,
+            BAD_SECRET=SECRET,
+        )
         for args in (("docker.build",), ("docker.push",)):
             project.inv(*args, check=True)
         for case in CASES:
@@ -169,10 +328,21 @@ def test_every_bad_input_is_refused_clearly_before_any_change(tmp_path, registry
                 case_problems.append("a traceback")
             if any(value in output for value in (*case.hidden, MARKER_PASSWORD, SECRET)):
                 case_problems.append("a secret or refused value was echoed")
-            recorder.count(bad_inputs=1, refused_cleanly=int(not case_problems), mutating_calls=sum(mutating.values()),
-                           problems=int(bool(case_problems)))
-            recorder.row(input=case.what, command="inv " + " ".join(a if len(a) < 30 else a[:27] + "..." for a in case.args),
-                         exit=code, message=message[:300], calls=calls, mutating_calls=mutating, problems=case_problems)
+            recorder.count(
+                bad_inputs=1,
+                refused_cleanly=int(not case_problems),
+                mutating_calls=sum(mutating.values()),
+                problems=int(bool(case_problems)),
+            )
+            recorder.row(
+                input=case.what,
+                command="inv " + " ".join(a if len(a) < 30 else a[:27] + "..." for a in case.args),
+                exit=code,
+                message=message[:300],
+                calls=calls,
+                mutating_calls=mutating,
+                problems=case_problems,
+            )
             problems += [f"{case.what}: {problem}\n    {message[:300]}" for problem in case_problems]
     finally:
         leftovers = stop_standin(standin, engine)

@@ -11,8 +11,18 @@ import random
 import time
 
 import pytest
-from reliability_support import (REPEATS, SEED, Recorder, clients, environment, make_project, new_commit, popen_inv,
-                                 start_standin, stop_standin)
+from reliability_support import (
+    REPEATS,
+    SEED,
+    Recorder,
+    clients,
+    environment,
+    make_project,
+    new_commit,
+    popen_inv,
+    start_standin,
+    stop_standin,
+)
 from tests_support import Project
 
 pytestmark = pytest.mark.slow
@@ -38,15 +48,22 @@ def test_two_ci_runs_at_once_both_end_truthfully(tmp_path, registry, base_image,
     try:
         toml = f'[rel]\neb_environment = "{ENV_NAME}"\nbranch = "main"\n'
         projects: list[Project] = [
-            make_project(tmp_path / f"project-{side}", endpoint=standin.endpoint_url, registry=registry,
-                         base_image=base_image, repository="acme/concurrent", bucket=BUCKET, application=APP,
-                         environments_toml=toml)
+            make_project(
+                tmp_path / f"project-{side}",
+                endpoint=standin.endpoint_url,
+                registry=registry,
+                base_image=base_image,
+                repository="acme/concurrent",
+                bucket=BUCKET,
+                application=APP,
+                environments_toml=toml,
+            )
             for side in ("a", "b")
         ]
         new_commit(projects[0], "warm-up")
         projects[0].inv("ci", check=True)
         for pair in range(REPEATS):
-            labels = [new_commit(project, f"pair {pair} side {side}") for project, side in zip(projects, "ab")]
+            labels = [new_commit(project, f"pair {pair} side {side}") for project, side in zip(projects, "ab", strict=True)]
             assert labels[0] != labels[1]
             delay = 0.0 if pair == 0 else rng.uniform(0, 6)
             before = {e["EventDate"] for e in deployed_events(standin.endpoint_url)}
@@ -58,34 +75,47 @@ def test_two_ci_runs_at_once_both_end_truthfully(tmp_path, registry, base_image,
             deploys = [e for e in deployed_events(standin.endpoint_url) if e["EventDate"] not in before]
             deployed = {e["VersionLabel"] for e in deploys}
             pair_problems = []
-            for label, ((stdout, stderr), code) in zip(labels, results):
+            for label, ((stdout, stderr), code) in zip(labels, results, strict=True):
                 output = stdout + stderr
                 if "Traceback" in output or "Unexpected error" in output:
                     pair_problems.append(f"{label[:8]}: a traceback")
                 if code == 0 and label not in deployed:
                     pair_problems.append(f"{label[:8]}: FALSE PASS: exit 0 but it never deployed successfully")
                 if code != 0 and label in deployed and "superseded" not in output:
-                    pair_problems.append(f"{label[:8]}: FALSE FAILURE: exit {code} but it deployed successfully: "
-                                         + " | ".join(line.strip() for line in stderr.splitlines()[-4:]))
+                    pair_problems.append(
+                        f"{label[:8]}: FALSE FAILURE: exit {code} but it deployed successfully: "
+                        + " | ".join(line.strip() for line in stderr.splitlines()[-4:])
+                    )
                 if code not in (0, 1, 3):
                     pair_problems.append(f"{label[:8]}: exit {code}")
                 if code != 0 and "result        " not in stdout:
                     pair_problems.append(f"{label[:8]}: no summary")
             last = deploys[-1]["VersionLabel"] if deploys else ""
             if (env["Status"], env["Health"]) != ("Ready", "Green") or env["VersionLabel"] != last:
-                pair_problems.append(f"environment {env['Status']} {env['Health']} on {env['VersionLabel']}, "
-                                     f"last successful deploy {last}")
+                pair_problems.append(
+                    f"environment {env['Status']} {env['Health']} on {env['VersionLabel']}, last successful deploy {last}"
+                )
             winner = results[labels.index(last)] if last in labels else None
             if winner is None or winner[1] != 0 or f"running {last}" not in winner[0][0]:
                 pair_problems.append(f"the output of the run that deployed last ({last[:8]}) does not say it runs")
-            recorder.count(pairs=1, runs=2, exits_zero=sum(code == 0 for _, code in results),
-                           false_passes=sum("FALSE PASS" in p for p in pair_problems),
-                           false_failures=sum("FALSE FAILURE" in p for p in pair_problems),
-                           pairs_with_problems=int(bool(pair_problems)),
-                           superseded_reported=sum("superseded" in out + err for (out, err), _ in results))
-            recorder.row(pair=pair, delay=round(delay, 2), exits=[code for _, code in results],
-                         deployed_in_order=[e["VersionLabel"][:12] for e in deploys], final=env["VersionLabel"][:12],
-                         labels=[label[:12] for label in labels], problems=pair_problems)
+            recorder.count(
+                pairs=1,
+                runs=2,
+                exits_zero=sum(code == 0 for _, code in results),
+                false_passes=sum("FALSE PASS" in p for p in pair_problems),
+                false_failures=sum("FALSE FAILURE" in p for p in pair_problems),
+                pairs_with_problems=int(bool(pair_problems)),
+                superseded_reported=sum("superseded" in out + err for (out, err), _ in results),
+            )
+            recorder.row(
+                pair=pair,
+                delay=round(delay, 2),
+                exits=[code for _, code in results],
+                deployed_in_order=[e["VersionLabel"][:12] for e in deploys],
+                final=env["VersionLabel"][:12],
+                labels=[label[:12] for label in labels],
+                problems=pair_problems,
+            )
             problems += [f"pair {pair} (delay {delay:.1f} s): {problem}" for problem in pair_problems]
     finally:
         leftovers = stop_standin(standin, engine)
@@ -102,9 +132,16 @@ def test_a_deploy_superseded_the_moment_it_succeeded_is_reported_truthfully(tmp_
     standin = start_standin(tmp_path / "standin", application=APP, environments=(ENV_NAME,), bucket=BUCKET)
     problems: list[str] = []
     try:
-        project = make_project(tmp_path / "project", endpoint=standin.endpoint_url, registry=registry,
-                               base_image=base_image, repository="acme/superseded", bucket=BUCKET, application=APP,
-                               environments_toml=f'[rel]\neb_environment = "{ENV_NAME}"\nbranch = "main"\n')
+        project = make_project(
+            tmp_path / "project",
+            endpoint=standin.endpoint_url,
+            registry=registry,
+            base_image=base_image,
+            repository="acme/superseded",
+            bucket=BUCKET,
+            application=APP,
+            environments_toml=f'[rel]\neb_environment = "{ENV_NAME}"\nbranch = "main"\n',
+        )
         project.inv("ci", check=True)
         other = project.git("rev-parse", "HEAD")
         eb, _ = clients(standin.endpoint_url)
@@ -131,11 +168,16 @@ def test_a_deploy_superseded_the_moment_it_succeeded_is_reported_truthfully(tmp_
             superseded = "superseded" in stdout
             # Whether the other update started before our last look at the state is a race: either way the verdict
             # must be exit 0; when the state already showed the other update, the output must name it.
-            recorder.count(runs=1, superseded_reported=int(superseded), false_failures=int(process.returncode != 0),
-                           runs_with_problems=int(bool(run_problems)))
+            recorder.count(
+                runs=1,
+                superseded_reported=int(superseded),
+                false_failures=int(process.returncode != 0),
+                runs_with_problems=int(bool(run_problems)),
+            )
             recorder.row(repeat=repeat, exit=process.returncode, superseded_reported=superseded, problems=run_problems)
             problems += [f"repeat {repeat}: {problem}" for problem in run_problems]
             from reliability_support import wait_for
+
             wait_for(lambda: environment(standin.endpoint_url, ENV_NAME)["Status"] == "Ready", 60, "Ready")
             env = environment(standin.endpoint_url, ENV_NAME)
             if (env["VersionLabel"], env["Health"]) != (other, "Green"):

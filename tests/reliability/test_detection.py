@@ -18,8 +18,7 @@ import urllib.request
 import uuid
 
 import pytest
-from reliability_support import (REPEATS, Recorder, clients, environment, make_project, start_standin, stop_standin,
-                                 wait_for)
+from reliability_support import REPEATS, Recorder, clients, environment, make_project, start_standin, stop_standin, wait_for
 from tests_support import MARKER_PASSWORD, Project
 
 pytestmark = pytest.mark.slow
@@ -48,8 +47,10 @@ def env_name(kind: str) -> str:
 
 def recorder() -> Recorder:
     if "r" not in RECORDER:
-        RECORDER["r"] = Recorder("detection", "Failure-detection matrix: each failure class and healthy deploys, "
-                                              "under --failed-version-label revert and keep")
+        RECORDER["r"] = Recorder(
+            "detection",
+            "Failure-detection matrix: each failure class and healthy deploys, under --failed-version-label revert and keep",
+        )
         RECORDER["r"].data["parameters"]["classes"] = list(CLASSES)
     return RECORDER["r"]
 
@@ -58,17 +59,18 @@ def push_variant(registry, repository: str, release: str, kind: str, tag: str) -
     import docker
 
     dockerfiles = {
-        "crash": f"FROM {release}\nCMD [\"python3\", \"-c\", \"import sys; print('boom: cannot start'); sys.exit(3)\"]\n",
-        "wrong-port": f"FROM {release}\nCMD [\"python3\", \"-m\", \"http.server\", \"8081\"]\n",
-        "unhealthy": f"FROM {release}\nCMD [\"python3\", \"-c\", \"import http.server as h; "
-                     f"h.HTTPServer(('',80), type('H',(h.BaseHTTPRequestHandler,),"
-                     f"{{'do_GET': lambda s: s.send_error(500)}})).serve_forever()\"]\n",
+        "crash": f'FROM {release}\nCMD ["python3", "-c", "import sys; print(\'boom: cannot start\'); sys.exit(3)"]\n',
+        "wrong-port": f'FROM {release}\nCMD ["python3", "-m", "http.server", "8081"]\n',
+        "unhealthy": f'FROM {release}\nCMD ["python3", "-c", "import http.server as h; '
+        f"h.HTTPServer(('',80), type('H',(h.BaseHTTPRequestHandler,),"
+        f"{{'do_GET': lambda s: s.send_error(500)}})).serve_forever()\"]\n",
     }
     client = docker.from_env()
     image = f"{repository}:{tag}"
     client.images.build(fileobj=io.BytesIO(dockerfiles[kind].encode()), tag=image, rm=True)
-    for line in client.api.push(repository, tag=tag, stream=True, decode=True,
-                                auth_config={"username": registry.username, "password": registry.password}):
+    for line in client.api.push(
+        repository, tag=tag, stream=True, decode=True, auth_config={"username": registry.username, "password": registry.password}
+    ):
         assert "error" not in line, line
     return image
 
@@ -78,8 +80,12 @@ def register(endpoint: str, project, kind: str, images: dict[str, str], release:
     eb, s3 = clients(endpoint)
     label = f"{kind}-{uuid.uuid4().hex[:8]}"
     template = (project.root / "Dockerrun.aws.json.template").read_text()
-    bundle = (template.replace("{{BUCKET}}", BUCKET).replace("{{AUTH_KEY}}", AUTH_KEY)
-              .replace("{{IMAGE}}", images.get(kind, release)).replace("{{PORT}}", "80"))
+    bundle = (
+        template.replace("{{BUCKET}}", BUCKET)
+        .replace("{{AUTH_KEY}}", AUTH_KEY)
+        .replace("{{IMAGE}}", images.get(kind, release))
+        .replace("{{PORT}}", "80")
+    )
     if kind == "bad-dockerrun":
         bundle = json.dumps({"AWSEBDockerrunVersion": "1", "Image": {"Name": release}})  # no Ports
     elif kind == "missing-auth":
@@ -103,16 +109,16 @@ def serves(endpoint: str, name: str, text: str) -> bool:
         return False
 
 
-def failure_run(kind: str, repeat: int, variant: str, endpoint: str, project, images, release, release_label,
-                registry) -> dict:
+def failure_run(kind: str, repeat: int, variant: str, endpoint: str, project, images, release, release_label, registry) -> dict:
     expected_exit, cause = CLASSES[kind]
     name = env_name(kind)
     if kind == "label-clash":
         eb, s3 = clients(endpoint)
         label = f"clash-{uuid.uuid4().hex[:8]}"
         s3.put_object(Bucket=BUCKET, Key=f"other/{label}.json", Body=b'{"AWSEBDockerrunVersion": "1"}')
-        eb.create_application_version(ApplicationName=APP, VersionLabel=label,
-                                      SourceBundle={"S3Bucket": BUCKET, "S3Key": f"other/{label}.json"})
+        eb.create_application_version(
+            ApplicationName=APP, VersionLabel=label, SourceBundle={"S3Bucket": BUCKET, "S3Key": f"other/{label}.json"}
+        )
         result = project.inv("eb.version", "--label", label)
     elif kind == "busy":
         wait_for(lambda: environment(endpoint, name)["Status"] == "Ready", 60, f"{name} Ready")
@@ -122,8 +128,10 @@ def failure_run(kind: str, repeat: int, variant: str, endpoint: str, project, im
         eb.update_environment(EnvironmentName=name, VersionLabel=images["busy-maker"])
         result = project.inv("eb.deploy", "--env", kind, "--label", release_label, "--timeout", "1")
         wait_for(lambda: environment(endpoint, name)["Status"] == "Ready", 60, f"{name} Ready again")
-        busy_events = [f"{e['EventDate']:%H:%M:%S.%f} {e['Severity']} {e['Message'][:150]}"
-                       for e in eb.describe_events(EnvironmentName=name, MaxRecords=25)["Events"]]
+        busy_events = [
+            f"{e['EventDate']:%H:%M:%S.%f} {e['Severity']} {e['Message'][:150]}"
+            for e in eb.describe_events(EnvironmentName=name, MaxRecords=25)["Events"]
+        ]
     else:
         label = register(endpoint, project, kind, images, release, registry)
         result = project.inv("eb.deploy", "--env", kind, "--label", label)
@@ -147,10 +155,17 @@ def failure_run(kind: str, repeat: int, variant: str, endpoint: str, project, im
             problems.append(f"the verdict does not name what the environment runs ({env['VersionLabel']})")
         if not serves(endpoint, name, release_label):
             problems.append("the previous version no longer serves")
-    return {"variant": variant, "class": kind, "repeat": repeat, "exit": result.returncode,
-            "expected_exit": expected_exit, "cause_printed": cause in output, "problems": problems,
-            "message": next((line for line in result.stderr.splitlines() if line.strip()), "")[:200],
-            **({"output": output[-3000:], "events": locals().get("busy_events")} if problems else {})}
+    return {
+        "variant": variant,
+        "class": kind,
+        "repeat": repeat,
+        "exit": result.returncode,
+        "expected_exit": expected_exit,
+        "cause_printed": cause in output,
+        "problems": problems,
+        "message": next((line for line in result.stderr.splitlines() if line.strip()), "")[:200],
+        **({"output": output[-3000:], "events": locals().get("busy_events")} if problems else {}),
+    }
 
 
 def healthy_run(repeat: int, variant: str, endpoint: str, project, release_label: str) -> dict:
@@ -167,8 +182,14 @@ def healthy_run(repeat: int, variant: str, endpoint: str, project, release_label
         problems.append(f"FALSE PASS: exit 0 but {env['Status']} {env['Health']} on {env['VersionLabel']}")
     if result.returncode == 0 and not serves(endpoint, env_name("healthy"), release_label):
         problems.append("exit 0 but the app does not answer")
-    return {"variant": variant, "class": "healthy", "repeat": repeat, "exit": result.returncode, "expected_exit": 0,
-            "problems": problems}
+    return {
+        "variant": variant,
+        "class": "healthy",
+        "repeat": repeat,
+        "exit": result.returncode,
+        "expected_exit": 0,
+        "problems": problems,
+    }
 
 
 VARIANTS = ("revert", "keep")
@@ -186,14 +207,31 @@ def test_every_failure_is_detected_and_every_healthy_deploy_passes(tmp_path, reg
     leftovers: list[str] = []
     try:
         for variant in VARIANTS:
-            standins[variant] = start_standin(tmp_path / f"standin-{variant}", "--failed-version-label", variant,
-                                              "--health-timeout", "6", application=APP, environments=tuple(names),
-                                              bucket=BUCKET)
-        first = make_project(tmp_path / "project", endpoint=standins[VARIANTS[0]].endpoint_url, registry=registry,
-                             base_image=base_image, repository="acme/detect", bucket=BUCKET, application=APP,
-                             environments_toml=toml, DEPLOY_TIMEOUT="60")
-        projects = {variant: Project(first.root, {**first.env, "AWS_ENDPOINT_URL": standins[variant].endpoint_url})
-                    for variant in VARIANTS}
+            standins[variant] = start_standin(
+                tmp_path / f"standin-{variant}",
+                "--failed-version-label",
+                variant,
+                "--health-timeout",
+                "6",
+                application=APP,
+                environments=tuple(names),
+                bucket=BUCKET,
+            )
+        first = make_project(
+            tmp_path / "project",
+            endpoint=standins[VARIANTS[0]].endpoint_url,
+            registry=registry,
+            base_image=base_image,
+            repository="acme/detect",
+            bucket=BUCKET,
+            application=APP,
+            environments_toml=toml,
+            DEPLOY_TIMEOUT="60",
+        )
+        projects = {
+            variant: Project(first.root, {**first.env, "AWS_ENDPOINT_URL": standins[variant].endpoint_url})
+            for variant in VARIANTS
+        }
         for args in (("docker.build",), ("docker.push",)):
             first.inv(*args, check=True)
         release_label = first.git("rev-parse", "HEAD")
@@ -204,24 +242,32 @@ def test_every_failure_is_detected_and_every_healthy_deploy_passes(tmp_path, reg
         for variant, project in projects.items():
             for args in (("s3.auth",), ("eb.version",)):
                 project.inv(*args, check=True)
-            makers[variant] = {**images, "busy-maker": register(standins[variant].endpoint_url, project, "wrong-port",
-                                                                 images, release, registry)}
+            makers[variant] = {
+                **images,
+                "busy-maker": register(standins[variant].endpoint_url, project, "wrong-port", images, release, registry),
+            }
         # Every environment first runs the release, healthy: each failure must leave it serving.
         with concurrent.futures.ThreadPoolExecutor(6) as pool:
-            baseline = list(pool.map(lambda pair: pair[0].inv("eb.deploy", "--env", pair[1]),
-                                     [(project, kind) for project in projects.values() for kind in [*DEPLOYING, "healthy"]]))
+            baseline = list(
+                pool.map(
+                    lambda pair: pair[0].inv("eb.deploy", "--env", pair[1]),
+                    [(project, kind) for project in projects.values() for kind in [*DEPLOYING, "healthy"]],
+                )
+            )
         assert all(result.returncode == 0 for result in baseline), [r.stdout + r.stderr for r in baseline if r.returncode]
         started = time.monotonic()
         for repeat in range(REPEATS):
-            def submit(pool, kind, variant):
+
+            def submit(pool, kind, variant, repeat=repeat):
                 arguments = (repeat, variant, standins[variant].endpoint_url, projects[variant])
                 if kind == "healthy":
                     return pool.submit(healthy_run, *arguments, release_label)
                 return pool.submit(failure_run, kind, *arguments, makers[variant], release, release_label, registry)
 
             with concurrent.futures.ThreadPoolExecutor(2 * len(CLASSES)) as pool:
-                futures = [submit(pool, kind, variant) for variant in VARIANTS for kind in [*CLASSES, "healthy"]
-                           if kind != "busy"]
+                futures = [
+                    submit(pool, kind, variant) for variant in VARIANTS for kind in [*CLASSES, "healthy"] if kind != "busy"
+                ]
                 results = [future.result() for future in futures]
             with concurrent.futures.ThreadPoolExecutor(len(VARIANTS)) as pool:
                 results += [future.result() for future in [submit(pool, "busy", variant) for variant in VARIANTS]]

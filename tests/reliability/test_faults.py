@@ -9,12 +9,21 @@ level the runs are consecutive. RELIABILITY_RUNS sets the runs per level (CI: 3)
 from __future__ import annotations
 
 import concurrent.futures
-import random
 import time
 
 import pytest
-from reliability_support import (MUTATING, RUNS, SEED, Recorder, environment, make_project, new_commit, start_standin,
-                                 stop_standin, versions)
+from reliability_support import (
+    MUTATING,
+    RUNS,
+    SEED,
+    Recorder,
+    environment,
+    make_project,
+    new_commit,
+    start_standin,
+    stop_standin,
+    versions,
+)
 from tests_support import MARKER_PASSWORD
 
 pytestmark = pytest.mark.slow
@@ -23,9 +32,18 @@ APP = "faultapp"
 ENV_NAME = "faultapp-env"
 BUCKET = "fault-deploys"
 # Every operation `inv ci` calls on the stand-in (checked below: a call outside this list fails the test).
-OPERATIONS = ("DescribeEnvironments", "DescribeApplicationVersions", "DescribeApplications", "DescribeEvents",
-              "CreateApplicationVersion", "UpdateEnvironment", "s3:GetBucketLocation", "s3:GetObject", "s3:PutObject",
-              "s3:HeadObject")
+OPERATIONS = (
+    "DescribeEnvironments",
+    "DescribeApplicationVersions",
+    "DescribeApplications",
+    "DescribeEvents",
+    "CreateApplicationVersion",
+    "UpdateEnvironment",
+    "s3:GetBucketLocation",
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:HeadObject",
+)
 LEVELS = {
     "throttle+5xx 10%": {"rate": 0.10, "slow": 0.0},
     "throttle+5xx 30%": {"rate": 0.30, "slow": 0.0},
@@ -50,13 +68,19 @@ def successful_mutations(calls: dict[str, int], faults: list[dict]) -> dict[str,
 
 def run_level(name: str, level: dict, index: int, tmp_path, registry, base_image, engine, recorder: Recorder) -> dict:
     tag = f"level{index}"
-    standin = start_standin(tmp_path / tag / "standin", "--fault-seed", str(SEED + index), application=APP,
-                            environments=(ENV_NAME,), bucket=BUCKET)
+    standin = start_standin(
+        tmp_path / tag / "standin", "--fault-seed", str(SEED + index), application=APP, environments=(ENV_NAME,), bucket=BUCKET
+    )
     problems: list[str] = []
     try:
         project = make_project(
-            tmp_path / tag / "project", endpoint=standin.endpoint_url, registry=registry, base_image=base_image,
-            repository=f"acme/faults-{index}", bucket=BUCKET, application=APP,
+            tmp_path / tag / "project",
+            endpoint=standin.endpoint_url,
+            registry=registry,
+            base_image=base_image,
+            repository=f"acme/faults-{index}",
+            bucket=BUCKET,
+            application=APP,
             environments_toml=f'[rel]\neb_environment = "{ENV_NAME}"\nbranch = "main"\n',
         )
         # The auth file first (a run uploads it only when it changed), then one run without faults: the baseline.
@@ -99,11 +123,25 @@ def run_level(name: str, level: dict, index: int, tmp_path, registry, base_image
             if MARKER_PASSWORD in result.stdout + result.stderr:
                 run_problems.append("the registry password was printed")
             labels = now
-            recorder.count(runs=1, faults_injected=injected, error_answers=errors, slow_answers=injected - errors,
-                           runs_succeeded=int(result.returncode == 0), false_failures=int(result.returncode != 0),
-                           runs_with_problems=int(bool(run_problems)))
-            recorder.row(level=name, run=run, exit=result.returncode, seconds=round(seconds, 1), faults=injected,
-                         error_answers=errors, mutating_calls=mutations, problems=run_problems)
+            recorder.count(
+                runs=1,
+                faults_injected=injected,
+                error_answers=errors,
+                slow_answers=injected - errors,
+                runs_succeeded=int(result.returncode == 0),
+                false_failures=int(result.returncode != 0),
+                runs_with_problems=int(bool(run_problems)),
+            )
+            recorder.row(
+                level=name,
+                run=run,
+                exit=result.returncode,
+                seconds=round(seconds, 1),
+                faults=injected,
+                error_answers=errors,
+                mutating_calls=mutations,
+                problems=run_problems,
+            )
             problems += [f"{name} run {run}: {problem}" for problem in run_problems]
         if injected == 0 and RUNS:
             problems.append(f"{name}: no fault was injected in the last run")
@@ -118,8 +156,10 @@ def test_every_ci_run_succeeds_under_faults_with_the_same_mutations(tmp_path, re
     recorder = Recorder("faults", "Fault matrix: `inv ci` runs under injected throttling, 5xx and slow answers")
     recorder.data["parameters"]["levels"] = list(LEVELS)
     with concurrent.futures.ThreadPoolExecutor(len(LEVELS)) as pool:
-        futures = [pool.submit(run_level, name, level, index, tmp_path, registry, base_image, engine, recorder)
-                   for index, (name, level) in enumerate(LEVELS.items())]
+        futures = [
+            pool.submit(run_level, name, level, index, tmp_path, registry, base_image, engine, recorder)
+            for index, (name, level) in enumerate(LEVELS.items())
+        ]
         outcomes = [future.result() for future in futures]
     recorder.finish()
     problems = [problem for outcome in outcomes for problem in outcome["problems"]]

@@ -3,7 +3,8 @@ environment Ready and Green on the commit's label, exactly one application versi
 container of the stand-in beyond the one serving (nor a test container of the killed run).
 
 Kill times are drawn from RELIABILITY_SEED, one per slice of a run's duration so that early, middle and late stages all
-get hit; RELIABILITY_RUNS sets the number of kills (CI: 3).
+get hit, plus one kill while the app's tests run in their container; RELIABILITY_RUNS sets the number of random
+kills (CI: 3).
 """
 
 from __future__ import annotations
@@ -14,8 +15,19 @@ import signal
 import time
 
 import pytest
-from reliability_support import (RUNS, SEED, Recorder, environment, make_project, new_commit, popen_inv, start_standin,
-                                 stop_standin, stray_containers, versions)
+from reliability_support import (
+    RUNS,
+    SEED,
+    Recorder,
+    environment,
+    make_project,
+    new_commit,
+    popen_inv,
+    start_standin,
+    stop_standin,
+    stray_containers,
+    versions,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -36,9 +48,16 @@ def test_a_killed_ci_run_converges_when_run_again(tmp_path, registry, base_image
     standin = start_standin(tmp_path / "standin", application=APP, environments=(ENV_NAME,), bucket=BUCKET)
     problems: list[str] = []
     try:
-        project = make_project(tmp_path / "project", endpoint=standin.endpoint_url, registry=registry,
-                               base_image=base_image, repository="acme/interrupted", bucket=BUCKET, application=APP,
-                               environments_toml=f'[rel]\neb_environment = "{ENV_NAME}"\nbranch = "main"\n')
+        project = make_project(
+            tmp_path / "project",
+            endpoint=standin.endpoint_url,
+            registry=registry,
+            base_image=base_image,
+            repository="acme/interrupted",
+            bucket=BUCKET,
+            application=APP,
+            environments_toml=f'[rel]\neb_environment = "{ENV_NAME}"\nbranch = "main"\n',
+        )
         shas = [new_commit(project, "first")]
         project.inv("ci", check=True)
         shas.append(new_commit(project, "baseline"))  # a steady-state run (auth file in place): its duration
@@ -47,15 +66,29 @@ def test_a_killed_ci_run_converges_when_run_again(tmp_path, registry, base_image
         duration = time.monotonic() - started
         rng = random.Random(SEED)
         recorder.data["parameters"]["baseline_seconds"] = round(duration, 1)
-        for kill in range(RUNS):
+        # RUNS kills at random times, then one at a fixed point: while the app's tests run in their container (a kill
+        # there once left the test container behind for ever).
+        for kill in range(RUNS + 1):
             sha = new_commit(project, f"kill {kill}")
             shas.append(sha)
             repository = project.env["IMAGE_REPOSITORY"]
-            at = rng.uniform(0.3 + kill * duration / RUNS, (kill + 1) * duration / RUNS)
             process = popen_inv(project, "ci")
-            time.sleep(at)
-            os.killpg(process.pid, signal.SIGKILL)
-            stdout, _ = process.communicate(timeout=30)
+            started = time.monotonic()
+            if kill < RUNS:
+                at = rng.uniform(0.3 + kill * duration / RUNS, (kill + 1) * duration / RUNS)
+                time.sleep(at)
+                os.killpg(process.pid, signal.SIGKILL)
+                stdout, _ = process.communicate(timeout=30)
+            else:
+                seen = []
+                for line in process.stdout:
+                    seen.append(line)
+                    if "test session starts" in line:
+                        break
+                os.killpg(process.pid, signal.SIGKILL)
+                at = time.monotonic() - started
+                stdout = "".join(seen) + process.communicate(timeout=30)[0]
+                assert "test session starts" in stdout, stdout
             stage = stage_reached(stdout)
             finished_before_kill = "=== summary ===" in stdout
             result = project.inv("ci")
@@ -74,16 +107,27 @@ def test_a_killed_ci_run_converges_when_run_again(tmp_path, registry, base_image
                 run_problems.append(f"the stand-in has {len(containers)} containers, expected the serving one: {containers}")
             if test_containers:
                 run_problems.append(f"test containers left behind: {test_containers}")
-            recorder.count(kills=1, reruns_converged=int(not run_problems), reruns_not_converged=int(bool(run_problems)),
-                           stray_versions=len(set(labels) - set(shas)), stray_containers=max(0, len(containers) - 1),
-                           test_containers_left=len(test_containers))
-            recorder.row(kill=kill, after_seconds=round(at, 2), stage=stage, finished_before_kill=finished_before_kill,
-                         rerun_exit=result.returncode, problems=run_problems)
+            recorder.count(
+                kills=1,
+                reruns_converged=int(not run_problems),
+                reruns_not_converged=int(bool(run_problems)),
+                stray_versions=len(set(labels) - set(shas)),
+                stray_containers=max(0, len(containers) - 1),
+                test_containers_left=len(test_containers),
+            )
+            recorder.row(
+                kill=kill,
+                after_seconds=round(at, 2),
+                stage=stage,
+                finished_before_kill=finished_before_kill,
+                rerun_exit=result.returncode,
+                problems=run_problems,
+            )
             problems += [f"kill {kill} at {at:.1f} s ({stage}): {problem}" for problem in run_problems]
     finally:
         leftovers = stop_standin(standin, engine)
         recorder.count(containers_left_after_stop=len(leftovers))
         recorder.finish()
-    assert recorder.data["figures"]["kills"] == RUNS
+    assert recorder.data["figures"]["kills"] == RUNS + 1
     assert not problems, "\n".join(problems)
     assert not leftovers, f"the stand-in left containers behind: {leftovers}"

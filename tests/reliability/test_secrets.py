@@ -35,11 +35,13 @@ REFUSED = "R3fus3d-K3y-m4rk$2b$12,*€"
 SECRETS = {"registry password": MARKER_PASSWORD, "accepted env value": ACCEPTED, "refused env value": REFUSED}
 CORES = ("M4rk3r", "Acc3pt-K3y", "R3fus3d-K3y")  # what no encoding of a secret but base64 hides
 
-TOML = (f'[rel]\neb_environment = "{ENV_NAME}"\nbranch = "main"\n\n[rel.variables]\n'
-        'DJANGO_SETTINGS_MODULE = "sampleapp.settings"\nSECRET_KEY = "${SECRET_ACCEPTED}"\n')
+TOML = (
+    f'[rel]\neb_environment = "{ENV_NAME}"\nbranch = "main"\n\n[rel.variables]\n'
+    'DJANGO_SETTINGS_MODULE = "sampleapp.settings"\nSECRET_KEY = "${SECRET_ACCEPTED}"\n'
+)
 REFUSED_TOML = TOML.replace("${SECRET_ACCEPTED}", "${SECRET_REFUSED}")
 
-SITECUSTOMIZE = '''
+SITECUSTOMIZE = """
 import os, sys
 sys.path.insert(0, os.getcwd())
 def _boom_auth(credentials, file_format):
@@ -54,7 +56,7 @@ def _boom_diff(current, values, prune):
 import ebship.registry_auth, ebship.release, ebship.envvars
 ebship.registry_auth.auth_file = _boom_auth
 ebship.envvars.diff = _boom_diff
-'''
+"""
 
 
 def forms(secret: str, username: str = "") -> dict[str, bytes]:
@@ -71,13 +73,19 @@ def forms(secret: str, username: str = "") -> dict[str, bytes]:
     if username:
         found["base64 user:password"] = base64.b64encode(f"{username}:{secret}".encode()).decode()
     encoded = {name: text.encode() for name, text in found.items()}
-    encoded |= {f"{name} (latin-1)": text.encode("latin-1") for name, text in found.items() if text.isascii() is False
-                and all(ord(c) < 256 for c in text)}
+    encoded |= {
+        f"{name} (latin-1)": text.encode("latin-1")
+        for name, text in found.items()
+        if text.isascii() is False and all(ord(c) < 256 for c in text)
+    }
     return encoded
 
 
-NEEDLES = {f"{name} / {form}": value for name, secret in SECRETS.items()
-           for form, value in forms(secret, MARKER_USERNAME if name == "registry password" else "").items()}
+NEEDLES = {
+    f"{name} / {form}": value
+    for name, secret in SECRETS.items()
+    for form, value in forms(secret, MARKER_USERNAME if name == "registry password" else "").items()
+}
 NEEDLES |= {f"core {core}": core.encode() for core in CORES}
 
 
@@ -127,14 +135,25 @@ def test_no_secret_leaks_anywhere(tmp_path, registry, base_image, engine):
     problems: list[str] = []
     outputs: list[tuple[str, str]] = []
     try:
-        project = make_project(tmp_path / "project", endpoint=standin.endpoint_url, registry=registry,
-                               base_image=base_image, repository="acme/secrets", bucket=BUCKET, application=APP,
-                               environments_toml=TOML, HOME=str(home), TMPDIR=str(temp),
-                               SECRET_ACCEPTED=ACCEPTED, SECRET_REFUSED=REFUSED)
+        project = make_project(
+            tmp_path / "project",
+            endpoint=standin.endpoint_url,
+            registry=registry,
+            base_image=base_image,
+            repository="acme/secrets",
+            bucket=BUCKET,
+            application=APP,
+            environments_toml=TOML,
+            HOME=str(home),
+            TMPDIR=str(temp),
+            SECRET_ACCEPTED=ACCEPTED,
+            SECRET_REFUSED=REFUSED,
+        )
         assert project.env["REGISTRY_PASSWORD"] == MARKER_PASSWORD
 
-        def run(kind: str, *args: str, expect: int | None = 0, env: dict[str, str] | None = None,
-                toml: str | None = None) -> None:
+        def run(
+            kind: str, *args: str, expect: int | None = 0, env: dict[str, str] | None = None, toml: str | None = None
+        ) -> None:
             if toml is not None:
                 (project.root / "environments.toml").write_text(toml)
             try:
@@ -144,21 +163,35 @@ def test_no_secret_leaks_anywhere(tmp_path, registry, base_image, engine):
             label = f"{kind}: inv {' '.join(args)}"
             outputs.append((label, result.stdout + result.stderr))
             if expect is not None and result.returncode != expect:
-                problems.append(f"{label} exited {result.returncode}, expected {expect}\n{result.stdout[-800:]}\n"
-                                f"{result.stderr[-800:]}")
+                problems.append(
+                    f"{label} exited {result.returncode}, expected {expect}\n{result.stdout[-800:]}\n{result.stderr[-800:]}"
+                )
 
         # normal runs
         run("normal", "ci")
         run("normal", "eb.env", "--env", "rel")
-        for args in (("s3.auth",), ("eb.version",), ("eb.deploy", "--env", "rel"), ("eb.status", "--env", "rel"),
-                     ("eb.events", "--env", "rel", "--count", "50"), ("doctor", "--env", "rel"),
-                     ("eb.prune", "--keep", "5")):
+        for args in (
+            ("s3.auth",),
+            ("eb.version",),
+            ("eb.deploy", "--env", "rel"),
+            ("eb.status", "--env", "rel"),
+            ("eb.events", "--env", "rel", "--count", "50"),
+            ("doctor", "--env", "rel"),
+            ("eb.prune", "--keep", "5"),
+        ):
             run("normal", *args)
         # dry runs, with something to change so that each plan shows its parameters
         changed = {"SECRET_ACCEPTED": ACCEPTED + "2", "REGISTRY_PASSWORD": MARKER_PASSWORD + "2"}
-        for args in (("ci", "--dry-run"), ("docker.build", "--dry-run"), ("docker.push", "--dry-run"),
-                     ("s3.auth", "--dry-run"), ("eb.version", "--dry-run"), ("eb.deploy", "--env", "rel", "--dry-run"),
-                     ("eb.env", "--env", "rel", "--dry-run"), ("eb.env", "--env", "rel", "--dry-run", "--prune")):
+        for args in (
+            ("ci", "--dry-run"),
+            ("docker.build", "--dry-run"),
+            ("docker.push", "--dry-run"),
+            ("s3.auth", "--dry-run"),
+            ("eb.version", "--dry-run"),
+            ("eb.deploy", "--env", "rel", "--dry-run"),
+            ("eb.env", "--env", "rel", "--dry-run"),
+            ("eb.env", "--env", "rel", "--dry-run", "--prune"),
+        ):
             run("dry run", *args, env=changed)
         # failures
         wrong = {"REGISTRY_PASSWORD": MARKER_PASSWORD + "-wrong"}
@@ -179,12 +212,17 @@ def test_no_secret_leaks_anywhere(tmp_path, registry, base_image, engine):
         # what the environment holds: byte-equal values; what S3 holds: encrypted
         eb, s3 = clients(standin.endpoint_url)
         settings = eb.describe_configuration_settings(ApplicationName=APP, EnvironmentName=ENV_NAME)
-        values = {o["OptionName"]: o.get("Value") for o in settings["ConfigurationSettings"][0]["OptionSettings"]
-                  if o["Namespace"] == "aws:elasticbeanstalk:application:environment"}
+        values = {
+            o["OptionName"]: o.get("Value")
+            for o in settings["ConfigurationSettings"][0]["OptionSettings"]
+            if o["Namespace"] == "aws:elasticbeanstalk:application:environment"
+        }
         if values.get("SECRET_KEY", "").encode() != ACCEPTED.encode():
             problems.append("SECRET_KEY does not read back byte-equal")
         objects = s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])
-        unencrypted = [o["Key"] for o in objects if s3.head_object(Bucket=BUCKET, Key=o["Key"]).get("ServerSideEncryption") != "AES256"]
+        unencrypted = [
+            o["Key"] for o in objects if s3.head_object(Bucket=BUCKET, Key=o["Key"]).get("ServerSideEncryption") != "AES256"
+        ]
         auth = s3.head_object(Bucket=BUCKET, Key="registry-auth/config.json")
         if auth.get("ServerSideEncryption") != "AES256":
             problems.append("the auth object is not encrypted")
@@ -216,9 +254,16 @@ def test_no_secret_leaks_anywhere(tmp_path, registry, base_image, engine):
             image_leaks += found
 
         leaks_found = output_leaks + file_leaks + log_leaks + image_leaks
-        recorder.count(task_runs=len(outputs), outputs_searched=len(outputs), forms_searched=len(NEEDLES),
-                       files_searched=len(written) + home_files + temp_files + 1, image_members_searched=image_members,
-                       images_searched=3, leaks_found=len(leaks_found), unencrypted_objects=len(unencrypted))
+        recorder.count(
+            task_runs=len(outputs),
+            outputs_searched=len(outputs),
+            forms_searched=len(NEEDLES),
+            files_searched=len(written) + home_files + temp_files + 1,
+            image_members_searched=image_members,
+            images_searched=3,
+            leaks_found=len(leaks_found),
+            unencrypted_objects=len(unencrypted),
+        )
         recorder.data["parameters"]["files_written"] = sorted(str(p.relative_to(project.root)) for p in written)
         for label, output in outputs:
             recorder.row(run=label, leaks=[leak for leak in leaks(output.encode())])

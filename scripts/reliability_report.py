@@ -1,0 +1,316 @@
+#!/usr/bin/env python3
+"""Turns the figures the reliability suites record (.local/reliability/*.json) into docs/reliability.md.
+
+    .venv/bin/python -m pytest -q tests/reliability          # CI size; or the soak command in docs/reliability.md
+    .venv/bin/python scripts/reliability_report.py           # writes docs/reliability.md from the last run
+
+Options: --results DIR (default .local/reliability), --output FILE (default docs/reliability.md), --check (exit 1
+when a suite is missing or unfinished, or any figure that must be zero is not).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SUITES = ("faults", "detection", "interruption", "concurrency", "superseded", "bad_input", "secrets")
+TESTS = {
+    "faults": "tests/reliability/test_faults.py",
+    "detection": "tests/reliability/test_detection.py",
+    "interruption": "tests/reliability/test_interruption.py",
+    "concurrency": "tests/reliability/test_concurrency.py",
+    "superseded": "tests/reliability/test_concurrency.py",
+    "bad_input": "tests/reliability/test_bad_input.py",
+    "secrets": "tests/reliability/test_secrets.py",
+}
+# Figures that must be zero for a suite to pass (the tests assert the same).
+MUST_BE_ZERO = (
+    "false_passes",
+    "false_failures",
+    "runs_with_problems",
+    "wrong_exit_class",
+    "cause_missing",
+    "reruns_not_converged",
+    "stray_versions",
+    "stray_containers",
+    "test_containers_left",
+    "containers_left_after_stop",
+    "pairs_with_problems",
+    "mutating_calls",
+    "problems",
+    "leaks_found",
+    "unencrypted_objects",
+)
+SOAK = (
+    "RELIABILITY_RUNS=10 RELIABILITY_REPEATS=6 .venv/bin/python -m pytest -q tests/reliability "
+    "&& .venv/bin/python scripts/reliability_report.py"
+)
+CI = ".venv/bin/python -m pytest -q tests/reliability && .venv/bin/python scripts/reliability_report.py"
+
+
+def load(directory: Path) -> dict[str, dict[str, Any]]:
+    found = {}
+    for suite in SUITES:
+        path = directory / f"{suite}.json"
+        if path.is_file():
+            found[suite] = json.loads(path.read_text())
+    return found
+
+
+def cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ").strip()
+
+
+def figure(data: dict[str, Any], name: str) -> int:
+    return int(data.get("figures", {}).get(name, 0))
+
+
+def command(data: dict[str, Any], suite: str) -> str:
+    parameters = data.get("parameters", {})
+    sizes = " ".join(
+        f"{name}={parameters[name]}"
+        for name in ("RELIABILITY_RUNS", "RELIABILITY_REPEATS", "RELIABILITY_SEED")
+        if name in parameters
+    )
+    selector = TESTS[suite] + (
+        "::test_a_deploy_superseded_the_moment_it_succeeded_is_reported_truthfully"
+        if suite == "superseded"
+        else "::test_two_ci_runs_at_once_both_end_truthfully"
+        if suite == "concurrency"
+        else ""
+    )
+    return f"{sizes} .venv/bin/python -m pytest -q {selector}"
+
+
+def summary(results: dict[str, dict[str, Any]]) -> list[str]:
+    lines = [
+        "| suite | runs | faults injected | failures detected | false passes | false failures | leaks found | "
+        "bad inputs tried | seconds | finished |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    totals = dict.fromkeys(("runs", "faults", "detected", "fp", "ff", "leaks", "bad"), 0)
+    for suite, data in results.items():
+        row = {
+            "runs": figure(data, "runs") or figure(data, "kills") + figure(data, "task_runs") + figure(data, "bad_inputs"),
+            "faults": figure(data, "faults_injected") + figure(data, "failures_injected") + figure(data, "kills"),
+            "detected": figure(data, "failures_detected") + figure(data, "reruns_converged"),
+            "fp": figure(data, "false_passes"),
+            "ff": figure(data, "false_failures"),
+            "leaks": figure(data, "leaks_found"),
+            "bad": figure(data, "bad_inputs"),
+        }
+        for key, value in row.items():
+            totals[key] += value
+        lines.append(
+            f"| {suite} | {row['runs']} | {row['faults']} | {row['detected']} | {row['fp']} | {row['ff']} | "
+            f"{row['leaks']} | {row['bad']} | {data.get('seconds', '')} | {data.get('finished') or 'NOT FINISHED'} |"
+        )
+    lines.append(
+        f"| **all** | {totals['runs']} | {totals['faults']} | {totals['detected']} | {totals['fp']} | "
+        f"{totals['ff']} | {totals['leaks']} | {totals['bad']} | | |"
+    )
+    return lines
+
+
+def details(suite: str, data: dict[str, Any]) -> list[str]:
+    lines = [
+        f"### {suite}",
+        "",
+        data.get("description", ""),
+        "",
+        f"Reproduce: `{command(data, suite)}`",
+        "",
+        "Figures: " + ", ".join(f"{name} **{value}**" for name, value in sorted(data.get("figures", {}).items())),
+        "",
+    ]
+    rows = data.get("rows", [])
+    if suite == "faults":
+        lines += [
+            "| level | run | exit | seconds | faults | of them errors | mutating calls (retries aside) | problems |",
+            "|---|---:|---:|---:|---:|---:|---|---|",
+        ]
+        lines += [
+            f"| {cell(r['level'])} | {r['run']} | {r['exit']} | {r['seconds']} | {r['faults']} | "
+            f"{r['error_answers']} | {cell(json.dumps(r['mutating_calls'], sort_keys=True))} | "
+            f"{cell('; '.join(r['problems']) or '-')} |"
+            for r in rows
+        ]
+    elif suite == "detection":
+        classes: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for r in rows:
+            classes.setdefault((r["class"], r["variant"]), []).append(r)
+        lines += [
+            "| class | variant | runs | expected exit | exits seen | cause printed | problems |",
+            "|---|---|---:|---:|---|---:|---|",
+        ]
+        for (kind, variant), group in sorted(classes.items()):
+            exits = sorted({r["exit"] for r in group})
+            printed = sum(bool(r.get("cause_printed", True)) for r in group)
+            issues = "; ".join(p for r in group for p in r["problems"]) or "-"
+            lines.append(
+                f"| {kind} | {variant} | {len(group)} | {group[0]['expected_exit']} | {exits} | "
+                f"{printed}/{len(group)} | {cell(issues)} |"
+            )
+    elif suite == "interruption":
+        lines += ["| kill | after (s) | stage reached | re-run exit | problems |", "|---:|---:|---|---:|---|"]
+        lines += [
+            f"| {r['kill']} | {r['after_seconds']} | {cell(r['stage'])}"
+            f"{' (had finished)' if r.get('finished_before_kill') else ''} | {r['rerun_exit']} | "
+            f"{cell('; '.join(r['problems']) or '-')} |"
+            for r in rows
+        ]
+    elif suite == "concurrency":
+        lines += ["| pair | delay (s) | exits | deployed, in order | final label | problems |", "|---:|---:|---|---|---|---|"]
+        lines += [
+            f"| {r['pair']} | {r['delay']} | {r['exits']} | {', '.join(r['deployed_in_order'])} | {r['final']} | "
+            f"{cell('; '.join(r['problems']) or '-')} |"
+            for r in rows
+        ]
+    elif suite == "superseded":
+        lines += ["| repeat | exit | superseded reported | problems |", "|---:|---:|---|---|"]
+        lines += [
+            f"| {r['repeat']} | {r['exit']} | {r['superseded_reported']} | {cell('; '.join(r['problems']) or '-')} |"
+            for r in rows
+        ]
+    elif suite == "bad_input":
+        lines += [
+            "Every bad input tried, the command, its exit code, the start of its message (stderr, as printed), and "
+            "the mutating calls the stand-in counted (none is the requirement):",
+            "",
+            "| bad input | command | exit | message | mutating calls |",
+            "|---|---|---:|---|---|",
+        ]
+        lines += [
+            f"| {cell(r['input'])} | `{cell(r['command'])}` | {r['exit']} | {cell(r['message'])} | "
+            f"{cell(json.dumps(r['mutating_calls'])) if r['mutating_calls'] else 'none'} |"
+            for r in rows
+        ]
+    elif suite == "secrets":
+        markers = data.get("parameters", {}).get("markers", {})
+        lines += [
+            "Markers (Python `ascii()` notation): " + "; ".join(f"{k} `{v}`" for k, v in markers.items()),
+            "",
+            "| task run | leaks |",
+            "|---|---|",
+        ]
+        lines += [f"| `{cell(r['run'])}` | {cell(', '.join(r['leaks']) or 'none')} |" for r in rows]
+        written = data.get("parameters", {}).get("files_written", [])
+        lines += [
+            "",
+            f"Files the tools wrote in the project and searched: {len(written)} "
+            f"({', '.join(sorted({w.split('/')[0] + '/' for w in written}))}); plus HOME, TMPDIR and the "
+            "stand-in's server log.",
+        ]
+    return lines + [""]
+
+
+def check(results: dict[str, dict[str, Any]]) -> list[str]:
+    problems = [f"{suite}: no results" for suite in SUITES if suite not in results]
+    for suite, data in results.items():
+        if not data.get("finished"):
+            problems.append(f"{suite}: did not finish")
+        problems += [
+            f"{suite}: {name} = {value}" for name, value in data.get("figures", {}).items() if name in MUST_BE_ZERO and value
+        ]
+    return problems
+
+
+def render(results: dict[str, dict[str, Any]]) -> str:
+    finished = sorted(data["finished"] for data in results.values() if data.get("finished"))
+    sizes = sorted(
+        {(d["parameters"].get("RELIABILITY_RUNS"), d["parameters"].get("RELIABILITY_REPEATS")) for d in results.values()}
+    )
+    lines = [
+        "# Reliability: the figures",
+        "",
+        "Generated by `scripts/reliability_report.py` from the JSON files the suites in `tests/reliability/` write to "
+        "`.local/reliability/` as they run. Do not edit by hand: run the suites, then the script.",
+        "",
+        f"Last run: {finished[0] if finished else '?'} to {finished[-1] if finished else '?'}; sizes "
+        + ", ".join(f"RELIABILITY_RUNS={runs}, RELIABILITY_REPEATS={repeats}" for runs, repeats in sizes)
+        + ".",
+        "",
+        "## Summary",
+        "",
+        *summary(results),
+        "",
+        "Columns: *runs* are `inv` runs judged (fault and detection runs, kills, task runs searched, bad inputs); "
+        "*faults injected* are error and slow answers (faults), failures provoked (detection) and SIGKILLs "
+        "(interruption); *failures detected* are failures ended with the right exit class and their cause printed, "
+        "and killed runs whose re-run converged.",
+        "",
+        "## How to reproduce",
+        "",
+        "CI size (part of the normal suite, `bash scripts/test.sh`; about 6 minutes on 2 cores):",
+        "",
+        f"    {CI}",
+        "",
+        "Soak (bigger N and M; the sizes above say which one produced this file):",
+        "",
+        f"    {SOAK}",
+        "",
+        "| variable | CI | meaning |",
+        "|---|---:|---|",
+        "| `RELIABILITY_RUNS` | 3 | `inv ci` runs per fault level (3 levels); random SIGKILLs (one more at a fixed point) |",
+        "| `RELIABILITY_REPEATS` | 2 | repetitions per failure class and variant, healthy deploys per variant; "
+        "concurrent pairs; superseded deploys |",
+        "| `RELIABILITY_SEED` | time | seed of the fault choice, the kill times and the pair delays (recorded below) |",
+        "",
+        "Each suite's own command, with the seed of the last run, is under its heading.",
+        "",
+        "## What the suites found and what was fixed",
+        "",
+        "- **Interruption**: a run SIGKILLed while the app's tests ran left its test container behind for ever (its "
+        "`finally` never ran). Test containers now carry their owner (host, pid, start time); the next `docker.test` "
+        "on the host removes those whose owner is gone.",
+        "- **Concurrency**: a deploy that succeeded but was superseded at once by another update was reported FAILED "
+        '("the environment runs X, not Y"), judging the other update\'s state as its own; with `--rollback` it would '
+        "then have undone the other deploy. It is now reported as deployed and superseded, naming the other request.",
+        '- **Bad input**: an unreachable AWS endpoint ended in an "Unexpected error" traceback; it now ends with '
+        "exit 1 and one line naming the endpoint and what to check.",
+        "- **Secrets**: a secret was masked only as itself and in base64, so a traceback showing it as Python does "
+        "(repr in a KeyError, escaped quotes, backslashes, non-ASCII) printed it. Its repr, ascii and JSON forms "
+        "are now masked too.",
+        "",
+        "Scope notes: the detection matrix drives `inv eb.deploy`/`inv eb.version` (the stages of `inv ci` that meet "
+        "these failures) so that 8 classes x 2 variants x M fit the CI budget; `tests/test_ci.py` covers a failing "
+        "deploy through `inv ci`. The stand-in's server log is searched like every other file, not excluded.",
+        "",
+        "## Per suite",
+        "",
+    ]
+    for suite in SUITES:
+        if suite in results:
+            lines += details(suite, results[suite])
+        else:
+            lines += [f"### {suite}", "", "No results: the suite did not run.", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", type=Path, default=ROOT / ".local" / "reliability")
+    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "reliability.md")
+    parser.add_argument("--check", action="store_true", help="exit 1 on a missing suite or a non-zero must-be-zero figure")
+    args = parser.parse_args(argv)
+    results = load(args.results)
+    if not results:
+        print(
+            f"No results in {args.results}: run the suites first (.venv/bin/python -m pytest tests/reliability).", file=sys.stderr
+        )
+        return 2
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(render(results))
+    print(f"Wrote {args.output} from {len(results)} suite(s).")
+    problems = check(results)
+    for problem in problems:
+        print(f"  {problem}", file=sys.stderr)
+    return 1 if args.check and problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
