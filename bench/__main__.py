@@ -32,7 +32,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
         help="the stand-in's pace for the `inv ci` runs: fast, realistic (8 s per phase) or seconds",
     )
     parser.add_argument("--reruns", type=int, default=3, help="no-change re-runs of inv ci (default 3)")
-    parser.add_argument("--rounds", type=int, default=1, help="rounds of the three fresh-runner rebuilds (default 1)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the three fresh-runner rebuilds (default 3)")
     parser.add_argument("--repeats", type=int, default=7, help="timed runs of each start-up command (default 7)")
     parser.add_argument(
         "--ebcli",
@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                     from bench import ci
 
                     results.ci = ci.run_all(stack, args.reruns if "ci" in args.parts else 0, log)
+                    _keep(results, args.results)
                     assert stack.project is not None
                     from bench.services import git
 
@@ -119,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                         + ("the app's image" if bundle else "no bundle (no container)")
                     )
                     results.latency = latency.run(stack, args.deploys, args.follow_range, bundle, log)
+                    _keep(results, args.results)
                 if "rebuild" in args.parts:
                     from bench import rebuild
 
@@ -127,11 +129,16 @@ def main(argv: list[str] | None = None) -> int:
                 log("stopping the stand-in and the registry, removing this run's images")
                 stack.close()
     results.seconds = time.monotonic() - began
-    if args.results:
+    _keep(results, args.results)
+    return _write(results, args.out)
+
+
+def _keep(results: report.Results, path: Path | None) -> None:
+    """Saves the raw results so far (after each part: a later failure loses nothing measured)."""
+    if path is not None:
         import pickle
 
-        args.results.write_bytes(pickle.dumps(results))
-    return _write(results, args.out)
+        path.write_bytes(pickle.dumps(results))
 
 
 def _write(results: report.Results, out: Path) -> int:

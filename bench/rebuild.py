@@ -62,9 +62,10 @@ def _build(stack: Stack, sha: str, cache_from: list[str] | None, nocache: bool) 
 
 
 def _empty(stack: Stack) -> None:
-    for _ in range(5):
-        if not stack.remove_own_images():
-            return
+    stack.remove_own_images()
+    left = _engine().images.list(name=stack.repository)
+    if left:
+        raise RuntimeError(f"could not empty the local cache of {stack.repository}: {[i.tags for i in left]}")
 
 
 def registry(stack: Stack, sha: str) -> Rebuild:
@@ -108,8 +109,10 @@ def no_cache(stack: Stack, sha: str) -> Rebuild:
 
 
 def run(stack: Stack, rounds: int, log) -> list[Rebuild]:  # type: ignore[no-untyped-def]
-    """Needs `<repo>:latest` in the registry and locally (the `inv ci` runs leave both)."""
+    """Needs `<repo>:latest` in the registry and locally (the `inv ci` runs leave both). Stops the stand-in first: its
+    environment's container holds the deployed image, which a fresh runner would not have."""
     assert stack.project is not None
+    stack.server.stop()
     previous = stack.workdir / "image.tar"
     subprocess.run(
         ["docker", "save", "-o", str(previous), f"{stack.repository}:latest"], check=True, capture_output=True, timeout=1800

@@ -193,4 +193,15 @@ def markdown(results: Results) -> str:
         "",
     ]
     out += notes.sections(results)
+    out += [
+        "## Changes to the tool that came out of these measurements",
+        "",
+        "- `ebship/watch.py`: the watcher's schedule went from 0.5 s after news backing off to 2 s, with a state check "
+        "every 3rd quiet poll, to 1 s after news backing off to 1.7 s, with a state check every 6th: the end of an update "
+        "is noticed within 1.7 s (p50 under 1 s) at under one call per second, where the old schedule made about 1.6 "
+        "calls per second on short deploys. A timeout now reports the state read at the deadline.",
+        "- `ebship/aws.py`: every boto3 session shares one botocore loader, so each service's model is parsed once per "
+        "process; `inv ci` creates five clients and saved about 0.1 to 0.25 s on each after the first.",
+        "",
+    ]
     return "\n".join(out) + "\n"

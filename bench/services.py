@@ -125,8 +125,13 @@ class CountingProxy:
         self.listener.close()
 
 
-def copy_project(destination: Path) -> Path:
-    """The files git would ship (tracked and untracked, not ignored), committed in a new repository on BRANCH."""
+def copy_project(destination: Path, run_id: str) -> Path:
+    """The files git would ship (tracked and untracked, not ignored), committed in a new repository on BRANCH.
+
+    A comment naming the run goes into app/requirements.txt, so that the image's dependency layers are this run's own:
+    otherwise the builder reuses layers of other builds of the same Dockerfile on this engine, and a "fresh runner"
+    would find them on disk.
+    """
     listed = (
         subprocess.run(
             ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT, check=True, capture_output=True
@@ -140,6 +145,8 @@ def copy_project(destination: Path) -> Path:
             target = destination / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
+    requirements = destination / "app" / "requirements.txt"
+    requirements.write_text(requirements.read_text() + f"# bench run {run_id}\n")
     (destination / "environments.toml").write_text(f'[{TARGET}]\neb_environment = "{ENVIRONMENT}"\nbranch = "{BRANCH}"\n')
     git(destination, "init", "-q", "-b", BRANCH)
     git(destination, "config", "user.name", "Bench")
@@ -193,7 +200,7 @@ class Stack:
             self.proxy = CountingProxy(self.registry.address)
             self.repository = f"{self.proxy.address}/acme/bench-{self.run_id}"
             self.base = base_image()
-            self.project = copy_project(self.workdir / "project")
+            self.project = copy_project(self.workdir / "project", self.run_id)
         return self
 
     def client(self, service: str) -> Any:
@@ -243,20 +250,28 @@ class Stack:
     # --- stop -----------------------------------------------------------------------------------------------------
 
     def remove_own_images(self) -> int:
-        """Removes every image of this run's repository (release, test, latest, loaded from a tarball)."""
+        """Removes every image of this run's repository (release, test, latest, loaded from a tarball), by tag, test
+        images (the children) first; untagged parents go with their last child. Returns how many tags were removed."""
         if not self.repository:
             return 0
         import docker
 
         client = docker.from_env(timeout=300)
         removed = 0
-        ids = {image.id for image in client.images.list(name=self.repository)}
-        for image_id in ids:
-            try:
-                client.images.remove(image_id, force=True)
-                removed += 1
-            except docker.errors.APIError:
-                pass
+        for _ in range(5):
+            tags = sorted(
+                (tag for image in client.images.list(name=self.repository) for tag in image.tags
+                 if tag.startswith(self.repository + ":")),
+                key=lambda tag: not tag.endswith("-test"),
+            )  # fmt: skip
+            if not tags:
+                break
+            for tag in tags:
+                try:
+                    client.images.remove(tag)
+                    removed += 1
+                except docker.errors.APIError:
+                    pass
         return removed
 
     def close(self) -> None:
