@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         import pickle
 
         results = pickle.loads(args.render.read_bytes())
-        results.command += " (the report written again from its --results with --render)"
+        results.rendered = True
         return _write(results, args.out)
 
     def log(text: str) -> None:

@@ -42,6 +42,7 @@ class Results:
     latency: list[Any] | None = None
     latency_bundle: bool = False
     rebuild: list[Any] | None = None
+    rendered: bool = False
     date: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
 
 
@@ -185,7 +186,9 @@ def markdown(results: Results) -> str:
         "# Benchmarks",
         "",
         f"Measured {results.date} with `{results.command}` (from the repository root, after `bash scripts/setup.sh --dev` "
-        f"and `bash scripts/services.sh`; {results.seconds / 60:.0f} minutes). How to run it and what each figure measures: "
+        f"and `bash scripts/services.sh`; {results.seconds / 60:.0f} minutes"
+        + ("; this text written again from its saved results with `--render`" if getattr(results, "rendered", False) else "")
+        + "). How to run it and what each figure measures: "
         "[bench/README.md](../bench/README.md).",
         "",
         f"Machine: {machine()}.",
