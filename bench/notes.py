@@ -26,6 +26,18 @@ def _table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> list[str]:
     return out
 
 
+def _spread(samples: list[Any]) -> list[Any]:
+    """The shortest, the median and the longest update."""
+    ordered = sorted(samples, key=lambda sample: sample.duration)
+    return [ordered[0], ordered[len(ordered) // 2], ordered[-1]]
+
+
+def _polling_rate(samples: list[Any]) -> float:
+    from bench.latency import TOOL
+
+    return statistics.mean((s.calls[TOOL] - 3) / (s.duration + s.latency[TOOL]) for s in samples)
+
+
 def latency(results: Any) -> list[str]:
     from bench.latency import TOOL, summary
     from ebship.watch import Schedule
@@ -70,7 +82,15 @@ def latency(results: Any) -> list[str]:
         f"x{schedule.factor:g} to {schedule.idle:g} s while nothing happens (`ebship.watch.Schedule`), asking for the "
         f"environment's state every {schedule.state_every}th quiet poll, so its latency is bounded by the idle interval "
         "plus the final DescribeEnvironments, and its call rate is set by the same interval. No poller gave a wrong "
-        "verdict (all deploys succeeded).",
+        "verdict (all deploys succeeded). ebship's verdict is taken here when `Deployer.run` returns, in-process; "
+        "`inv eb.deploy` adds its own exit to that.",
+        "",
+        f"ebship's rate is {tool['rate']:.2f} calls per second on average, at the target: besides the polling, each "
+        "deploy makes three calls at its end (the final DescribeEnvironments, the last-good record's S3 read and write), "
+        "which weigh more the shorter the update — "
+        + ", ".join(f"{s.duration:.0f} s: {s.rate[TOOL]:.2f}/s" for s in _spread(samples))
+        + f". Without those three the polling alone makes {_polling_rate(samples):.2f} calls per second, which is "
+        "what Elastic Beanstalk's deploys of minutes tend to.",
         "",
     ]
     if tool["p50"] > 1.0 or tool["p95"] > 2.0 or tool["rate"] > 1.0:
