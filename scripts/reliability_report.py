@@ -164,10 +164,13 @@ def details(suite: str, data: dict[str, Any]) -> list[str]:
             for r in rows
         ]
     elif suite == "concurrency":
-        lines += ["| pair | delay (s) | exits | deployed, in order | final label | problems |", "|---:|---:|---|---|---|---|"]
+        lines += [
+            "| pair | delay (s) | exits | deployed, in order | final label | a non-zero run said | problems |",
+            "|---:|---:|---|---|---|---|---|",
+        ]
         lines += [
             f"| {r['pair']} | {r['delay']} | {r['exits']} | {', '.join(r['deployed_in_order'])} | {r['final']} | "
-            f"{cell('; '.join(r['problems']) or '-')} |"
+            f"{cell('; '.join(s for s in r.get('said', []) if s) or '-')} | {cell('; '.join(r['problems']) or '-')} |"
             for r in rows
         ]
     elif suite == "superseded":

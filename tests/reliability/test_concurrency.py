@@ -115,6 +115,11 @@ def test_two_ci_runs_at_once_both_end_truthfully(tmp_path, registry, base_image,
                 final=env["VersionLabel"][:12],
                 labels=[label[:12] for label in labels],
                 problems=pair_problems,
+                # what a run that did not end 0 said (its verdict, as printed), so the table shows why
+                said=[
+                    " | ".join(line.strip() for line in err.strip().splitlines()[:3]) if code else ""
+                    for (_, err), code in results
+                ],
             )
             problems += [f"pair {pair} (delay {delay:.1f} s): {problem}" for problem in pair_problems]
     finally:
