@@ -180,3 +180,21 @@ def test_every_documented_failure_message_ends_in_failure(message):
     states = [(0, "Updating", "Grey", "v2"), (3, "Ready", "Green", "v2")]
     outcome, _, _, _ = follow(events, states)
     assert outcome.result == "failed"
+
+
+def test_a_success_superseded_at_once_by_another_update_is_reported_as_such():
+    other = "req-2"
+    events = SUCCESS + [
+        (9.2, "INFO", "Environment update is starting.", other),
+        (15, "INFO", "Environment update completed successfully.", other),
+    ]
+    states = [(0, "Updating", "Grey", "v2"), (9.1, "Updating", "Grey", "v3"), (15.5, "Ready", "Green", "v3")]
+    outcome, _, _, _ = follow(events, states)
+    assert outcome.result == "deployed"
+    assert outcome.superseded_by == other
+
+
+def test_a_version_mismatch_without_another_update_is_still_a_failure():
+    states = [(0, "Updating", "Grey", "v2"), (9.5, "Ready", "Green", "v1")]
+    outcome, _, _, _ = follow(SUCCESS, states)
+    assert outcome.result == "failed" and not outcome.superseded_by
