@@ -225,15 +225,21 @@ def _start_time(pid: int) -> str:
 def remove_orphaned_test_containers(client: docker.DockerClient) -> int:
     """Removes test containers whose run was killed (SIGKILL skips its own clean-up): those labelled by a process of
     this host that no longer runs. Containers of other hosts sharing the engine are left alone."""
+    from docker.errors import NotFound
+
     removed = 0
-    for container in client.containers.list(all=True, filters={"label": OWNER_LABEL}):
+    # ignore_removed: a concurrent run may remove its own container between the listing and docker-py's inspect of it.
+    for container in client.containers.list(all=True, filters={"label": OWNER_LABEL}, ignore_removed=True):
         host, _, rest = str(container.labels.get(OWNER_LABEL, "")).partition("/")
         pid, _, started = rest.partition("/")
         if host != socket.gethostname() or not pid.isdigit():
             continue
         if started and _start_time(int(pid)) == started:
             continue  # its run is still going
-        container.remove(force=True)
+        try:
+            container.remove(force=True)
+        except NotFound:
+            continue  # another run swept it first
         removed += 1
     return removed
 
@@ -257,7 +263,16 @@ def run_to_completion(
             console.print(pending.decode(errors="replace"))
         return int(container.wait(timeout=3600)["StatusCode"])
     finally:
+        remove_quietly(container)
+
+
+def remove_quietly(container: Any) -> None:
+    from docker.errors import NotFound
+
+    try:
         container.remove(force=True)
+    except NotFound:
+        pass  # already gone: what this call was for
 
 
 def login(client: docker.DockerClient, credentials: Credentials) -> None:

@@ -64,7 +64,9 @@ def plan_build(job: Job, client: Any | None) -> Plan:
     if job.source.dirty_tree:
         notes.append(f"the work tree differs from commit {job.source.sha[:12]}: tagging {job.source.tag}")
     steps = []
-    have_local = client is not None and any(image.tags for image in client.images.list(name=job.settings.image_repository))
+    # The low-level listing: docker-py's images.list() inspects each image, which fails if a concurrent run removes one.
+    listed = client.api.images(name=job.settings.image_repository) if client is not None else []
+    have_local = any(image.get("RepoTags") for image in listed)
     if not have_local:
         steps.append(
             Step(

@@ -129,3 +129,29 @@ def test_build_output_is_a_compact_display_on_a_terminal_and_plain_lines_elsewhe
     images.follow_build(events, images.StreamPrinter(Console(plain, io.StringIO())))
     assert "\r" not in plain.getvalue() and "\x1b" not in plain.getvalue()
     assert "Collecting django\nInstalling collected packages\n" in plain.getvalue()
+
+
+def test_sweeping_test_containers_survives_a_concurrent_run_removing_them():
+    """Two `inv ci` at once on one engine: the other run may remove a container between our listing and our inspect
+    or remove of it (seen as a traceback in the concurrency suite)."""
+    from docker.errors import NotFound
+
+    class Gone:
+        labels = {images.OWNER_LABEL: "elsewhere-host/1/1"}
+
+        def remove(self, force: bool) -> None:
+            raise NotFound("removed by the other run")
+
+    class Containers:
+        def list(self, all: bool, filters: dict, ignore_removed: bool = False) -> list:
+            if not ignore_removed:
+                raise NotFound("inspect of a container removed meanwhile")
+            dead_owner = Gone()
+            dead_owner.labels = {images.OWNER_LABEL: f"{__import__('socket').gethostname()}/999999999/1"}
+            return [dead_owner]
+
+    class Client:
+        containers = Containers()
+
+    assert images.remove_orphaned_test_containers(Client()) == 0
+    images.remove_quietly(Gone())

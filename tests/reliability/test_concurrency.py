@@ -78,7 +78,8 @@ def test_two_ci_runs_at_once_both_end_truthfully(tmp_path, registry, base_image,
             for label, ((stdout, stderr), code) in zip(labels, results, strict=True):
                 output = stdout + stderr
                 if "Traceback" in output or "Unexpected error" in output:
-                    pair_problems.append(f"{label[:8]}: a traceback")
+                    tail = " | ".join(line.strip() for line in stderr.strip().splitlines()[-6:])
+                    pair_problems.append(f"{label[:8]}: a traceback: {tail}")
                 if code == 0 and label not in deployed:
                     pair_problems.append(f"{label[:8]}: FALSE PASS: exit 0 but it never deployed successfully")
                 if code != 0 and label in deployed and "superseded" not in output:
