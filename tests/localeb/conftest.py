@@ -79,15 +79,8 @@ def app(eb: Any) -> str:
 
 
 @pytest.fixture(scope="session")
-def docker_client() -> Any:
-    import docker
-    from docker.errors import DockerException
-
-    try:
-        engine = docker.from_env(timeout=600)
-        engine.ping()
-    except DockerException as error:
-        pytest.fail(f"No Docker engine answers ({error}); start one (bash scripts/engine.sh).", pytrace=False)
+def docker_client(engine: Any) -> Any:
+    """The root conftest's engine fixture (fails, never skips, when no engine answers)."""
     return engine
 
 
@@ -106,7 +99,7 @@ def test_image(docker_client: Any, test_registry: Any) -> Iterator[PushedImage]:
     candidates = [os.environ.get("BASE_IMAGE", ""), "local/python:3.11-bookworm", "python:3.12-slim"]
     base = next((c for c in candidates if c and docker_client.images.list(name=c)), None)
     if base is None:
-        pytest.fail("No Python base image: build local/python:3.11-bookworm (bash scripts/engine.sh).", pytrace=False)
+        pytest.fail("No Python base image: build local/python:3.11-bookworm (bash scripts/services.sh).", pytrace=False)
     name = f"{test_registry.address}/localeb/testapp:1"
     docker_client.images.build(path=str(APP_DIR), tag=name, buildargs={"BASE": base}, rm=True)
     auth = {"username": test_registry.username, "password": test_registry.password}
