@@ -138,6 +138,17 @@ class Beanstalk:
         ]
         return sorted(events, key=lambda event: event.time)
 
+    def health_causes(self, environment: str) -> list[str]:
+        """Enhanced health's causes for the environment's health; [] under basic health, which answers
+        InvalidRequestException (botocore model: DescribeEnvironmentHealth is for enhanced health only)."""
+        try:
+            found = self.call("describe_environment_health", EnvironmentName=environment, AttributeNames=["Causes"])
+        except BeanstalkError as error:
+            if error.code in ("InvalidRequestException", "InvalidRequest"):
+                return []
+            raise
+        return [str(cause) for cause in found.get("Causes", [])]
+
     def update(self, **params: Any) -> str:
         """Starts an environment update; returns its RequestId, which every event of the update carries."""
         response = self.call("update_environment", **params)

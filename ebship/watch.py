@@ -9,6 +9,7 @@ One deadline bounds every wait; polling is quick while events arrive and backs o
 from __future__ import annotations
 
 import functools
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,10 +18,12 @@ from typing import Protocol
 
 from ebship.beanstalk import Beanstalk, BeanstalkError, EnvState, Event
 
-SUCCESS_MESSAGES = (
-    "Environment update completed successfully.",
-    "Successfully deployed new configuration to environment.",
-)
+# The one event that closes a successful update (developer guide, eb3-deploy.md: the last of the four deploy events).
+SUCCESS_CLOSINGS = ("Environment update completed successfully.",)
+# Success of a step, not the end of the update: a public transcript of a configuration update (ThoughtWorksStudios/
+# eb_deployer#69) shows it followed one second later by ERROR "Update environment operation is complete, but with errors.".
+SUCCESS_STEPS = ("Successfully deployed new configuration to environment.",)
+# Terminal failures as the EB CLI lists them (ebcli/operations/commonops.py, _raise_if_error_event).
 FAILURE_MESSAGES = (
     "Failed to deploy application.",
     "Failed to deploy configuration.",
@@ -31,6 +34,12 @@ FAILURE_PREFIXES = (
     "Create environment operation is complete, but with errors.",
     "Environment health has been set to RED",
 )
+# Every "<Operation> environment operation is complete, but with <errors|command timeouts|...>." closes an update that did
+# not go well; the command-timeout form is documented in the developer guide (troubleshooting-deployments.md).
+INCOMPLETE_CLOSING = re.compile(r"^\w+ environment operation is complete, but with ")
+# The WARN that names the instances behind a command-timeout closing ("The following instances have not responded in the
+# allowed command timeout time (they might still finish eventually on their own): [...]"): the cause worth printing.
+COMMAND_TIMEOUT_WARNING = "have not responded in the allowed command timeout time"
 FAILING_SEVERITIES = ("ERROR", "FATAL")
 
 
@@ -60,18 +69,24 @@ class Schedule:
     idle: float = 1.7
     factor: float = 1.5
     state_every: int = 6  # ask for the environment's state every Nth quiet poll
+    # Ready seen but no closing event yet: keep reading the update's events this long before the state decides, since a
+    # closing event can follow Ready by a second or more (see SUCCESS_STEPS).
+    closing_grace: float = 5.0
 
     def next(self, current: float, news: bool) -> float:
         return self.busy if news else min(self.idle, current * self.factor)
 
 
 DEFAULT_SCHEDULE = Schedule()
+DEFAULT_SETTLE = 180.0  # HEALTH_SETTLE_TIMEOUT's default: enhanced health reports a new fleet within a minute or two
 
 
 @dataclass(frozen=True)
 class Expectation:
     version_label: str = ""  # empty for a configuration update
     health: tuple[str, ...] = ("Green",)
+    # After the update ended well, how long health may stay outside ``health`` (Grey, Yellow) before that is a failure.
+    settle: float = DEFAULT_SETTLE
 
 
 @dataclass
@@ -89,12 +104,58 @@ class Outcome:
 
 
 def classify(event: Event) -> str:
-    """'success', 'failure' or '' for an event of the update being followed."""
-    if event.message in SUCCESS_MESSAGES:
-        return "success"
-    if event.message in FAILURE_MESSAGES or event.message.startswith(FAILURE_PREFIXES) or event.severity in FAILING_SEVERITIES:
-        return "failure"
+    """What one event of the followed update says.
+
+    'closed': the update ended well; 'failed': the update ended badly (a terminal failure or an incomplete closing);
+    'error': an ERROR or FATAL event before the end (the update goes on, but cannot end well); 'step': a step succeeded;
+    'timeout-warning': instances did not answer within the command timeout; '' for anything else.
+    """
+    message = event.message
+    if message in SUCCESS_CLOSINGS:
+        return "closed"
+    if message in FAILURE_MESSAGES or message.startswith(FAILURE_PREFIXES) or INCOMPLETE_CLOSING.match(message):
+        return "failed"
+    if event.severity in FAILING_SEVERITIES:
+        return "error"
+    if message in SUCCESS_STEPS:
+        return "step"
+    if COMMAND_TIMEOUT_WARNING in message:
+        return "timeout-warning"
     return ""
+
+
+@dataclass
+class Evidence:
+    """What the update's own events said so far."""
+
+    events: list[Event] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # ERROR/FATAL and failing closings, in order
+    warnings: list[str] = field(default_factory=list)  # command-timeout WARNs: they explain a timeout closing
+    succeeded_at: datetime | None = None  # the last success event (closing or step)
+    closed: bool = False  # a closing event was read: the update is over
+
+    def add(self, event: Event) -> None:
+        self.events.append(event)
+        kind = classify(event)
+        if kind in ("failed", "error"):
+            self.failures.append(event.message)
+        if kind == "timeout-warning":
+            self.warnings.append(event.message)
+        if kind in ("closed", "step"):
+            self.succeeded_at = event.time
+        if kind in ("closed", "failed"):
+            self.closed = True
+
+    @property
+    def verdict(self) -> str:
+        """'failure' once anything failed (a later success never undoes it), 'success' after a success, else ''."""
+        if self.failures:
+            return "failure"
+        return "success" if self.succeeded_at is not None else ""
+
+    @property
+    def cause(self) -> str:
+        return "\n".join(self.warnings + self.failures)
 
 
 class Deadline:
@@ -166,58 +227,79 @@ class Watcher:
             interval = min(self.schedule.idle * 2, interval * self.schedule.factor)
 
     def follow(self, name: str, request_id: str, started: datetime, expect: Expectation) -> Outcome:
-        """Follows the update ``request_id`` of environment ``name`` to its end, then confirms the final state."""
+        """Follows the update ``request_id`` of environment ``name`` to its end, then confirms the final state.
+
+        The update is over at its closing event, or, when none can be seen, once the environment is Ready again and a
+        further ``closing_grace`` of reading its events brought no closing either.
+        """
         seen: set[tuple[datetime, str, str]] = set()
-        events: list[Event] = []
+        evidence = Evidence()
         since: datetime | None = started - timedelta(minutes=5)  # room for clock skew; RequestId does the scoping
-        verdict, failures = "", []
         interval, quiet = self.schedule.busy, 0
         started_seen = False  # Ready only means "over" once the update was seen under way (reads can lag the update)
+        ready_at: float | None = None  # when Ready was seen without a closing event
         while True:
-            found = self._ask(functools.partial(self.eb.events, name, request_id, since))
-            new = [event for event in (found if isinstance(found, list) else []) if event.key not in seen]
-            for event in new:
-                seen.add(event.key)
-                events.append(event)
-                self.on_event(event)
-                kind = classify(event)
-                if kind == "failure":
-                    verdict = "failure"
-                    failures.append(event.message)
-                elif kind == "success" and verdict != "failure":
-                    verdict = "success"
+            new = self._read_events(name, request_id, since, seen, evidence)
             if new:
                 started_seen = True
                 since = max(event.time for event in new)
                 quiet = 0
             else:
                 quiet += 1
-            ended = verdict == "success" or any(
-                e.message in FAILURE_MESSAGES or e.message.startswith(FAILURE_PREFIXES) for e in new
-            )
-            if ended:
+            if evidence.closed:
                 break
-            if quiet and quiet % self.schedule.state_every == 0:
+            step_done = any(classify(event) == "step" for event in new)
+            if ready_at is None and (step_done or (quiet and quiet % self.schedule.state_every == 0)):
                 state = self.state(name)
                 if state is not None and state.status != "Ready":
                     started_seen = True
                 elif state is not None and started_seen:
-                    break  # over without a closing event we could see: the final state decides
+                    ready_at = self.deadline.clock.monotonic()
+            if ready_at is not None and self.deadline.clock.monotonic() - ready_at >= self.schedule.closing_grace:
+                break  # over without a closing event we could see: the final state decides
             if self.deadline.passed:
                 self.state(name)  # the state at the deadline, not one from before the update: quiet polls rarely ask
                 return Outcome(
-                    "timeout", self.last_state, f"no end to the update within {self.deadline.seconds:.0f} s", events, self.calls
+                    "timeout",
+                    self.last_state,
+                    f"no end to the update within {self.deadline.seconds:.0f} s",
+                    evidence.events,
+                    self.calls,
                 )
             interval = self.schedule.next(interval, bool(new))
+            if ready_at is not None:
+                interval = min(interval, self.schedule.busy)
             self.deadline.sleep(interval)
-        return self._confirm(name, expect, verdict, "\n".join(failures), events, request_id)
+        return self._confirm(name, expect, evidence, request_id, since, seen)
+
+    def _read_events(
+        self, name: str, request_id: str, since: datetime | None, seen: set[tuple[datetime, str, str]], evidence: Evidence
+    ) -> list[Event]:
+        """Reads the update's events since ``since``; returns the ones not seen before, each printed and weighed."""
+        found = self._ask(functools.partial(self.eb.events, name, request_id, since))
+        new = [event for event in (found if isinstance(found, list) else []) if event.key not in seen]
+        for event in new:
+            seen.add(event.key)
+            evidence.add(event)
+            self.on_event(event)
+        return new
 
     def _confirm(
-        self, name: str, expect: Expectation, verdict: str, cause: str, events: list[Event], request_id: str = ""
+        self,
+        name: str,
+        expect: Expectation,
+        evidence: Evidence,
+        request_id: str,
+        since: datetime | None,
+        seen: set[tuple[datetime, str, str]],
     ) -> Outcome:
+        """Judges the update by its events and the environment's final state, reading the events once more before a
+        success is declared: an error read before the verdict is printed always wins."""
         interval = self.schedule.busy
+        unsettled_since: float | None = None
         while True:
             state = self.state(name)
+            verdict = evidence.verdict
             if (
                 verdict == "success"
                 and state is not None
@@ -225,34 +307,58 @@ class Watcher:
             ):
                 # Our update succeeded, but the environment has moved on: if another update started since, the state
                 # is that update's, not a verdict on ours.
-                other = self._superseded_by(name, request_id, events)
+                other = self._superseded_by(name, request_id, evidence)
                 if other:
-                    return Outcome("deployed", state, "", events, self.calls, superseded_by=other)
+                    return Outcome("deployed", state, "", evidence.events, self.calls, superseded_by=other)
             if state is not None and state.status == "Ready":
                 if verdict == "failure":
-                    return Outcome("failed", state, cause, events, self.calls)
+                    return Outcome("failed", state, evidence.cause, evidence.events, self.calls)
                 if expect.version_label and state.version_label != expect.version_label:
-                    return Outcome(
-                        "failed",
-                        state,
-                        f"the environment runs {state.version_label or 'no version'}, not {expect.version_label}",
-                        events,
-                        self.calls,
+                    return self._failed(
+                        state, f"the environment runs {state.version_label or 'no version'}, not {expect.version_label}",
+                        evidence,
                     )
                 if state.health in expect.health:
-                    return Outcome("deployed", state, "", events, self.calls)
+                    self._read_events(name, request_id, since, seen, evidence)
+                    if evidence.verdict == "failure":
+                        return Outcome("failed", state, evidence.cause, evidence.events, self.calls)
+                    return Outcome("deployed", state, "", evidence.events, self.calls)
                 if state.health == "Red":
-                    return Outcome("failed", state, "the environment's health is Red", events, self.calls)
-                # Grey or Yellow right after an update is normal for a while: keep looking until the deadline.
+                    return self._failed(state, "the environment's health is Red" + self._causes(name), evidence)
+                # Grey or Yellow right after an update is normal for a while, but only for a while.
+                now = self.deadline.clock.monotonic()
+                unsettled_since = now if unsettled_since is None else unsettled_since
+                if now - unsettled_since >= expect.settle:
+                    return self._failed(
+                        state,
+                        f"health stayed {state.health} for {expect.settle:.0f} s after the update ended "
+                        f"(accepted: {'/'.join(expect.health)})" + self._causes(name),
+                        evidence,
+                    )
+            else:
+                unsettled_since = None
             if self.deadline.passed:
                 waited = "Ready" if state is None or state.status != "Ready" else f"health {'/'.join(expect.health)}"
-                return Outcome("timeout", state, f"still waiting for {waited} at the deadline", events, self.calls)
+                return Outcome("timeout", state, f"still waiting for {waited} at the deadline", evidence.events, self.calls)
             self.deadline.sleep(interval)
             interval = self.schedule.next(interval, False)
 
-    def _superseded_by(self, name: str, request_id: str, events: list[Event]) -> str:
+    def _failed(self, state: EnvState, cause: str, evidence: Evidence) -> Outcome:
+        return Outcome("failed", state, "\n".join(filter(None, [cause, evidence.cause])), evidence.events, self.calls)
+
+    def _causes(self, name: str) -> str:
+        """Enhanced health's causes, as ": cause; cause", or "" (basic health has none to give)."""
+        try:
+            causes = self._ask(functools.partial(self.eb.health_causes, name))
+        except BeanstalkError:
+            return ""
+        return (": " + "; ".join(causes)) if isinstance(causes, list) and causes else ""
+
+    def _superseded_by(self, name: str, request_id: str, evidence: Evidence) -> str:
         """The RequestId of another update whose events start at or after this update's success event, if any."""
-        succeeded = max(event.time for event in events if classify(event) == "success")
+        succeeded = evidence.succeeded_at
+        if succeeded is None:
+            return ""
         found = self._ask(functools.partial(self.eb.recent_events, name, 100))
         for event in found if isinstance(found, list) else []:
             if event.request_id and event.request_id != request_id and event.time >= succeeded:

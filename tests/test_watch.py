@@ -18,8 +18,9 @@ REQUEST = "req-1"
 class ScriptedEB:
     """Events appear at given clock times; the environment's state changes at given clock times."""
 
-    def __init__(self, clock, events, states, throttle_every: int = 0) -> None:
+    def __init__(self, clock, events, states, throttle_every: int = 0, causes=None) -> None:
         self.clock = clock
+        self.causes = causes  # enhanced health's causes; None: basic health (DescribeEnvironmentHealth refused)
         self.events = events  # [(at, severity, message, request_id)]
         self.states = states  # [(at, status, health, label)]
         self.calls: dict[str, int] = {}
@@ -40,6 +41,12 @@ class ScriptedEB:
             and (StartTime is None or T0 + timedelta(seconds=at) >= StartTime)
         ]
         return {"Events": list(reversed(visible))}
+
+    def describe_environment_health(self, EnvironmentName, AttributeNames):
+        self._count("DescribeEnvironmentHealth")
+        if self.causes is None:
+            raise ClientError({"Error": {"Code": "InvalidRequestException", "Message": "not enhanced"}}, "x")
+        return {"EnvironmentName": EnvironmentName, "Causes": self.causes}
 
     def describe_environments(self, EnvironmentNames, IncludeDeleted=False, ApplicationName=None):
         self._count("DescribeEnvironments")
@@ -66,12 +73,15 @@ SUCCESS = [
 ]
 
 
-def follow(events, states, timeout=120.0, health=("Green",), label="v2", throttle_every=0):
+def follow(
+    events, states, timeout=120.0, health=("Green",), label="v2", throttle_every=0, settle=180.0, causes=None, start=0.0
+):
     clock = FakeClock()
-    eb = ScriptedEB(clock, events, states, throttle_every)
+    clock.now = start
+    eb = ScriptedEB(clock, events, states, throttle_every, causes)
     printed: list[str] = []
     watcher = Watcher(Beanstalk(eb), Deadline(clock, timeout), lambda e: printed.append(e.message), printed.append, Schedule())
-    outcome = watcher.follow("env", REQUEST, T0, Expectation(label, health))
+    outcome = watcher.follow("env", REQUEST, T0, Expectation(label, health, settle))
     return outcome, printed, clock, eb
 
 
@@ -198,3 +208,123 @@ def test_a_version_mismatch_without_another_update_is_still_a_failure():
     states = [(0, "Updating", "Grey", "v2"), (9.5, "Ready", "Green", "v1")]
     outcome, _, _, _ = follow(SUCCESS, states)
     assert outcome.result == "failed" and not outcome.superseded_by
+
+
+# --- the closing events decide, not the first success (EB sends its closing a second or more after a success step) -------
+
+CONFIG_SUCCESS = "Successfully deployed new configuration to environment."
+CLOSED_WITH_ERRORS = (
+    "Update environment operation is complete, but with errors. For more information, see troubleshooting documentation."
+)
+
+
+def late_errors(at: float):
+    """A configuration update as a public transcript shows it: the success step, and one second later the error closing."""
+    return [
+        (1, "INFO", "Updating environment env's configuration settings.", REQUEST),
+        (at, "INFO", CONFIG_SUCCESS, REQUEST),
+        (at + 1, "ERROR", CLOSED_WITH_ERRORS, REQUEST),
+    ]
+
+
+@pytest.mark.parametrize("health", ["Red", "Green"])
+@pytest.mark.parametrize("start", [i / 10 for i in range(17)])  # every phase of the poll schedule against the two events
+def test_an_error_closing_one_second_after_the_success_step_is_a_failure_at_every_split(health, start):
+    at = 6.0
+    states = [(0, "Updating", "Grey", ""), (at, "Ready", health, "")]
+    outcome, printed, _, _ = follow(late_errors(at), states, label="", start=start)
+    assert outcome.result == "failed", (start, printed)
+    assert CLOSED_WITH_ERRORS in outcome.cause
+    assert "health is Red" not in outcome.cause, "failed for the right reason: the closing event, not the colour"
+
+
+@pytest.mark.parametrize("delay", [0.1, 0.5, 1.0, 2.0, 3.0, 4.5])
+def test_the_error_closing_is_waited_for_after_ready(delay):
+    at = 6.0
+    events = late_errors(at)[:2] + [(at + delay, "ERROR", CLOSED_WITH_ERRORS, REQUEST)]
+    states = [(0, "Updating", "Grey", ""), (at - 0.5, "Ready", "Green", "")]
+    outcome, _, _, _ = follow(events, states, label="")
+    assert outcome.result == "failed"
+
+
+def test_a_success_step_and_ready_without_a_closing_is_judged_after_a_bounded_grace():
+    events = late_errors(6.0)[:2]
+    states = [(0, "Updating", "Grey", ""), (6.0, "Ready", "Green", "")]
+    outcome, _, clock, _ = follow(events, states, label="")
+    assert outcome.result == "deployed"
+    assert clock.now <= 6.0 + Schedule().closing_grace + 3, "the grace after Ready is bounded"
+
+
+def test_the_configuration_success_step_then_the_closing_is_a_success():
+    events = late_errors(6.0)[:2] + [(7.0, "INFO", "Environment update completed successfully.", REQUEST)]
+    states = [(0, "Updating", "Grey", ""), (7.0, "Ready", "Green", "")]
+    outcome, _, clock, _ = follow(events, states, label="")
+    assert outcome.result == "deployed"
+    assert clock.now < 10, "a closing event ends the wait at once"
+
+
+def test_an_error_read_after_the_closing_but_before_the_verdict_wins():
+    events = SUCCESS + [(12, "ERROR", "Unsuccessful command execution on instance id(s) 'i-0abc'. Aborting the operation.", REQUEST)]
+    states = [(0, "Updating", "Grey", "v2"), (9.5, "Ready", "Grey", "v2"), (15, "Ready", "Green", "v2")]
+    outcome, _, _, _ = follow(events, states)
+    assert outcome.result == "failed"
+    assert "Aborting the operation" in outcome.cause
+
+
+# --- command timeouts ---------------------------------------------------------------------------------------------------
+
+TIMEOUT_WARNING = (
+    "The following instances have not responded in the allowed command timeout time "
+    "(they might still finish eventually on their own): [i-0abc]."
+)
+TIMEOUT_CLOSING = "Update environment operation is complete, but with command timeouts. Try increasing the timeout period."
+
+
+@pytest.mark.parametrize("health, label", [("Green", "v2"), ("Green", "v1"), ("Yellow", "v2")])
+def test_a_command_timeout_closing_is_a_failure_named_by_its_warning(health, label):
+    events = [
+        (1, "INFO", "Environment update is starting.", REQUEST),
+        (3, "INFO", "Deploying new version to instance(s).", REQUEST),
+        (60, "WARN", TIMEOUT_WARNING, REQUEST),
+        (61, "INFO", TIMEOUT_CLOSING, REQUEST),
+    ]
+    states = [(0, "Updating", "Grey", "v2"), (61, "Ready", health, label)]
+    outcome, _, _, _ = follow(events, states, timeout=300)
+    assert outcome.result == "failed"
+    assert outcome.cause.splitlines()[0] == TIMEOUT_WARNING
+    assert TIMEOUT_CLOSING in outcome.cause
+
+
+# --- health that does not settle --------------------------------------------------------------------------------------------
+
+YELLOW_CAUSE = "12.5 % of the requests are erroring with HTTP 4xx."
+
+
+@pytest.mark.parametrize("colour", ["Yellow", "Grey"])
+def test_health_that_stays_outside_the_accepted_set_fails_after_the_settling_window(colour):
+    states = [(0, "Updating", "Grey", "v2"), (9.5, "Ready", colour, "v2")]
+    outcome, _, clock, _ = follow(SUCCESS, states, timeout=900, settle=60, causes=[YELLOW_CAUSE])
+    assert outcome.result == "failed"
+    assert f"health stayed {colour} for 60 s" in outcome.cause
+    assert YELLOW_CAUSE in outcome.cause
+    assert 9.5 + 60 <= clock.now <= 9.5 + 60 + 5, "bounded by the settling window, not the deadline"
+
+
+def test_the_settling_window_forgives_health_that_settles_in_time():
+    states = [(0, "Updating", "Grey", "v2"), (9.5, "Ready", "Yellow", "v2"), (50, "Ready", "Green", "v2")]
+    outcome, _, _, _ = follow(SUCCESS, states, timeout=900, settle=60, causes=[YELLOW_CAUSE])
+    assert outcome.result == "deployed"
+
+
+def test_causes_are_left_out_under_basic_health():
+    states = [(0, "Updating", "Grey", "v2"), (9.5, "Ready", "Yellow", "v2")]
+    outcome, _, _, _ = follow(SUCCESS, states, timeout=900, settle=30, causes=None)
+    assert outcome.result == "failed"
+    assert outcome.cause == "health stayed Yellow for 30 s after the update ended (accepted: Green)"
+
+
+def test_red_health_names_its_causes():
+    states = [(0, "Updating", "Grey", "v2"), (9.5, "Ready", "Red", "v2")]
+    outcome, _, _, _ = follow(SUCCESS, states, causes=["The application is not running on all instances."])
+    assert outcome.result == "failed"
+    assert outcome.cause == "the environment's health is Red: The application is not running on all instances."
