@@ -315,7 +315,8 @@ class Watcher:
                     return Outcome("failed", state, evidence.cause, evidence.events, self.calls)
                 if expect.version_label and state.version_label != expect.version_label:
                     return self._failed(
-                        state, f"the environment runs {state.version_label or 'no version'}, not {expect.version_label}",
+                        state,
+                        f"the environment runs {state.version_label or 'no version'}, not {expect.version_label}",
                         evidence,
                     )
                 if state.health in expect.health:

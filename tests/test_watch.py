@@ -73,9 +73,7 @@ SUCCESS = [
 ]
 
 
-def follow(
-    events, states, timeout=120.0, health=("Green",), label="v2", throttle_every=0, settle=180.0, causes=None, start=0.0
-):
+def follow(events, states, timeout=120.0, health=("Green",), label="v2", throttle_every=0, settle=180.0, causes=None, start=0.0):
     clock = FakeClock()
     clock.now = start
     eb = ScriptedEB(clock, events, states, throttle_every, causes)
@@ -264,7 +262,8 @@ def test_the_configuration_success_step_then_the_closing_is_a_success():
 
 
 def test_an_error_read_after_the_closing_but_before_the_verdict_wins():
-    events = SUCCESS + [(12, "ERROR", "Unsuccessful command execution on instance id(s) 'i-0abc'. Aborting the operation.", REQUEST)]
+    abort = "Unsuccessful command execution on instance id(s) 'i-0abc'. Aborting the operation."
+    events = SUCCESS + [(12, "ERROR", abort, REQUEST)]
     states = [(0, "Updating", "Grey", "v2"), (9.5, "Ready", "Grey", "v2"), (15, "Ready", "Green", "v2")]
     outcome, _, _, _ = follow(events, states)
     assert outcome.result == "failed"
