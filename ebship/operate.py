@@ -12,6 +12,20 @@ from ebship.errors import UsageError
 from ebship.plan import Plan, Step, execute, print_plan
 from ebship.release import Job
 
+MAX_EVENTS = 1000  # DescribeEvents' MaxRecords: 1 to 1000 (botocore model)
+
+
+def whole_number(flag: str, text: object, low: int, high: int | None = None) -> int:
+    """A task flag's whole number, or a ``UsageError`` naming the flag and the range it takes."""
+    allowed = f"from {low} to {high}" if high is not None else f"{low} or more"
+    try:
+        number = int(str(text).strip())
+    except ValueError:
+        raise UsageError(f"{flag} takes a whole number {allowed}, not {str(text)!r}.") from None
+    if number < low or (high is not None and number > high):
+        raise UsageError(f"{flag} takes a whole number {allowed}, not {number}.")
+    return number
+
 
 def _eb(job: Job) -> Beanstalk:
     return Beanstalk(client(job.settings, "elasticbeanstalk"))
@@ -79,8 +93,7 @@ def plan_prune(application: str, versions: list[dict[str, Any]], in_use: set[str
 
 
 def prune(job: Job, keep: int, dry_run: bool) -> None:
-    if keep < 1:
-        raise UsageError("--keep must be at least 1.")
+    keep = whole_number("--keep", keep, 1)
     job.settings.require("EB_APPLICATION")
     eb = _eb(job)
     application = job.settings.eb_application

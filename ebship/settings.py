@@ -84,6 +84,13 @@ SPECS: tuple[SettingSpec, ...] = (
         pattern_help="a whole number of seconds",
     ),
     SettingSpec(
+        "HEALTH_SETTLE_TIMEOUT",
+        "Seconds health may stay outside ACCEPTED_HEALTH (Grey, Yellow) after an update ended well before that is a failure.",
+        "180",
+        pattern=r"[0-9]+",
+        pattern_help="a whole number of seconds",
+    ),
+    SettingSpec(
         "ACCEPTED_HEALTH",
         "Health colours that count as healthy after a deploy, comma-separated.",
         "Green",
@@ -125,6 +132,7 @@ class Settings:
     bundle_prefix: str = ""
     container_port: str = ""
     deploy_timeout: str = ""
+    health_settle_timeout: str = ""
     accepted_health: str = ""
     rollback: str = ""
     auth_key: str = ""
@@ -178,7 +186,12 @@ def read_dotenv(path: Path) -> dict[str, str]:
         return {}
     from dotenv import dotenv_values
 
-    return {key: value for key, value in dotenv_values(path).items() if value is not None}
+    try:
+        found = dotenv_values(path, encoding="utf-8")
+    except UnicodeDecodeError as error:
+        line = error.object[: error.start].count(b"\n") + 1  # the line, never the byte: it may be part of a secret
+        raise UsageError(f"{path.name} is not UTF-8 text (line {line}): save it as UTF-8") from None
+    return {key: value for key, value in found.items() if value is not None}
 
 
 def load(
@@ -207,7 +220,12 @@ def load(
             values[spec.env], sources[spec.env] = flag, "flag"
     for spec in SPECS:
         value = values[spec.env]
-        if value != value.strip():
+        if not value and spec.default and sources[spec.env] != "default":
+            problems.append(
+                f"  {spec.env} is set but empty ({sources[spec.env]}): remove it to use the default "
+                f"{spec.default!r}, or give it a value"
+            )
+        elif value != value.strip():
             problems.append(f"  {spec.env} has leading or trailing white space ({sources[spec.env]})")
         elif value and spec.choices and value not in spec.choices:
             problems.append(f"  {spec.env} must be one of {', '.join(spec.choices)} ({sources[spec.env]})")

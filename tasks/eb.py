@@ -76,17 +76,19 @@ def status(c, env=None):
 @task(
     help={
         "env": ENV,
-        "count": "How many recent events to show (default 20).",
+        "count": "How many recent events to show, 1 to 1000 (default 20).",
         "follow": "Keep printing new events until interrupted (Ctrl-C).",
     }
 )
 @reported
-def events(c, env=None, count=20, follow=False):
+def events(c, env=None, count=None, follow=False):
     """Show the environment's recent events, oldest first."""
     from ebship import operate
 
+    # Flags default to None, not a number: Invoke would convert the text itself and end in a traceback on 'abc'.
+    records = operate.whole_number("--count", 20 if count is None else count, 1, operate.MAX_EVENTS)
     current, resolved = targeted(env)
-    operate.events(current, resolved.target, int(count), follow)
+    operate.events(current, resolved.target, records, follow)
 
 
 @task(
@@ -97,12 +99,13 @@ def events(c, env=None, count=20, follow=False):
     }
 )
 @reported
-def prune(c, env=None, keep=20, dry_run=False):
+def prune(c, env=None, keep=None, dry_run=False):
     """Delete old application versions beyond the newest N, never one that an environment runs."""
     from ebship import operate
 
+    versions_kept = operate.whole_number("--keep", 20 if keep is None else keep, 1)
     current = targeted(env)[0] if env else job()
-    operate.prune(current, int(keep), dry_run)
+    operate.prune(current, versions_kept, dry_run)
 
 
 ns = Collection(version, deploy, env, status, events, prune)

@@ -268,6 +268,16 @@ CASES = [
         ("CI=true but no deploy target",),
         env={"EB_APPLICATION": None, "EB_BUCKET": None},
     ),
+    Case(
+        "DEPLOY_TIMEOUT empty", ("eb.deploy", "--env", "rel"), 2, ("DEPLOY_TIMEOUT is set but empty",), env={"DEPLOY_TIMEOUT": ""}
+    ),
+    Case("AUTH_KEY empty", ("s3.auth",), 2, ("AUTH_KEY is set but empty",), env={"AUTH_KEY": ""}),
+    Case("AUTH_FORMAT empty", ("s3.auth",), 2, ("AUTH_FORMAT is set but empty",), env={"AUTH_FORMAT": ""}),
+    Case("eb.events --count 0", ("eb.events", "--env", "rel", "--count", "0"), 2, ("--count takes a whole number",)),
+    Case("eb.events --count -5", ("eb.events", "--env", "rel", "--count", "-5"), 2, ("--count takes a whole number",)),
+    Case("eb.events --count abc", ("eb.events", "--env", "rel", "--count", "abc"), 2, ("--count takes a whole number",)),
+    Case("eb.prune --keep abc", ("eb.prune", "--keep", "abc"), 2, ("--keep takes a whole number",)),
+    Case("Invoke's own dry run (inv -R)", ("-R", "eb.deploy", "--env", "rel"), 2, ("inv -R/--dry is not supported", "--dry-run")),
 ]
 
 
