@@ -6,6 +6,7 @@ boto3 itself) points every client at the local stand-in.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from ebship.errors import UsageError
@@ -38,10 +39,28 @@ def _botocore_session() -> Any:
     return fresh
 
 
+def _stand_in_web_identity(settings: Settings) -> boto3.session.Session | None:
+    """CircleCI's OIDC path rehearsed on the stand-in: a session whose credentials come from a web-identity role that
+    the stand-in's own STS issued. Any other credentials of the chain could be real ones, which it must never see."""
+    import boto3
+
+    sts = os.environ.get("AWS_ENDPOINT_URL_STS") or os.environ.get("AWS_ENDPOINT_URL", "")
+    if not (os.environ.get("AWS_ROLE_ARN") and os.environ.get("AWS_WEB_IDENTITY_TOKEN_FILE")):
+        return None  # also spares the chain's walk to the instance metadata endpoint
+    if sts != settings.aws_endpoint_url:
+        return None
+    chain = boto3.session.Session(region_name=settings.aws_region or "us-east-1", botocore_session=_botocore_session())
+    credentials = chain.get_credentials()  # the web-identity provider defers its STS call until first use
+    return chain if credentials is not None and credentials.method == "assume-role-with-web-identity" else None
+
+
 def session(settings: Settings) -> boto3.session.Session:
     import boto3
 
     if settings.aws_endpoint_url.startswith(LOOPBACK):
+        issued = _stand_in_web_identity(settings)
+        if issued is not None:
+            return issued
         # The local stand-in: no real credentials are needed, and real ones must never be sent to it.
         return boto3.session.Session(
             aws_access_key_id="local",

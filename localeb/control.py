@@ -38,6 +38,10 @@ MUTABLE_SETTINGS = {
 
 StartResponse = Callable[..., Any]
 
+# Unsigned, so no credential scope names their service: "Calling AssumeRoleWithWebIdentity does not require the use of
+# AWS security credentials" (STS API reference, AssumeRoleWithWebIdentity; the same for AssumeRoleWithSAML).
+UNSIGNED_ACTIONS = {"AssumeRoleWithWebIdentity": "sts", "AssumeRoleWithSAML": "sts"}
+
 
 @dataclass
 class FaultRule:
@@ -175,6 +179,8 @@ class Control:
         if action is None and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
             form = parse_qs(_read_body(environ).decode("utf-8", errors="replace"))
             action = form.get("Action", [None])[0]
+        if service is None and action in UNSIGNED_ACTIONS:
+            service = UNSIGNED_ACTIONS[action]
         if service in (None, "s3") and action is None:
             return "s3:" + _s3_operation(method, environ.get("PATH_INFO", "/"), query, environ), method
         if service == "elasticbeanstalk":
