@@ -3,6 +3,11 @@
 `up` starts the server and a private registry (fresh credentials) as processes that outlive the caller,
 creates the bucket, the application and an environment, and writes everything the other tasks need to
 `<state_dir>/localeb.json`. `down` stops what `up` started and removes every container the server ran.
+
+An `up` interrupted (Ctrl-C) or failing halfway stops what it had started. Should it be killed before it can, `down`
+(and the next `up`) still find its processes, even those it had not recorded yet: the server writes its output to
+`<state_dir>/server.log` and the registry reads `<state_dir>/registry/config.yml`, so both are tied to the state
+directory.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 STATE_FILE = "localeb.json"
+SERVER_LOG = "server.log"
+REGISTRY_CONFIG = "registry/config.yml"  # localeb.registry writes it under the root that up gives it
 ACCOUNT_ID = "123456789012"
 ACCESS_KEY = "localeb"
 SECRET_KEY = "localeb-secret"
@@ -74,16 +81,31 @@ def up(
     timeout: float = 120,
 ) -> dict[str, Any]:
     """Starts everything and returns the state it wrote. Refuses if a previous `up` is still running."""
+    state_dir = Path(state_dir).resolve()
+    if read_state(state_dir) is not None and status(state_dir)["running"]:
+        raise ClusterError(f"a local Elastic Beanstalk already runs (state in {state_path(state_dir)}); "
+                           "stop it first with down")
+    down(state_dir)  # what a previous up left: a stale state file, or processes an interrupted up never recorded
+    state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _start(state_dir, application, environment, region, bucket, port, server_args, timeout)
+    except BaseException:  # KeyboardInterrupt too: an interrupted up must not leave a server that nothing stops
+        down(state_dir)
+        raise
+
+
+def _start(
+    state_dir: Path,
+    application: str,
+    environment: str,
+    region: str,
+    bucket: str | None,
+    port: int,
+    server_args: list[str] | None,
+    timeout: float,
+) -> dict[str, Any]:
     from localeb.server import start_server
 
-    state_dir = Path(state_dir).resolve()
-    previous = read_state(state_dir)
-    if previous is not None:
-        if status(state_dir)["running"]:
-            raise ClusterError(f"a local Elastic Beanstalk already runs (state in {state_path(state_dir)}); "
-                               "stop it first with down")
-        down(state_dir)
-    state_dir.mkdir(parents=True, exist_ok=True)
     username, password = "localeb", secrets.token_urlsafe(24)
     registry = _start_registry_detached(state_dir / "registry", username, password)
     state: dict[str, Any] = {
@@ -100,26 +122,22 @@ def up(
                      "root": str(state_dir / "registry")},
     }
     _write(state_dir, state)
-    try:
-        server = start_server(state_dir / "server.log", port=port, extra_args=server_args, detached=True)
-        state.update(endpoint_url=server.endpoint_url,
-                     server={"pid": server.process.pid, "server_id": server.server_id,
-                             "log": str(server.log_path)})
-        _write(state_dir, state)
-        eb, s3 = _clients(state)
-        if region == "us-east-1":
-            s3.create_bucket(Bucket=state["bucket"])
-        else:
-            s3.create_bucket(Bucket=state["bucket"], CreateBucketConfiguration={"LocationConstraint": region})
-        eb.create_application(ApplicationName=application)
-        eb.create_environment(ApplicationName=application, EnvironmentName=environment,
-                              SolutionStackName="64bit Amazon Linux 2023 v4.6.0 running Docker")
-        env = _wait_ready(eb, environment, timeout)
-        state.update(environment_id=env["EnvironmentId"], environment_url=f"http://{env['CNAME']}")
-        _write(state_dir, state)
-    except Exception:
-        down(state_dir)
-        raise
+    server = start_server(state_dir / SERVER_LOG, port=port, extra_args=server_args, detached=True)
+    state.update(endpoint_url=server.endpoint_url,
+                 server={"pid": server.process.pid, "server_id": server.server_id,
+                         "log": str(server.log_path)})
+    _write(state_dir, state)
+    eb, s3 = _clients(state)
+    if region == "us-east-1":
+        s3.create_bucket(Bucket=state["bucket"])
+    else:
+        s3.create_bucket(Bucket=state["bucket"], CreateBucketConfiguration={"LocationConstraint": region})
+    eb.create_application(ApplicationName=application)
+    eb.create_environment(ApplicationName=application, EnvironmentName=environment,
+                          SolutionStackName="64bit Amazon Linux 2023 v4.6.0 running Docker")
+    env = _wait_ready(eb, environment, timeout)
+    state.update(environment_id=env["EnvironmentId"], environment_url=f"http://{env['CNAME']}")
+    _write(state_dir, state)
     return state
 
 
@@ -209,16 +227,35 @@ def _stop_pid(pid: int | None, marker: str, timeout: float = 20) -> bool:
     return True
 
 
+def _unrecorded(state_dir: Path) -> list[tuple[int, str]]:
+    """(pid, marker) of this state directory's server and registry processes, found in /proc: the server's output
+    goes to its log here, the registry's command line names its configuration here. Only processes of this user."""
+    server_log = str(state_dir / SERVER_LOG)
+    registry_config = str(state_dir / REGISTRY_CONFIG)
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if "localeb.server" in cmdline and os.readlink(entry / "fd" / "1") == server_log:
+                found.append((int(entry.name), "localeb.server"))
+            elif "docker-registry" in cmdline and registry_config in cmdline:
+                found.append((int(entry.name), "docker-registry"))
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return found
+
+
 def down(state_dir: Path) -> dict[str, Any]:
-    """Stops the server (which removes its containers), the registry, and removes the state file."""
+    """Stops the server (which removes its containers), the registry, and removes the state file; also stops the
+    processes of an `up` that was killed before it recorded them."""
     import shutil
 
     from localeb.platform import remove_containers
 
-    state_dir = Path(state_dir)
-    state = read_state(state_dir)
-    if state is None:
-        return {"stopped": [], "containers_removed": 0}
+    state_dir = Path(state_dir).resolve()
+    state = read_state(state_dir) or {}
     stopped = []
     server = state.get("server") or {}
     if _stop_pid(server.get("pid"), "localeb.server"):
@@ -230,8 +267,9 @@ def down(state_dir: Path) -> dict[str, Any]:
     if registry.get("container_id"):
         subprocess.run(["docker", "rm", "-f", registry["container_id"]], capture_output=True, check=False)
         stopped.append(f"registry container {registry['container_id'][:12]}")
-    if registry.get("root"):
-        shutil.rmtree(registry["root"], ignore_errors=True)
+    stopped += [f"unrecorded {marker} (pid {pid})" for pid, marker in _unrecorded(state_dir) if _stop_pid(pid, marker)]
+    for root in {registry.get("root"), str(state_dir / "registry")} - {None}:
+        shutil.rmtree(str(root), ignore_errors=True)
     state_path(state_dir).unlink(missing_ok=True)
     return {"stopped": stopped, "containers_removed": removed}
 

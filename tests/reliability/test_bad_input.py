@@ -278,6 +278,7 @@ CASES = [
     Case("eb.events --count abc", ("eb.events", "--env", "rel", "--count", "abc"), 2, ("--count takes a whole number",)),
     Case("eb.prune --keep abc", ("eb.prune", "--keep", "abc"), 2, ("--keep takes a whole number",)),
     Case("Invoke's own dry run (inv -R)", ("-R", "eb.deploy", "--env", "rel"), 2, ("inv -R/--dry is not supported", "--dry-run")),
+    Case("local.up --pace banana", ("local.up", "--pace", "banana"), 2, ("--pace", "banana")),
 ]
 
 
