@@ -8,7 +8,8 @@
 # It prints the base image to use as its last line: BASE_IMAGE=<name>. Any step that fails stops it with exit 1
 # and the step's cause on stderr, and prints no BASE_IMAGE line.
 #
-# Sourcing it defines the functions without running anything (the tests use that).
+# Sourcing it defines the functions without running anything: test.sh and demo.sh call prepare_services, which
+# sets BASE_IMAGE, and the tests call single steps.
 set -euo pipefail
 # Functions report through globals and exit directly, never through $(...): a failure inside a command
 # substitution does not stop the caller under set -e.
@@ -108,10 +109,14 @@ ensure_registry_tools() {
   # Without Debian's docker-registry binary, the registry:2 image is used.
 }
 
-main() {
+prepare_services() {
   start_engine
   ensure_registry_tools
   ensure_base_image
+}
+
+main() {
+  prepare_services
   echo "BASE_IMAGE=$BASE_IMAGE"
 }
 
