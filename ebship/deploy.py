@@ -16,7 +16,7 @@ from ebship.beanstalk import Beanstalk, BeanstalkError, EnvState, Event
 from ebship.errors import DeployTimeout, PipelineError, UsageError
 from ebship.output import Console
 from ebship.plan import Plan, Step, print_plan
-from ebship.watch import DEFAULT_SCHEDULE, Clock, Deadline, Expectation, Outcome, Schedule, SystemClock, Watcher
+from ebship.watch import DEFAULT_SCHEDULE, DEFAULT_SETTLE, Clock, Deadline, Expectation, Outcome, Schedule, SystemClock, Watcher
 
 NOT_READY = "is in an invalid state for this operation"
 
@@ -143,7 +143,9 @@ class Deployer:
         clock: Clock | None = None,
         schedule: Schedule = DEFAULT_SCHEDULE,
         last_good: LastGood | None = None,
+        settle: float = DEFAULT_SETTLE,
     ) -> None:
+        self.settle = settle
         self.last_good = last_good or MemoryLastGood()
         self.eb = eb
         self.console = console
@@ -171,7 +173,7 @@ class Deployer:
         if dry_run:
             return Report(Outcome("deployed", state), label, target, state.version_label, no_op=True)
         deadline = Deadline(self.clock, self.timeout)
-        outcome, before = self.update(target, {"VersionLabel": label}, Expectation(label, target.health), deadline)
+        outcome, before = self.update(target, {"VersionLabel": label}, Expectation(label, target.health, self.settle), deadline)
         # A healthy environment runs what it says; after a failed deploy only our own record is trustworthy.
         previous = before.version_label if before and before.health in target.health else self.last_good.read(target.environment)
         report = Report(outcome, label, target, previous)
@@ -183,7 +185,10 @@ class Deployer:
             else:
                 self.console.print(f"Rolling back {target.environment} to {previous}, the last version that ran healthy.")
                 back, _ = self.update(
-                    target, {"VersionLabel": previous}, Expectation(previous, target.health), Deadline(self.clock, self.timeout)
+                    target,
+                    {"VersionLabel": previous},
+                    Expectation(previous, target.health, self.settle),
+                    Deadline(self.clock, self.timeout),
                 )
                 report.rollback = back
                 if back.ok:
@@ -276,7 +281,9 @@ def run_deploy(job: Any, target: Target, label: str, rollback: bool, dry_run: bo
     target = replace(target, health=accepted_health(target, settings.accepted_health))
     eb = Beanstalk(client(settings, "elasticbeanstalk"))
     last_good = S3LastGood(client(settings, "s3"), settings.eb_bucket, settings.bundle_prefix) if settings.eb_bucket else None
-    deployer = Deployer(eb, job.console, float(settings.deploy_timeout), last_good=last_good)
+    deployer = Deployer(
+        eb, job.console, float(settings.deploy_timeout), last_good=last_good, settle=float(settings.health_settle_timeout)
+    )
     return deployer.run(
         target, label, rollback=rollback or settings.rollback == "true", dry_run=dry_run, version_pending=version_pending
     )

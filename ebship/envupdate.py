@@ -70,9 +70,9 @@ def apply(job: Job, resolved: Resolved, prune: bool, strict: bool, dry_run: bool
         return None
     step = plan.steps[0]
     change = {key: value for key, value in step.params.items() if key in ("OptionSettings", "OptionsToRemove")}
-    deployer = Deployer(eb, job.console, float(job.settings.deploy_timeout))
+    deployer = Deployer(eb, job.console, float(job.settings.deploy_timeout), settle=float(job.settings.health_settle_timeout))
     outcome, _ = deployer.update(
-        target, reveal(change), Expectation("", target.health), Deadline(deployer.clock, deployer.timeout)
+        target, reveal(change), Expectation("", target.health, deployer.settle), Deadline(deployer.clock, deployer.timeout)
     )
     report = Report(outcome, "configuration", target)
     summarize(report, job.console)

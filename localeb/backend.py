@@ -575,8 +575,8 @@ class LocalEB:
                 "Status": "Ready" if env.status == "Ready" and env.health == "Green" else (
                     "Severe" if env.health == "Red" else "Info"),
                 "Color": env.health,
-                "Causes": [] if env.health == "Green" else ["The most recent deployment failed."]
-                if env.health == "Red" else [],
+                "Causes": [env.health_cause] if env.health_cause else [] if env.health == "Green" else [
+                    "The most recent deployment failed."] if env.health == "Red" else [],
                 "InstancesHealth": {"NoData": 0, "Unknown": 0, "Pending": 0, "Ok": ok, "Info": 0,
                                     "Warning": 0, "Degraded": 0, "Severe": 1 - ok if env.health == "Red" else 0},
                 "RefreshedAt": now(),

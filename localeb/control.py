@@ -33,7 +33,7 @@ KINDS = ("throttle", "error", "slow")
 MUTABLE_SETTINGS = {
     "phase_seconds": float, "version_limit": int, "failed_version_label": str, "combined_update": str,
     "env_limits": str, "legacy_dockercfg": str, "image_digest": str, "version_status_case": str,
-    "health_timeout": float,
+    "health_timeout": float, "update_closing": str, "s3_list_bucket": str, "unprocessed_seconds": float, "draft_position": str,
 }
 
 StartResponse = Callable[..., Any]

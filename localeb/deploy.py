@@ -31,6 +31,24 @@ from localeb.platform import DeployError, RunningContainer
 if TYPE_CHECKING:
     from localeb.backend import LocalEB, RegionState
 
+# The closing of a successful update (developer guide, eb3-deploy.md), for configuration updates too, after
+# "Successfully deployed new configuration to environment." (transcript in ThoughtWorksStudios/eb_deployer#69).
+UPDATE_COMPLETED = "Environment update completed successfully."
+CONFIGURATION_DEPLOYED = "Successfully deployed new configuration to environment."
+CLOSED_WITH_ERRORS = ("Update environment operation is complete, but with errors. For more information, see "
+                      "troubleshooting documentation.")
+# Developer guide, troubleshooting-deployments.md. Its severity is not documented: WARN, the case a client that only
+# looks for ERROR events would miss.
+CLOSED_WITH_COMMAND_TIMEOUTS = ("Update environment operation is complete, but with command timeouts. Try increasing "
+                                "the timeout period.")
+COMMAND_TIMEOUT_WARNING = ("The following instances have not responded in the allowed command timeout time (they might "
+                           "still finish eventually on their own): [{instance}].")
+# An enhanced-health cause as EB words it in a health transition event (a public event transcript:
+# "Environment health has transitioned from Ok to Severe. 85.7 % of the requests are erroring with HTTP 4xx.").
+UNSETTLED_CAUSE = "12.5 % of the requests are erroring with HTTP 4xx."
+# The transcript's gap between the success step and the error closing.
+LATE_CLOSING_SECONDS = 1.0
+
 
 def _instance_failure(env: Environment, cause: str) -> DeployError:
     return DeployError(
@@ -146,9 +164,12 @@ def _settle(eb: LocalEB, state: RegionState, env: Environment, health: str, kind
     previous = env.settled_health
     env.status = "Ready"
     env.health = env.settled_health = health
+    env.health_cause = UNSETTLED_CAUSE if health == "Yellow" else ""
     if env.enhanced_health and started is not None:
         took = f"took {time.monotonic() - started:.0f} seconds"
-        if health == "Green":
+        if health == "Yellow":
+            eb.emit(state, f"Environment health has transitioned from Info to Warning. {UNSETTLED_CAUSE}", "WARN", env=env)
+        elif health == "Green":
             eb.emit(state, f"Environment health has transitioned from Info to Ok. {kind} completed 0 seconds ago "
                            f"and {took}.", env=env)
         else:
@@ -158,6 +179,30 @@ def _settle(eb: LocalEB, state: RegionState, env: Environment, health: str, kind
         eb.emit(state, "Environment health has been set to RED", "WARN", env=env)
     elif health == "Green" and previous == "Red":
         eb.emit(state, "Environment health has been set to GREEN", "INFO", env=env)
+
+
+def _closed_well(eb: LocalEB, state: RegionState, env: Environment, kind: str, started: float,
+                 version_label: str | None, request_id: str) -> None:
+    """The closing of an update that went well; under ``unsettled-yellow`` health then stays Yellow."""
+    eb.emit(state, UPDATE_COMPLETED, env=env, version_label=version_label, request_id=request_id)
+    health = "Yellow" if eb.settings.update_closing == "unsettled-yellow" else "Green"
+    _settle(eb, state, env, health, kind, started)
+
+
+def _timed_out(eb: LocalEB, state: RegionState, env: Environment, label: str, previous_label: str | None,
+               previous_options: dict[OptionKey, str], request_id: str) -> None:
+    """``command-timeouts``: the instance never answers the deploy command; the old container keeps serving."""
+    eb.sleep_phase()
+    with eb.lock:
+        env.operation_label = None
+        env.updated = now()
+        eb.emit(state, COMMAND_TIMEOUT_WARNING.format(instance=env.instance_id), "WARN", env=env,
+                version_label=label, request_id=request_id)
+        eb.emit(state, CLOSED_WITH_COMMAND_TIMEOUTS, "WARN", env=env, version_label=label, request_id=request_id)
+        if eb.settings.failed_version_label == "revert":
+            env.version_label = previous_label
+        env.options = previous_options
+        _settle(eb, state, env, env.settled_health)
 
 
 def _health_in_progress(eb: LocalEB, state: RegionState, env: Environment, kind: str) -> float:
@@ -211,6 +256,9 @@ def deploy_version(
     eb.sleep_phase()
     eb.emit(state, "Deploying new version to instance(s).", env=env, version_label=label, request_id=request_id)
     started = _health_in_progress(eb, state, env, "Application update")
+    if eb.settings.update_closing == "command-timeouts":
+        _timed_out(eb, state, env, label, previous_label, previous_options, request_id)
+        return
     failure: DeployError | None = None
     try:
         running, spec, variables = _install(eb, state, env, label, env.options)
@@ -237,9 +285,7 @@ def deploy_version(
             env.options = previous_options
             _settle(eb, state, env, "Red", started=started)
         else:
-            eb.emit(state, "Environment update completed successfully.", env=env, version_label=label,
-                    request_id=request_id)
-            _settle(eb, state, env, "Green", started=started)
+            _closed_well(eb, state, env, "Application update", started, label, request_id)
 
 
 def configure(
@@ -270,9 +316,17 @@ def configure(
             eb.emit(state, "The environment was reverted to the previous configuration setting.", "INFO", env=env,
                     request_id=request_id)
             _settle(eb, state, env, "Red", "Configuration update", started)
-        else:
-            eb.emit(state, "Successfully deployed new configuration to environment.", env=env, request_id=request_id)
-            _settle(eb, state, env, "Green", "Configuration update", started)
+            return
+        eb.emit(state, CONFIGURATION_DEPLOYED, env=env, request_id=request_id)
+        closing = eb.settings.update_closing
+        if closing not in ("late-errors", "late-errors-green"):
+            _closed_well(eb, state, env, "Configuration update", started, None, request_id)
+            return
+        # Ready first, the error closing a second later: the order a client reading Ready as "over" gets wrong.
+        _settle(eb, state, env, "Red" if closing == "late-errors" else "Green", "Configuration update", started)
+    time.sleep(LATE_CLOSING_SECONDS)
+    with eb.lock:
+        eb.emit(state, CLOSED_WITH_ERRORS, "ERROR", env=env, request_id=request_id)
 
 
 def terminate(eb: LocalEB, state: RegionState, env: Environment, request_id: str) -> None:

@@ -129,6 +129,7 @@ class Environment:
     status: str = "Launching"
     health: str = "Grey"
     settled_health: str = "Grey"
+    health_cause: str = ""  # enhanced health's cause for a Yellow environment
     version_label: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     container: RunningContainer | None = None

@@ -14,6 +14,9 @@ CHOICES = {
     "legacy_dockercfg": ("accept", "reject"),
     "image_digest": ("accept", "reject"),
     "version_status_case": ("upper", "title"),
+    "update_closing": ("normal", "late-errors", "late-errors-green", "command-timeouts", "unsettled-yellow"),
+    "s3_list_bucket": ("granted", "denied"),
+    "draft_position": ("last", "first"),
 }
 
 
@@ -46,6 +49,14 @@ class Settings:
     image_digest: str = "accept"
     # Case of ApplicationVersion Status on the wire: AWS sends upper case, the model documents title case.
     version_status_case: str = "upper"
+    # Whether S3 callers hold s3:ListBucket; without it a missing key answers 403 AccessDenied (S3 GetObject docs).
+    s3_list_bucket: str = "granted"
+    # Seconds a version created with Process=true stays UNPROCESSED before PROCESSING (UNCONFIRMED; the EB CLI waits).
+    unprocessed_seconds: float = 0.0
+    # Where a draft configuration comes in DescribeConfigurationSettings, after or before the deployed one (undocumented).
+    draft_position: str = "last"
+    # How updates end: as documented, or one of the endings a client must not misread (see README, "Update closings").
+    update_closing: str = "normal"
     health_timeout: float = 20.0
     health_interval: float = 0.25
     fault_seed: int | None = None
@@ -72,6 +83,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="allow Image.Name given by digest (name@sha256:...)")
     parser.add_argument("--version-status-case", choices=CHOICES["version_status_case"], default="upper",
                         help="ApplicationVersion Status as AWS sends it (upper) or as the model spells it (title)")
+    parser.add_argument("--s3-list-bucket", choices=CHOICES["s3_list_bucket"], default="granted",
+                        help="denied: callers lack s3:ListBucket, so GetObject/HeadObject of a missing key answer 403")
+    parser.add_argument("--unprocessed-seconds", type=float, default=0.0,
+                        help="seconds a version created with Process=true shows UNPROCESSED before PROCESSING")
+    parser.add_argument("--draft-position", choices=CHOICES["draft_position"], default="last",
+                        help="a draft configuration after (last) or before (first) the deployed one")
+    parser.add_argument("--update-closing", choices=CHOICES["update_closing"], default="normal",
+                        help="how updates end: normal, or a closing a client must not misread (README: Update closings)")
     parser.add_argument("--health-timeout", type=float, default=20.0,
                         help="seconds a new container has to pass its health check")
     parser.add_argument("--fault-seed", type=int, help="seed for the random choice of calls that get a fault")
@@ -87,6 +106,10 @@ def from_arguments(args: argparse.Namespace) -> Settings:
         legacy_dockercfg=args.legacy_dockercfg,
         image_digest=args.image_digest,
         version_status_case=args.version_status_case,
+        s3_list_bucket=args.s3_list_bucket,
+        unprocessed_seconds=args.unprocessed_seconds,
+        draft_position=args.draft_position,
+        update_closing=args.update_closing,
         health_timeout=args.health_timeout,
         fault_seed=args.fault_seed,
     )

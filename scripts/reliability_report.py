@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-SUITES = ("faults", "detection", "interruption", "concurrency", "superseded", "bad_input", "secrets")
+SUITES = ("faults", "detection", "closings", "interruption", "concurrency", "superseded", "bad_input", "secrets")
 TESTS = {
     "faults": "tests/reliability/test_faults.py",
     "detection": "tests/reliability/test_detection.py",
+    "closings": "tests/reliability/test_closings.py",
     "interruption": "tests/reliability/test_interruption.py",
     "concurrency": "tests/reliability/test_concurrency.py",
     "superseded": "tests/reliability/test_concurrency.py",
@@ -139,7 +140,7 @@ def details(suite: str, data: dict[str, Any]) -> list[str]:
             f"{cell('; '.join(r['problems']) or '-')} |"
             for r in rows
         ]
-    elif suite == "detection":
+    elif suite in ("detection", "closings"):
         classes: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for r in rows:
             classes.setdefault((r["class"], r["variant"]), []).append(r)
@@ -267,6 +268,12 @@ def render(results: dict[str, dict[str, Any]]) -> str:
         "",
         "## What the suites found and what was fixed",
         "",
+        "- **Closings**: the watcher ended an update at its first success event. A configuration update that Elastic "
+        'Beanstalk closed with errors one second after "Successfully deployed new configuration to environment." was '
+        "reported deployed when the environment stayed Green; a deploy closed with command timeouts (a WARN closing) "
+        "was reported deployed when VersionLabel kept the new label; health that stayed Yellow waited for the whole "
+        "deadline. The update now ends at its closing event (or Ready plus a grace of event reads), events are read "
+        "once more before a success, and health outside the accepted set fails after HEALTH_SETTLE_TIMEOUT.",
         "- **Interruption**: a run SIGKILLed while the app's tests ran left its test container behind for ever (its "
         "`finally` never ran). Test containers now carry their owner (host, pid, start time); the next `docker.test` "
         "on the host removes those whose owner is gone.",

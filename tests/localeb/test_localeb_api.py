@@ -313,6 +313,7 @@ def test_configuration_update_events_and_settings(eb: Any, app: str) -> None:
         "Environment update is starting.",
         f"Updating environment {name}'s configuration settings.",
         "Successfully deployed new configuration to environment.",
+        "Environment update completed successfully.",
     ]
     values = option_values(eb, app, name)
     assert values[(ENV_NS, "GREETING")] == "hello"

@@ -210,7 +210,8 @@ def test_configuration_update_restarts_the_container_with_new_variables(eb: Any,
         EnvironmentName=web["EnvironmentName"], RequestId=response["ResponseMetadata"]["RequestId"])["Events"])]
     assert texts == ["Environment update is starting.",
                      f"Updating environment {web['EnvironmentName']}'s configuration settings.",
-                     "Successfully deployed new configuration to environment."]
+                     "Successfully deployed new configuration to environment.",
+                     "Environment update completed successfully."]
     assert after["Health"] == "Green"
     assert get(web, "/env/GREETING") == (200, "changed")
     assert not old & {c.id for c in containers(docker_client, web)}
