@@ -147,7 +147,14 @@ def test_tasks_run_on_credentials_assumed_by_web_identity(oidc_project, aws, tmp
     step, after = run_step(tmp_path, **env, AWS_ROLE_ARN=ROLE, CIRCLE_OIDC_TOKEN_V2=TOKEN_MARKER)
     assert step.returncode == 0, step.stderr
     task_env = {**env, "BASH_ENV": str(tmp_path / "bash_env"), "TMPDIR": str(tmp_path)}
-    for args, done in ((("s3.auth",), "auth"), (("eb.status", "--env", "e2e"), ENV_NAME), (("eb.events", "--env", "e2e"), "")):
+    # doctor shows the caller's identity: the role, and the session name the step exported, reached STS.
+    assumed = "assumed-role/eb-ship-ci/circleci-job-0"
+    for args, done in (
+        (("s3.auth",), "auth"),
+        (("eb.status", "--env", "e2e"), ENV_NAME),
+        (("eb.events", "--env", "e2e"), ""),
+        (("doctor", "--env", "e2e"), assumed),
+    ):
         aws.reset_calls()
         result = inv_after_step(root, task_env, *args)
         assert result.returncode == 0, f"{args}\n{result.stdout}\n{result.stderr}"
