@@ -38,9 +38,14 @@ def run_step(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess[st
     bash_env.touch()
     full = {**base_env(), "BASH_ENV": str(bash_env), "TMPDIR": str(tmp_path), **env}
     step = subprocess.run(
-        ["bash", "-eo", "pipefail", "-c", credentials_command()], cwd=ROOT, env=full, capture_output=True, text=True
+        ["bash", "-eo", "pipefail", "-c", credentials_command()],
+        cwd=ROOT,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
-    seen = subprocess.run(["bash", "-c", "env -0"], env=full, capture_output=True, check=True).stdout.decode()
+    seen = subprocess.run(["bash", "-c", "env -0"], env=full, capture_output=True, check=True, timeout=60).stdout.decode()
     after = dict(item.split("=", 1) for item in seen.split("\0") if "=" in item)
     return step, after
 
