@@ -36,7 +36,7 @@ def run_step(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess[st
     """Runs the credentials step with CircleCI's BASH_ENV, then what a later step's shell sees after sourcing it."""
     bash_env = tmp_path / "bash_env"
     bash_env.touch()
-    full = {**base_env(), "BASH_ENV": str(bash_env), "TMPDIR": str(tmp_path), **env}
+    full = {**base_env(), **env, "BASH_ENV": str(bash_env), "TMPDIR": str(tmp_path)}
     step = subprocess.run(
         ["bash", "-eo", "pipefail", "-c", credentials_command()],
         cwd=ROOT,
