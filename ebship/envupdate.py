@@ -13,12 +13,12 @@ from ebship import environments, envvars
 from ebship.aws import client
 from ebship.beanstalk import Beanstalk
 from ebship.deploy import Deployer, Report, accepted_health, summarize
-from ebship.errors import UsageError
+from ebship.errors import DeployTimeout, UsageError
 from ebship.plan import Plan, Secret, Step, print_plan, reveal
 from ebship.release import Job
 from ebship.settings import read_dotenv
 from ebship.targets import Resolved
-from ebship.watch import Deadline, Expectation
+from ebship.watch import Deadline, Expectation, SystemClock
 
 
 def declared_variables(job: Job, resolved: Resolved, like: str = "") -> dict[str, str]:
@@ -60,6 +60,21 @@ def apply(job: Job, resolved: Resolved, prune: bool, strict: bool, dry_run: bool
     configuration = eb.call(
         "describe_configuration_settings", ApplicationName=target.application, EnvironmentName=target.environment
     )
+    if envvars.draft_pending(configuration):
+        then = "compared with the deployed ones below" if dry_run else "waiting for its end"
+        job.console.print(f"{target.environment} is deploying other settings (a pending draft): {then}.")
+    waiting = Deadline(SystemClock(), float(job.settings.deploy_timeout))
+    while envvars.draft_pending(configuration) and not dry_run:
+        # Another update is deploying settings: compare with what it leaves, or a "no change" could be false.
+        if waiting.passed:
+            raise DeployTimeout(
+                f"{target.environment} was still deploying other settings after {waiting.seconds:.0f} s "
+                "(DEPLOY_TIMEOUT); nothing was changed."
+            )
+        waiting.sleep(2.0)
+        configuration = eb.call(
+            "describe_configuration_settings", ApplicationName=target.application, EnvironmentName=target.environment
+        )
     current = envvars.current_from_configuration(configuration)
     job.console.add_secrets(value for value in current.values() if len(value) >= 6)
     difference = envvars.diff(current, values.values, prune)

@@ -254,15 +254,36 @@ def validate(
 
 
 def current_from_configuration(response: Mapping[str, Any]) -> dict[str, str]:
-    """The environment properties in a DescribeConfigurationSettings response for one environment."""
+    """The environment properties the environment runs, from a DescribeConfigurationSettings response for it.
+
+    Besides the deployed configuration the response can hold a draft: DeploymentStatus ``pending`` while an update
+    deploys it, ``failed`` after the update failed. Only the ``deployed`` one is what runs (botocore model,
+    DescribeConfigurationSettings and ConfigurationSettingsDescription.DeploymentStatus); its position is not documented.
+    """
     configurations = response.get("ConfigurationSettings") or []
-    if len(configurations) != 1:
-        raise PipelineError(f"DescribeConfigurationSettings returned {len(configurations)} configurations; expected exactly one")
+    if not configurations:
+        raise PipelineError(
+            "DescribeConfigurationSettings returned no configuration for the environment; expected exactly one deployed "
+            "configuration. Elastic Beanstalk returns only what the caller may read: check that the credentials allow "
+            "elasticbeanstalk:DescribeConfigurationSettings on the application and the environment."
+        )
+    deployed = [c for c in configurations if str(c.get("DeploymentStatus") or "").lower() == "deployed"]
+    if len(deployed) != 1:
+        statuses = ", ".join(str(c.get("DeploymentStatus") or "no DeploymentStatus") for c in configurations)
+        raise PipelineError(
+            f"DescribeConfigurationSettings returned {len(configurations)} configurations ({statuses}); expected "
+            "exactly one deployed configuration."
+        )
     return {
         option["OptionName"]: option.get("Value") or ""
-        for option in configurations[0].get("OptionSettings") or []
+        for option in deployed[0].get("OptionSettings") or []
         if option.get("Namespace") == NAMESPACE
     }
+
+
+def draft_pending(response: Mapping[str, Any]) -> bool:
+    """Whether an update is deploying other settings: a draft whose DeploymentStatus is ``pending`` (botocore model)."""
+    return any(str(c.get("DeploymentStatus") or "").lower() == "pending" for c in response.get("ConfigurationSettings") or [])
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from localeb.models import (
 )
 from localeb.options import (
     DEFAULTS,
+    OptionKey,
     as_option_list,
     check_environment_properties,
     merged,
@@ -58,6 +59,22 @@ class RegionState:
     versions: dict[tuple[str, str], ApplicationVersion] = field(default_factory=dict)
     environments: list[Environment] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+
+
+@dataclass
+class DraftConfiguration:
+    """The configuration an update deploys: `pending` while it runs, `failed` after it failed, gone after a success.
+
+    botocore's model (DescribeConfigurationSettings; ConfigurationSettingsDescription.DeploymentStatus;
+    DeleteEnvironmentConfiguration): "Updating a running environment with any configuration changes creates a draft
+    configuration set", returned beside the deployed one "while the update is in progress or if the update fails".
+    """
+
+    options: dict[OptionKey, str]
+    deployed_options: dict[OptionKey, str]  # what the environment runs while the draft is pending
+    request_id: str
+    created: datetime
+    status: str = "pending"
 
 
 def _token(value: int) -> str:
@@ -104,6 +121,8 @@ class LocalEB:
         self._event_seq = 0
         self._last_event_date = datetime.fromtimestamp(0, UTC)
         self._closed = False
+        self._drafts: dict[str, DraftConfiguration] = {}  # by environment id
+        self._open_updates: dict[str, str] = {}  # environment id -> RequestId of its update not yet settled
 
     # -- state -------------------------------------------------------------------------------------
 
@@ -234,7 +253,8 @@ class LocalEB:
                 self._check_bundle_location(state, bucket, key)
             version = ApplicationVersion(
                 application, label, arn(state.region, state.account, "applicationversion", f"{application}/{label}"),
-                description, bucket, key, now(), status="Processing" if process else "Unprocessed",
+                description, bucket, key, now(),
+                status="Processing" if process and not self.settings.unprocessed_seconds else "Unprocessed",
             )
             state.versions[(application, label)] = version
             if process:
@@ -262,6 +282,15 @@ class LocalEB:
     def _process(self, state: RegionState, version: ApplicationVersion) -> None:
         from localeb.dockerrun import BundleError, dockerrun_text, parse_dockerrun
 
+        if self.settings.unprocessed_seconds:
+            import time
+
+            time.sleep(self.settings.unprocessed_seconds)
+            with self.lock:
+                if version.status != "Unprocessed":
+                    return
+                version.status = "Processing"
+                version.updated = now()
         self.sleep_phase()
         problem = None
         try:
@@ -475,8 +504,12 @@ class LocalEB:
             env.updated = now()
             if not version_label and not (updates or removals):
                 return env.describe()
+            self._settle_draft(state, env)  # the previous update's, should its thread not have settled it yet
             previous_options = env.options
             env.options = new_options
+            if updates or removals:
+                self._drafts[env.id] = DraftConfiguration(new_options, previous_options, request_id, now())
+            self._open_updates[env.id] = request_id
             env.status = "Updating"
             env.health = "Grey"
             self.emit(state, "Environment update is starting.", env=env, version_label=version_label,
@@ -490,8 +523,36 @@ class LocalEB:
                 worker = configure
                 args = (self, state, env, previous_options, request_id)
             description_now = env.describe()
-        threading.Thread(target=worker, args=args, daemon=True).start()
+        threading.Thread(target=self._run_update, args=(state, env, worker, args), daemon=True).start()
         return description_now
+
+    def _run_update(self, state: RegionState, env: Environment, worker: Callable[..., None],
+                    args: tuple[Any, ...]) -> None:
+        try:
+            worker(*args)
+        finally:
+            with self.lock:
+                self._settle_draft(state, env)
+
+    def _settle_draft(self, state: RegionState, env: Environment) -> None:
+        """Once the environment's update has ended: its draft turns `failed` if it failed, and any draft goes on a success.
+
+        Called under the lock, also from DescribeConfigurationSettings, so a client that sees Ready never sees `pending`.
+        """
+        request_id = self._open_updates.get(env.id)
+        if request_id is None or env.status != "Ready":
+            return
+        del self._open_updates[env.id]
+        failed = any(
+            event.request_id == request_id
+            and (event.severity in ("ERROR", "FATAL") or "operation is complete, but with" in event.message)
+            for event in state.events
+        )
+        draft = self._drafts.get(env.id)
+        if not failed:
+            self._drafts.pop(env.id, None)
+        elif draft is not None and draft.request_id == request_id:
+            draft.status = "failed"
 
     def terminate_environment(self, state: RegionState, env_id: str | None, name: str | None,
                               request_id: str) -> dict[str, Any]:
@@ -549,17 +610,31 @@ class LocalEB:
             env = self.find_environment(state, None, env_name)
             if env.application != application:
                 raise InvalidParameterValue(f"No Environment found for EnvironmentName = '{env_name}'.")
-            return [{
-                "SolutionStackName": env.solution_stack,
-                "PlatformArn": env.platform_arn,
-                "ApplicationName": env.application,
-                "EnvironmentName": env.name,
-                "Description": env.description,
-                "DeploymentStatus": "deployed",
-                "DateCreated": env.created,
-                "DateUpdated": env.updated,
-                "OptionSettings": as_option_list(env.options),
-            }]
+            self._settle_draft(state, env)
+            draft = self._drafts.get(env.id)
+            pending = draft is not None and draft.status == "pending"
+            deployed_options = draft.deployed_options if draft is not None and pending else env.options
+            configurations = [self._configuration(env, deployed_options, "deployed", env.created, env.updated)]
+            if draft is not None:
+                draft_entry = self._configuration(env, draft.options, draft.status, draft.created, draft.created)
+                # Whether the draft comes before or after the deployed one is not documented: a choice.
+                configurations.insert(0 if self.settings.draft_position == "first" else 1, draft_entry)
+            return configurations
+
+    @staticmethod
+    def _configuration(env: Environment, options: dict[OptionKey, str], deployment_status: str, created: datetime,
+                       updated: datetime) -> dict[str, Any]:
+        return {
+            "SolutionStackName": env.solution_stack,
+            "PlatformArn": env.platform_arn,
+            "ApplicationName": env.application,
+            "EnvironmentName": env.name,
+            "Description": env.description,
+            "DeploymentStatus": deployment_status,
+            "DateCreated": created,
+            "DateUpdated": updated,
+            "OptionSettings": as_option_list(options),
+        }
 
     def describe_environment_health(
         self, state: RegionState, env_id: str | None, name: str | None, attributes: list[str] | None,

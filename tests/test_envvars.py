@@ -291,7 +291,11 @@ def test_relaxed_accepts_more_characters_but_keeps_the_lengths_and_the_total():
 
 
 def configuration(options):
-    return {"ConfigurationSettings": [{"ApplicationName": "app", "EnvironmentName": "env-1", "OptionSettings": options}]}
+    return {
+        "ConfigurationSettings": [
+            {"ApplicationName": "app", "EnvironmentName": "env-1", "DeploymentStatus": "deployed", "OptionSettings": options}
+        ]
+    }
 
 
 def test_current_from_configuration_reads_only_the_environment_namespace():
