@@ -223,6 +223,11 @@ def pushed_digest(job: Job) -> str:
 
 # --- s3.auth ------------------------------------------------------------------------------------------------------
 
+# S3 answers a missing key with 403 AccessDenied, not 404 NoSuchKey, to a caller without s3:ListBucket on the bucket
+# (S3 API reference, GetObject, "Permissions"); HeadObject's 403 has no body, so botocore names it "403".
+DENIED = ("AccessDenied", "403")
+UNREADABLE = object()  # the auth file is missing or the caller may not read it: S3 does not say which
+
 
 def plan_auth(job: Job, s3: Any) -> Plan:
     job.settings.require("IMAGE_REPOSITORY", "REGISTRY_USERNAME", "REGISTRY_PASSWORD", "EB_BUCKET")
@@ -231,9 +236,17 @@ def plan_auth(job: Job, s3: Any) -> Plan:
     bucket, key = job.settings.eb_bucket, job.settings.auth_key
     location = f"s3://{bucket}/{key}"
     current, encryption = _read_object(s3, bucket, key)
-    if current == content and encryption:
+    notes: tuple[str, ...] = ()
+    if current is UNREADABLE:
+        why = "create or replace"
+        notes = (
+            f"S3 denied reading {location} (AccessDenied): it is missing, and the credentials lack s3:ListBucket on "
+            f"{bucket}, or they lack s3:GetObject on it; uploading it",
+        )
+    elif current == content and encryption:
         return Plan(f"s3.auth {location}", notes=(f"{location} already holds these credentials, encrypted ({encryption})",))
-    why = "create" if current is None else "replace" if current != content else "encrypt"
+    else:
+        why = "create" if current is None else "replace" if current != content else "encrypt"
     return Plan(
         f"s3.auth {location}",
         (
@@ -249,12 +262,13 @@ def plan_auth(job: Job, s3: Any) -> Plan:
                 f"{why} {location}: {job.settings.auth_format} auth for {credentials.registry}, encrypted (AES256)",
             ),
         ),
+        notes,
     )
 
 
-def upload_auth(job: Job, dry_run: bool = False) -> str:
+def upload_auth(job: Job, dry_run: bool = False, s3: Any | None = None) -> str:
     """Writes the registry auth file to S3 unless it already holds the same content; returns its S3 URL."""
-    s3 = aws_client(job.settings, "s3")
+    s3 = s3 or aws_client(job.settings, "s3")
     plan = plan_auth(job, s3)
     print_plan(plan, job.console, dry_run)
     if not dry_run:
@@ -263,17 +277,27 @@ def upload_auth(job: Job, dry_run: bool = False) -> str:
         except Exception as error:
             if not error_code(error):
                 raise
+            if error_code(error) in DENIED:
+                bucket, key = job.settings.eb_bucket, job.settings.auth_key
+                raise PipelineError(
+                    f"S3 denied the upload of the auth file to s3://{bucket}/{key} ({describe_error(error)}): the "
+                    f"credentials need s3:PutObject on arn:aws:s3:::{bucket}/{key} (and s3:GetObject on it, with "
+                    f"s3:ListBucket on arn:aws:s3:::{bucket}, to skip uploads that change nothing)."
+                ) from None
             raise PipelineError(f"S3 refused the upload of the auth file: {describe_error(error)}") from None
     return f"s3://{job.settings.eb_bucket}/{job.settings.auth_key}"
 
 
-def _read_object(s3: Any, bucket: str, key: str) -> tuple[bytes | None, str]:
+def _read_object(s3: Any, bucket: str, key: str) -> tuple[bytes | None | object, str]:
+    """The object's bytes and its encryption; None when it is missing, UNREADABLE when S3 denies reading it."""
     try:
         response = s3.get_object(Bucket=bucket, Key=key)
     except Exception as error:
         code = error_code(error)
         if code in ("NoSuchKey", "404"):
             return None, ""
+        if code in DENIED:
+            return UNREADABLE, ""
         if code == "NoSuchBucket":
             raise UsageError(
                 f"The bucket {bucket} does not exist (EB_BUCKET). Create it in the environment's region, "

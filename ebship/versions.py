@@ -10,15 +10,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from ebship import dockerrun
-from ebship.aws import describe_error, error_code
+from ebship.aws import bucket_region, describe_error, error_code
 from ebship.beanstalk import Beanstalk
-from ebship.errors import PipelineError, UsageError
+from ebship.errors import DeployTimeout, PipelineError, UsageError
 from ebship.plan import Plan, Step, execute, print_plan
 from ebship.release import Job, pushed_digest
 
 TEMPLATE = "Dockerrun.aws.json.template"
 BUNDLE_NAME = "Dockerrun.aws.json"
-PROCESSING_TIMEOUT = 300.0
+# S3 answers a missing key with 403 AccessDenied to a caller without s3:ListBucket (S3 API reference, GetObject).
+MISSING_OR_DENIED = ("NoSuchKey", "404", "NoSuchBucket", "AccessDenied", "403")
 
 
 @dataclass(frozen=True)
@@ -64,15 +65,13 @@ def spec_for(job: Job, label: str = "") -> VersionSpec:
 
 def check_bucket_region(s3: Any, bucket: str, region: str) -> None:
     try:
-        location = s3.get_bucket_location(Bucket=bucket).get("LocationConstraint") or "us-east-1"
+        location = bucket_region(s3.get_bucket_location(Bucket=bucket).get("LocationConstraint"))
     except Exception as error:
         if error_code(error) in ("NoSuchBucket", "404"):
             raise UsageError(f"The bucket {bucket} (EB_BUCKET) does not exist.") from None
         if error_code(error):
             raise PipelineError(f"Could not read the region of bucket {bucket}: {describe_error(error)}") from None
         raise
-    if location == "EU":
-        location = "eu-west-1"
     if location != region:
         raise UsageError(
             f"The bucket {bucket} is in {location}, but the environment is in {region}: Elastic Beanstalk reads bundles "
@@ -80,7 +79,8 @@ def check_bucket_region(s3: Any, bucket: str, region: str) -> None:
         )
 
 
-def plan_version(job: Job, spec: VersionSpec, eb: Beanstalk, s3: Any, region: str) -> Plan:
+def plan_version(job: Job, spec: VersionSpec, eb: Beanstalk, s3: Any, region: str) -> tuple[Plan, bool]:
+    """The plan, and whether the version exists already processed (nothing to wait for)."""
     title = f"eb.version {spec.label} of {spec.application}"
     if not eb.application_exists(spec.application):
         raise UsageError(
@@ -97,11 +97,14 @@ def plan_version(job: Job, spec: VersionSpec, eb: Beanstalk, s3: Any, region: st
                     f"Version {spec.label} exists but Elastic Beanstalk failed to process its bundle. "
                     f"Delete it (inv eb.prune, or the console) and run eb.version again."
                 )
-            return Plan(title, notes=(f"version {spec.label} already exists with this exact bundle; reusing it",))
+            note = f"version {spec.label} already exists with this exact bundle; reusing it"
+            if existing.status != "PROCESSED":
+                note += f" once Elastic Beanstalk has processed it (now {existing.status or 'without a status'})"
+            return Plan(title, notes=(note,)), existing.status == "PROCESSED"
         where = f"s3://{existing.bucket}/{existing.key}"
         raise UsageError(
             f"Version {spec.label} already exists in {spec.application} with a different bundle ({where}"
-            f"{' is missing' if current is None else ''}). A label is never reused for other bits: "
+            f"{' is missing or not readable' if current is None else ''}). A label is never reused for other bits: "
             "use another label (--label) or delete the old version first."
         )
     return Plan(
@@ -130,7 +133,7 @@ def plan_version(job: Job, spec: VersionSpec, eb: Beanstalk, s3: Any, region: st
                 f"create application version {spec.label}: {spec.description}",
             ),
         ),
-    )
+    ), False
 
 
 def register(job: Job, label: str = "", dry_run: bool = False, verify_image: bool = True) -> VersionSpec:
@@ -146,42 +149,54 @@ def register(job: Job, label: str = "", dry_run: bool = False, verify_image: boo
     eb = Beanstalk(client(job.settings, "elasticbeanstalk"))
     s3 = client(job.settings, "s3")
     region = s3.meta.region_name
-    plan = plan_version(job, spec, eb, s3, region)
+    plan, processed = plan_version(job, spec, eb, s3, region)
     print_plan(plan, job.console, dry_run)
-    if dry_run or plan.empty:
+    if dry_run or processed:
         return spec
-    execute(
-        plan,
-        {"s3.put_object": s3.put_object, "eb.create_application_version": lambda **p: eb.call("create_application_version", **p)},
-    )
-    wait_processed(eb, spec, job)
+    if not plan.empty:
+        execute(
+            plan,
+            {
+                "s3.put_object": s3.put_object,
+                "eb.create_application_version": lambda **p: eb.call("create_application_version", **p),
+            },
+        )
+    wait_processed(eb, spec, job, float(job.settings.deploy_timeout))
     return spec
 
 
-def wait_processed(eb: Beanstalk, spec: VersionSpec, job: Job, timeout: float = PROCESSING_TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    interval = 0.2
+def wait_processed(eb: Beanstalk, spec: VersionSpec, job: Job, timeout: float, clock: Any = time, interval: float = 0.2) -> None:
+    """Waits until Elastic Beanstalk has processed the version (Process=True), as the EB CLI does: only PROCESSED is
+    ready; UNPROCESSED, PROCESSING and BUILDING are not ends (ebcli/operations/commonops.py waits for PROCESSED or
+    FAILED). Statuses are compared in upper case: AWS sends them so, the botocore model spells them in title case."""
+    deadline = clock.monotonic() + timeout
     while True:
         version = eb.version(spec.application, spec.label)
-        status = version.status if version else ""
-        if status in ("PROCESSED", "UNPROCESSED"):
-            job.console.print(f"Version {spec.label} registered ({status.lower()}).")
+        status = version.status.upper() if version else ""
+        if status == "PROCESSED":
+            job.console.print(f"Version {spec.label} registered (processed).")
             return
         if status == "FAILED":
             raise PipelineError(
                 f"Elastic Beanstalk could not process the bundle of {spec.label} (status FAILED). "
-                f"Check s3://{spec.bucket}/{spec.key}."
+                f"Check s3://{spec.bucket}/{spec.key}, delete the version (inv eb.prune, or the console) and run "
+                "eb.version again."
             )
-        if time.monotonic() > deadline:
-            raise PipelineError(f"Version {spec.label} was still {status or 'missing'} after {timeout:.0f} s.")
-        time.sleep(interval)
+        if clock.monotonic() + interval > deadline:
+            raise DeployTimeout(
+                f"Version {spec.label} was still {status or 'missing'} after {timeout:.0f} s (DEPLOY_TIMEOUT), not "
+                "PROCESSED: Elastic Beanstalk has not validated it yet. Run eb.version again to wait longer."
+            )
+        clock.sleep(interval)
         interval = min(interval * 1.5, 3.0)
 
 
 def _read(s3: Any, bucket: str, key: str) -> bytes | None:
+    """The object's bytes; None when it is missing, or S3 denies reading it (as it does for a missing key when the
+    caller lacks s3:ListBucket)."""
     try:
         return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     except Exception as error:
-        if error_code(error) in ("NoSuchKey", "404", "NoSuchBucket"):
+        if error_code(error) in MISSING_OR_DENIED:
             return None
         raise

@@ -17,6 +17,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,71 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class WithoutListBucket:
+    """S3 as a caller without s3:ListBucket sees it, when `Settings.s3_list_bucket` is `denied`.
+
+    S3 GetObject API reference, "Permissions": "If you don't have the s3:ListBucket permission, Amazon S3 returns an
+    HTTP status code 403 Access Denied error" for a key that does not exist (404 Not Found only with that permission);
+    the same holds for HeadObject, whose answer has no body. Listing the bucket is then denied as well.
+    """
+
+    DENIED_WHEN_FOUND = ("s3:ListObjects", "s3:ListObjectsV2")
+
+    def __init__(self, app: Any, settings: Settings, operation: Callable[[dict[str, Any]], tuple[str, str | None]]):
+        self.app, self.settings, self.operation = app, settings, operation
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if self.settings.s3_list_bucket != "denied":
+            return self._pass(environ, start_response)
+        name, _ = self.operation(environ)
+        if name not in ("s3:GetObject", "s3:HeadObject", *self.DENIED_WHEN_FOUND):
+            return self._pass(environ, start_response)
+        status, headers, body = self._answer(environ)
+        missing_key = status.startswith("404") and (
+            b"<Code>NoSuchKey</Code>" in body if name == "s3:GetObject"
+            else name == "s3:HeadObject" and self._bucket_exists(environ)
+        )
+        if missing_key or (name in self.DENIED_WHEN_FOUND and status.startswith("200")):
+            return self._access_denied(start_response, with_body=name != "s3:HeadObject")
+        start_response(status, headers)
+        return [body]
+
+    def _pass(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        return self.app(environ, start_response)
+
+    def _answer(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+        answer: dict[str, Any] = {}
+
+        def keep(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+            answer["status"], answer["headers"] = status, headers
+            return lambda data: None
+
+        chunks = self.app(environ, keep)
+        try:
+            body = b"".join(chunks)
+        finally:
+            getattr(chunks, "close", lambda: None)()
+        return str(answer["status"]), list(answer["headers"]), body
+
+    def _bucket_exists(self, environ: dict[str, Any]) -> bool:
+        bucket = environ.get("PATH_INFO", "/").lstrip("/").split("/", 1)[0]
+        status, _, _ = self._answer({**environ, "PATH_INFO": f"/{bucket}", "QUERY_STRING": ""})
+        return status.startswith("200")
+
+    @staticmethod
+    def _access_denied(start_response: Callable[..., Any], with_body: bool) -> list[bytes]:
+        request_id = uuid.uuid4().hex[:16].upper()
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message>'
+            f"<RequestId>{request_id}</RequestId><HostId>{request_id}</HostId></Error>"
+        ).encode() if with_body else b""
+        start_response("403 Forbidden", [
+            ("Content-Type", "application/xml"), ("Content-Length", str(len(body))),
+            ("x-amz-request-id", request_id), ("x-amz-id-2", request_id),
+        ])
+        return [body]
 
 
 def build_app(settings: Settings | None = None, faults: list[FaultRule] | None = None) -> Control:
@@ -64,6 +131,7 @@ def build_app(settings: Settings | None = None, faults: list[FaultRule] | None =
 
     backend.watch_health()
     control = Control(dispatcher, settings, status, faults or [])
+    control.app = WithoutListBucket(dispatcher, settings, control.operation)
     control.backend = backend  # type: ignore[attr-defined]
     return control
 
