@@ -54,7 +54,8 @@ def apply(job: Job, resolved: Resolved, prune: bool, strict: bool, dry_run: bool
     lookup = {**read_dotenv(job.root / ".env"), **os.environ}
     values = envvars.resolve(variables, lookup)
     job.console.add_secrets(values.secret_values)
-    envvars.validate(values.values, strict)  # before any call: character set, lengths, total size
+    for warning in envvars.validate(values.values, strict, secret_keys=values.secret_keys):  # before any call
+        job.console.print(warning)
     eb = Beanstalk(client(job.settings, "elasticbeanstalk"))
     target = replace(resolved.target, health=accepted_health(resolved.target, job.settings.accepted_health))
     configuration = eb.call(
@@ -76,7 +77,7 @@ def apply(job: Job, resolved: Resolved, prune: bool, strict: bool, dry_run: bool
             "describe_configuration_settings", ApplicationName=target.application, EnvironmentName=target.environment
         )
     current = envvars.current_from_configuration(configuration)
-    job.console.add_secrets(value for value in current.values() if len(value) >= 6)
+    job.console.add_secrets(envvars.secret_current_values(current, values.secret_keys))
     difference = envvars.diff(current, values.values, prune)
     envvars.validate(values.values, strict, kept=difference.kept)  # the total counts the variables kept as they are
     plan = plan_update(replace(resolved, target=target), difference)

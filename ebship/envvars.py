@@ -25,6 +25,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ebship.errors import PipelineError, UsageError
@@ -75,10 +76,56 @@ class Resolved:
 
     @property
     def secret_values(self) -> tuple[str, ...]:
-        """What to mask in any output (``Console.add_secrets``): the referencing keys' full values and every
-        looked-up value, longest first; empty strings left out."""
-        found = {self.values[key] for key in self.references} | set(self.substituted)
-        return tuple(sorted((value for value in found if value), key=lambda value: (-len(value), value)))
+        """What to mask in any output (``Console.add_secrets``): the full values of the keys that reference a
+        variable or name a secret (``names_a_secret``), and every looked-up value, longest first; no empty strings."""
+        secret = {key for key in self.values if key in self.references or names_a_secret(key)}
+        return _longest_first({self.values[key] for key in secret} | set(self.substituted))
+
+
+@dataclass
+class _Substitution:
+    text: str
+    names: list[str]
+    substituted: list[str]
+    unset: list[str]
+    malformed: list[str]
+
+
+def _substitute(key: str, value: str, lookup: Mapping[str, str]) -> _Substitution:
+    """One value with its references replaced; unset and malformed ones are collected, not raised."""
+    result = _Substitution("", [], [], [], [])
+    parts: list[str] = []
+    position = 0
+    for start in REFERENCE_START.finditer(value):
+        dollars = start.group(1)
+        if start.start() < position:
+            continue  # inside a reference already consumed
+        parts.append(value[position : start.start()])
+        if len(dollars) > 1:  # escaped: one dollar sign fewer, and literal
+            parts.append(dollars[1:] + "{")
+            position = start.end()
+            continue
+        body = REFERENCE_BODY.match(value, start.end())
+        if body is None:
+            result.malformed.append(
+                f"  {key}: '${{' at position {start.start() + 1} does not start a reference of the form ${{NAME}} "
+                f"(NAME: letters, digits and _, not starting with a digit); write $${{ for a literal ${{"
+            )
+            parts.append("${")
+            position = start.end()
+            continue
+        name = body.group(1)
+        result.names.append(name)
+        found = lookup.get(name)  # None (python-dotenv's "KEY" without "=") is unset too; "" is set
+        if found is None:
+            result.unset.append(name)
+        else:
+            parts.append(found)
+            result.substituted.append(found)
+        position = body.end()
+    parts.append(value[position:])
+    result.text = "".join(parts)
+    return result
 
 
 def resolve(variables: Mapping[str, str], lookup: Mapping[str, str]) -> Resolved:
@@ -90,40 +137,13 @@ def resolve(variables: Mapping[str, str], lookup: Mapping[str, str]) -> Resolved
     unset: list[tuple[str, str]] = []
     malformed: list[str] = []
     for key, value in variables.items():
-        parts: list[str] = []
-        names: list[str] = []
-        position = 0
-        for start in REFERENCE_START.finditer(value):
-            dollars = start.group(1)
-            if start.start() < position:
-                continue  # inside a reference already consumed
-            parts.append(value[position : start.start()])
-            if len(dollars) > 1:  # escaped: one dollar sign fewer, and literal
-                parts.append(dollars[1:] + "{")
-                position = start.end()
-                continue
-            body = REFERENCE_BODY.match(value, start.end())
-            if body is None:
-                malformed.append(
-                    f"  {key}: '${{' at position {start.start() + 1} does not start a reference of the form ${{NAME}} "
-                    f"(NAME: letters, digits and _, not starting with a digit); write $${{ for a literal ${{"
-                )
-                parts.append("${")
-                position = start.end()
-                continue
-            name = body.group(1)
-            names.append(name)
-            found = lookup.get(name)  # None (python-dotenv's "KEY" without "=") is unset too; "" is set
-            if found is None:
-                unset.append((key, name))
-            else:
-                parts.append(found)
-                substituted.add(found)
-            position = body.end()
-        parts.append(value[position:])
-        values[key] = "".join(parts)
-        if names:
-            references[key] = tuple(dict.fromkeys(names))
+        one = _substitute(key, value, lookup)
+        values[key] = one.text
+        substituted |= set(one.substituted)
+        unset += [(key, name) for name in one.unset]
+        malformed += one.malformed
+        if one.names:
+            references[key] = tuple(dict.fromkeys(one.names))
     if unset or malformed:
         lines = []
         if unset:
@@ -140,7 +160,101 @@ def resolve(variables: Mapping[str, str], lookup: Mapping[str, str]) -> Resolved
     return Resolved(values=values, references=references, substituted=tuple(sorted(substituted)))
 
 
+# -- which values are secret ----------------------------------------------------------------------------------------
+
+# A key names a secret when one of these is part of it (DB_PASSWORD, SECRET_KEY_BASE, GOOGLE_CREDENTIALS) ...
+SECRET_PARTS = ("SECRET", "PASSWORD", "PASSWD", "PASSPHRASE", "CREDENTIAL", "PRIVATE_KEY", "PRIVATEKEY")
+# ... or its last word is one of these (API_KEY, GITHUB_TOKEN, DB_PASS, SENTRY_DSN; not TOKEN_TTL or KEY_ID).
+SECRET_LAST_WORDS = frozenset({"KEY", "KEYS", "APIKEY", "TOKEN", "TOKENS", "PASS", "PWD", "DSN", "SALT"})
+WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+
+
+def names_a_secret(key: str) -> bool:
+    """Whether a variable's name says that its value is secret (``SECRET_KEY``, ``apiToken``, ``DB_PASSWORD``)."""
+    upper = key.upper()
+    words = WORDS.findall(key)
+    return any(part in upper for part in SECRET_PARTS) or bool(words and words[-1].upper() in SECRET_LAST_WORDS)
+
+
+def secrets_known(variables: Mapping[str, str], lookup: Mapping[str, str]) -> tuple[str, ...]:
+    """What to mask for declared variables even where they cannot all be resolved (a task that only deploys, a
+    reference unset on this machine): every looked-up value, and the full value of each key that references one or
+    names a secret, when it resolves. Never raises."""
+    found: set[str] = set()
+    for key, value in variables.items():
+        one = _substitute(key, value, lookup)
+        found |= set(one.substituted)
+        if (one.names or names_a_secret(key)) and not one.unset and not one.malformed:
+            found.add(one.text)
+    return _longest_first(found)
+
+
+def secret_current_values(current: Mapping[str, str], secret_keys: frozenset[str] | set[str]) -> tuple[str, ...]:
+    """The values an environment holds for keys that are secret: declared with a reference, or named as a secret.
+    The others (an application name, a host) are shown."""
+    return _longest_first({value for key, value in current.items() if key in secret_keys or names_a_secret(key)})
+
+
+def declared_secrets(root: Path, lookup: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """``secrets_known`` over every environment ``environments.toml`` declares (``--like`` applies one environment's
+    variables to another, so a secret may sit in any environment); nothing when the file is absent or broken (the
+    task that needs it reports that). ``lookup`` defaults to the process environment over ``root``'s ``.env``."""
+    import os
+
+    from ebship import environments
+    from ebship.settings import read_dotenv
+
+    if lookup is None:
+        lookup = {**read_dotenv(root / ".env"), **os.environ}
+
+    try:
+        declared = environments.load(root / environments.DEFAULT_PATH)
+    except UsageError:
+        return ()
+    found: set[str] = set()
+    for environment in declared.values():
+        found |= set(secrets_known(environment.variables, lookup))
+    return _longest_first(found)
+
+
+# Masking these would blank every "true" in the output, and they hide nothing: a switch, not a secret.
+NOT_SECRETS = frozenset({"", "true", "false", "yes", "no", "on", "off", "none", "null"})
+
+
+def _longest_first(values: set[str]) -> tuple[str, ...]:
+    """The values worth masking, longest first (so that a longer secret is masked whole before a part of it)."""
+    return tuple(sorted((value for value in values if value.lower() not in NOT_SECRETS), key=lambda value: (-len(value), value)))
+
+
 # -- Elastic Beanstalk's limits -------------------------------------------------------------------------------------
+#
+# Refused before any call, each for a reason that has evidence of breaking on Elastic Beanstalk:
+# - the lengths and the total: the limits the developer guide documents (environments-cfg-softwaresettings.md);
+# - a comma, in a key or a value: Elastic Beanstalk hands the properties to its CloudFormation template as ONE
+#   comma-joined "EnvironmentVariables" parameter of KEY=VALUE pairs (hashicorp/terraform-provider-aws#14180 shows
+#   that parameter; the EB CLI's setenv splits on commas too, aws/aws-elastic-beanstalk-cli#83), so a comma cuts a
+#   property in two;
+# - '=' in a key: in that parameter, and in any process environment (POSIX "name=value"), a name ends at its first '=';
+# - NUL anywhere: a process environment's strings end at NUL (execve), so the value cannot reach the application;
+# - a lone surrogate (a byte that was not UTF-8): the request cannot be encoded at all.
+# Accepted without a word: the characters the guide documents, plus '?' and '&', which the guide's own example value
+# uses (jdbc:mysql://localhost:3306/mydatabase?user=me&password=mypassword, create_deploy_Java.managing.md).
+# Everything else ('$', '%', '*', '#', non-ASCII letters, line breaks, ...) is sent, with a warning naming the key:
+# it is outside the documented set, but no public report shows Elastic Beanstalk refusing it through the API, and the
+# guide's own example steps outside that set. (mickael-kerjean/filestash#603, a '$' refused, concerns a
+# docker-compose file, where '$' is interpolation, not a property set through the API.)
+
+DOCUMENTED_EXAMPLE_CHARACTERS = frozenset("?&")
+ACCEPTED_VALUE_CHARACTERS = VALUE_CHARACTERS | DOCUMENTED_EXAMPLE_CHARACTERS
+COMMA_REASON = (
+    "Elastic Beanstalk passes all properties to CloudFormation as one comma-separated list, where a comma would split "
+    "this one (remove it, or encode it: %2C in a URL)"
+)
+REFUSED_REASONS = {
+    ",": COMMA_REASON,
+    "\x00": "a process environment cannot hold it",
+}
+KEY_EQUALS_REASON = "a variable's name ends at its first '='"
 
 
 def character_name(character: str) -> str:
@@ -154,32 +268,37 @@ def character_name(character: str) -> str:
     return f"{code} ({name})"
 
 
-def relaxed_refuses(character: str, key: bool) -> bool:
-    """What ``strict=False`` still refuses: control characters (tab is allowed in values), line and paragraph
-    separators, lone surrogates; in keys also white space and ``=`` (an environment variable name cannot hold them)."""
-    category = unicodedata.category(character)
-    if key and (character == "=" or character.isspace()):
-        return True
-    if character == "\t":
-        return False
-    return category in ("Cc", "Cs", "Zl", "Zp")
+def refusal_reason(character: str, key: bool) -> str:
+    """Why a character cannot be sent at all, or "" when it can (see the evidence above)."""
+    if unicodedata.category(character) == "Cs":
+        return "it cannot be encoded as UTF-8"
+    if key and character == "=":
+        return KEY_EQUALS_REASON
+    return REFUSED_REASONS.get(character, "")
 
 
-def refused_characters(text: str, strict: bool, key: bool) -> list[tuple[str, int, int]]:
-    """(character, first position counting from 1, occurrences) of every distinct refused character, in order."""
-    allowed = KEY_CHARACTERS if key else VALUE_CHARACTERS
+def undocumented(character: str, key: bool) -> bool:
+    """Outside what Elastic Beanstalk documents (or shows in its examples) for keys or values."""
+    return character not in (KEY_CHARACTERS if key else ACCEPTED_VALUE_CHARACTERS)
+
+
+def occurrences(text: str, wanted) -> dict[str, list[int]]:
+    """character -> [first position counting from 1, count], for the characters ``wanted`` selects, in order."""
     found: dict[str, list[int]] = {}
     for position, character in enumerate(text, 1):
-        refused = character not in allowed if strict else relaxed_refuses(character, key)
-        if refused:
+        if wanted(character):
             found.setdefault(character, [position, 0])[1] += 1
-    return [(character, first, count) for character, (first, count) in found.items()]
+    return found
 
 
-def character_problem(label: str, character: str, position: int, count: int, strict: bool) -> str:
-    more = f" (and {count - 1} more time{'s' if count > 2 else ''})" if count > 1 else ""
-    verdict = "is not accepted by Elastic Beanstalk" if strict else "is refused even by the relaxed check"
-    return f"  {label}: character {character_name(character)} at position {position}{more} {verdict}"
+def refusal(label: str, character: str, position: int, count: int, reason: str, secret: bool) -> str:
+    """One refused character; a secret's positions are never shown, only that it holds the character."""
+    times = f" {count} time{'s' if count > 1 else ''}" if secret else ""
+    where = (
+        f"holds {character_name(character)}{times}" if secret else f"character {character_name(character)} at position {position}"
+    )
+    more = f" (and {count - 1} more time{'s' if count > 2 else ''})" if count > 1 and not secret else ""
+    return f"  {label}: {where}{more}, which cannot be sent: {reason}"
 
 
 def entry_bytes(key: str, value: str) -> int:
@@ -192,45 +311,39 @@ def validate(
     *,
     kept: Mapping[str, str] | None = None,
     relax_hint: str = "eb.env --relaxed",
-) -> None:
-    """Checks environment properties against Elastic Beanstalk's documented limits; one ``UsageError`` lists every
-    problem, naming the key and the offending character and its position, never the value or any other part of it.
+    secret_keys: frozenset[str] | set[str] = frozenset(),
+) -> list[str]:
+    """Checks environment properties before any call: one ``UsageError`` lists everything that cannot be sent (see
+    the evidence above), naming the key and, for a value that is not secret, the character's position; never a value
+    or any part of it. Returns warnings, one per key, for characters outside the documented set that are sent anyway.
 
-    The limits (developer guide, ``environments-cfg-softwaresettings.md``): a key is at most 128 characters of letters,
-    digits and ``_ . : / + \\ - @``; a value at most 256 characters of letters, digits, white space and
-    ``_ . : / = + \\ - @ ' "``; all ``key=value`` strings together at most 4,096 bytes (counted here in UTF-8).
-
-    Choices where the guide is vague, in ``strict`` mode (the default):
-
-    - "letters" means ASCII letters. The guide's examples are ASCII, no source confirms that EB accepts others,
-      and refusing before any call costs nothing while a refusal halfway through an update does. ``é`` is refused.
-    - "white space" means the space and the tab. Line breaks and other control characters are refused: whether EB
-      takes them is unconfirmed, and line-oriented environment files (Docker's ``--env-file``), a common way for
-      properties to reach a container, cannot carry a value that spans lines.
-    - An empty value is accepted; an empty key is not.
-
-    ``strict=False`` (for a platform known to accept more) accepts any character, Unicode letters included, except
-    control characters other than tab, line/paragraph separators and lone surrogates, and, in keys, white space and
-    ``=``. The length limits and the total stay.
-
-    ``kept`` are properties the environment keeps besides ``values`` (keys present but no longer declared, when not
-    pruning): they count towards the total, and their characters are not checked (Elastic Beanstalk holds them already).
-    ``relax_hint`` names, in the message, how a user relaxes the character check (a task passes its flag or setting).
+    Secret values (keys in ``secret_keys`` or named as secrets, ``names_a_secret``) get neither positions nor, in a
+    warning, the characters: only the key. ``strict=False`` (for a platform known to take more) drops the warnings;
+    what is refused stays refused. ``kept`` are properties the environment keeps besides ``values`` (undeclared,
+    not pruned): they count towards the total, and their characters are not checked (Elastic Beanstalk holds them).
+    ``relax_hint`` names how a user silences the warnings (a task passes its flag).
     """
     problems: list[str] = []
+    warnings: list[str] = []
     for key, value in values.items():
+        secret = key in secret_keys or names_a_secret(key)
         label = key if 0 < len(key) <= MAX_KEY else f"{key[:40]}..." if key else "(empty key)"
         if not key:
             problems.append(f"  {label}: a key needs at least one character")
         elif len(key) > MAX_KEY:
             problems.append(f"  {label}: key of {len(key)} characters; Elastic Beanstalk accepts at most {MAX_KEY}")
         else:
-            for character, position, count in refused_characters(key, strict, key=True):
-                problems.append(character_problem(f"{label} (the key)", character, position, count, strict))
+            for character, (position, count) in occurrences(key, lambda c: bool(refusal_reason(c, True))).items():
+                problems.append(refusal(f"{label} (the key)", character, position, count, refusal_reason(character, True), False))
         if len(value) > MAX_VALUE:
             problems.append(f"  {label}: value of {len(value)} characters; Elastic Beanstalk accepts at most {MAX_VALUE}")
-        for character, position, count in refused_characters(value, strict, key=False):
-            problems.append(character_problem(label, character, position, count, strict))
+        for character, (position, count) in occurrences(value, lambda c: bool(refusal_reason(c, False))).items():
+            problems.append(refusal(label, character, position, count, refusal_reason(character, False), secret))
+        if strict:
+            odd_key = [c for c in occurrences(key, lambda c: undocumented(c, True) and not refusal_reason(c, True))]
+            odd_value = [c for c in occurrences(value, lambda c: undocumented(c, False) and not refusal_reason(c, False))]
+            if odd_key or odd_value:
+                warnings.append(undocumented_warning(label, odd_key, odd_value, secret, relax_hint))
     everything = {**(kept or {}), **values}
     sizes = {key: entry_bytes(key, value) for key, value in everything.items()}
     total = sum(sizes.values())
@@ -241,13 +354,22 @@ def validate(
             f"(largest: {', '.join(f'{key} {sizes[key]:,}' for key in largest)})"
         )
     if problems:
-        lines = ["Environment properties outside Elastic Beanstalk's documented limits (nothing was sent):", *problems]
-        if strict and any("is not accepted" in problem for problem in problems):
-            lines.append(
-                f"  keys may hold {KEY_RULE}; values {VALUE_RULE}. Only for a platform known to accept more, "
-                f"relax the character check ({relax_hint}); the lengths still apply."
-            )
-        raise UsageError("\n".join(lines))
+        raise UsageError("\n".join(["Environment properties that Elastic Beanstalk cannot take (nothing was sent):", *problems]))
+    return warnings
+
+
+def undocumented_warning(label: str, in_key: list[str], in_value: list[str], secret: bool, relax_hint: str) -> str:
+    """One line per key; a secret value's characters are not named."""
+    parts = []
+    if in_key:
+        parts.append(f"its key holds {', '.join(character_name(c) for c in in_key)}")
+    if in_value:
+        named = "characters" if secret else ", ".join(character_name(c) for c in in_value)
+        parts.append(f"its value holds {named}")
+    return (
+        f"warning: {label}: {' and '.join(parts)} outside what Elastic Beanstalk documents; sent anyway, as no refusal "
+        f"of them is known. If the update fails on it, change it ({relax_hint} silences this warning)."
+    )
 
 
 # -- the environment's current properties and the difference ----------------------------------------------------------

@@ -418,8 +418,8 @@ class LocalEB:
                 "digits and hyphens, and cannot start or end with a hyphen."
             )
         options = merged(DEFAULTS, parse_settings(option_settings), [])
-        if self.settings.env_limits == "enforce":
-            check_environment_properties(options)
+        if self.settings.env_limits != "off":
+            check_environment_properties(options, self.settings.env_limits)
         with self.lock:
             self.application(state, application)
             if any(e.name == name and not e.terminated for e in state.environments):
@@ -497,8 +497,8 @@ class LocalEB:
             if version_label and (env.application, version_label) not in state.versions:
                 raise InvalidParameterValue(f"No Application Version named '{version_label}' found.")
             new_options = merged(env.options, updates, removals)
-            if (updates or removals) and self.settings.env_limits == "enforce":
-                check_environment_properties(new_options)
+            if (updates or removals) and self.settings.env_limits != "off":
+                check_environment_properties(new_options, self.settings.env_limits)
             if description is not None:
                 env.description = description
             env.updated = now()

@@ -26,6 +26,8 @@ DEFAULTS: dict[OptionKey, str] = {
 
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_.:/+\\\-@]+")
 VALUE_PATTERN = re.compile(r"[A-Za-z0-9\s_.:/=+\\\-@'\"]*")
+UNSENDABLE_IN_KEY = re.compile(r"[,=\x00]")
+UNSENDABLE_IN_VALUE = re.compile(r"[,\x00]")
 MAX_KEY = 128
 MAX_VALUE = 256
 MAX_TOTAL_BYTES = 4096
@@ -69,20 +71,30 @@ def environment_properties(settings: dict[OptionKey, str]) -> dict[str, str]:
     return {name: value for (namespace, name), value in settings.items() if namespace == ENV_NAMESPACE}
 
 
-def check_environment_properties(settings: dict[OptionKey, str]) -> None:
+def check_environment_properties(settings: dict[OptionKey, str], mode: str = "enforce") -> None:
+    """The environment property limits, by the stand-in's ``env_limits`` setting (the client's rule, ebship.envvars):
+
+    - ``enforce``: the lengths and the total the developer guide documents (environments-cfg-softwaresettings.md), and
+      what cannot travel: a comma (Elastic Beanstalk passes the properties to CloudFormation as one comma-joined
+      EnvironmentVariables parameter, hashicorp/terraform-provider-aws#14180), '=' in a name, NUL;
+    - ``documented``: also the documented character set, which AWS's own example value steps outside
+      (``?``, ``&``: create_deploy_Java.managing.md), so whether the API enforces it is UNCONFIRMED.
+    """
     properties = environment_properties(settings)
     for key, value in properties.items():
         if len(key) > MAX_KEY:
             raise _option_error(ENV_NAMESPACE, key, f"Environment property names can be at most {MAX_KEY} characters long.")
-        if not KEY_PATTERN.fullmatch(key):
+        if UNSENDABLE_IN_KEY.search(key) or (mode == "documented" and not KEY_PATTERN.fullmatch(key)):
             raise _option_error(
                 ENV_NAMESPACE, key,
                 "Environment property names can contain only letters, digits and the characters _ . : / + \\ - @",
             )
         if len(value) > MAX_VALUE:
             raise _option_error(ENV_NAMESPACE, key, f"Environment property values can be at most {MAX_VALUE} characters long.")
-        if not VALUE_PATTERN.fullmatch(value):
-            bad = sorted({c for c in value if not VALUE_PATTERN.fullmatch(c)})
+        if UNSENDABLE_IN_VALUE.search(value) or (mode == "documented" and not VALUE_PATTERN.fullmatch(value)):
+            bad = sorted({c for c in value if UNSENDABLE_IN_VALUE.match(c) or not VALUE_PATTERN.fullmatch(c)})
+            if mode != "documented":
+                bad = [c for c in bad if UNSENDABLE_IN_VALUE.match(c)]
             raise _option_error(
                 ENV_NAMESPACE, key,
                 "Environment property values can contain only letters, digits, white space and the characters "

@@ -10,7 +10,7 @@ PACES = {"fast": 0.15, "realistic": 8.0}
 CHOICES = {
     "failed_version_label": ("revert", "keep"),
     "combined_update": ("reject", "allow"),
-    "env_limits": ("enforce", "off"),
+    "env_limits": ("enforce", "documented", "off"),
     "legacy_dockercfg": ("accept", "reject"),
     "image_digest": ("accept", "reject"),
     "version_status_case": ("upper", "title"),
@@ -41,7 +41,8 @@ class Settings:
     failed_version_label: str = "revert"
     # A version and option settings in one UpdateEnvironment (the model says no; the official action does it).
     combined_update: str = "reject"
-    # Whether the documented environment property limits are enforced (UNCONFIRMED on current platforms).
+    # Which environment property limits are enforced: the lengths, total and commas (enforce), also the documented
+    # character set (documented: UNCONFIRMED, AWS's own examples step outside it), or none (off).
     env_limits: str = "enforce"
     # Whether the pre-AL2 .dockercfg auth format is read (AL2 reads only {"auths": ...}).
     legacy_dockercfg: str = "accept"
@@ -76,7 +77,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--combined-update", choices=CHOICES["combined_update"], default="reject",
                         help="VersionLabel together with OptionSettings in one UpdateEnvironment")
     parser.add_argument("--env-limits", choices=CHOICES["env_limits"], default="enforce",
-                        help="check environment property names, values and total size")
+                        help="environment property limits: enforce (lengths, total, no comma), documented (also "
+                             "the documented character set), off")
     parser.add_argument("--legacy-dockercfg", choices=CHOICES["legacy_dockercfg"], default="accept",
                         help="read the legacy .dockercfg auth format besides {\"auths\": ...}")
     parser.add_argument("--image-digest", choices=CHOICES["image_digest"], default="accept",

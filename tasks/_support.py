@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 
 from invoke import Exit
 
+from ebship import envvars, targets
 from ebship import settings as settings_module
-from ebship import targets
 from ebship.errors import EXIT_FAILED, PipelineError, UsageError
 from ebship.output import console
 from ebship.release import Job
@@ -26,6 +26,7 @@ def job(flags: Mapping[str, str | None] | None = None) -> Job:
     settings = settings_module.load(flags, dotenv_path=ROOT / ".env")
     console.add_credentials(settings.registry_username, settings.registry_password)
     console.add_secrets(settings.secrets)
+    console.add_secrets(envvars.declared_secrets(ROOT))  # what the app may print: its secret variables
     return Job(root=ROOT, settings=settings, console=console)
 
 

@@ -49,7 +49,7 @@ def deploy(c, env=None, label=None, rollback=False, timeout=None, dry_run=False)
         "env": ENV,
         "prune": "Also remove variables the environment has but environments.toml no longer declares.",
         "like": "Apply the variables another environment declares (e.g. --env local --like stg to rehearse stg's).",
-        "relaxed": "Accept characters outside Elastic Beanstalk's documented set (for platforms known to take them).",
+        "relaxed": "No warnings about characters outside Elastic Beanstalk's documented set (commas are refused all the same).",
         "timeout": "Seconds the configuration update may take (DEPLOY_TIMEOUT).",
         "dry_run": DRY_RUN,
     }

@@ -346,11 +346,31 @@ def test_env_lists_every_unset_variable_before_any_call(shipped, standin):
 
 def test_env_rejects_an_over_limit_or_illegal_set_before_any_call(shipped, standin):
     big = "".join(f'K{i} = "{"v" * 250}"\n' for i in range(20))
-    result = env_with_variables(shipped, standin, big + 'HASH = "${E2E_SECRET}$2b$12"\n')
+    result = env_with_variables(shipped, standin, big + 'HASH = "${E2E_SECRET},$2b$12"\n')
     assert result.returncode == 2
-    assert "4096" in result.stderr.replace(",", "") and "HASH" in result.stderr and "'$'" in result.stderr
+    assert "4096" in result.stderr.replace(",", "") and "HASH" in result.stderr and "','" in result.stderr
     assert SECRET_MARKER not in result.stdout + result.stderr
     assert standin.calls() == {}
+
+
+def test_env_sends_what_aws_documents_or_shows_and_warns_about_the_rest(shipped, standin):
+    """AWS's own example value, a query string and a percent-encoded password reach the environment byte-equal; only
+    the characters outside the documented set get a warning, naming the key (a secret's characters are not named)."""
+    sent = {
+        "JDBC_CONNECTION_STRING": "jdbc:mysql://localhost:3306/mydatabase?user=me&password=mypassword",
+        "CALLBACK": "https://app.example/cb?state=a1&next=/home",
+        "DATABASE_URL": "postgres://app:p%40ss%3Aword@db:5432/app",
+    }
+    lines = "".join(f"{key} = {json.dumps(value)}\n" for key, value in sent.items())
+    result = env_with_variables(shipped, standin, lines + 'HASH_SECRET = "${E2E_SECRET}$2b$12"\n')
+    assert result.returncode == 0, result.stdout + result.stderr
+    values = configured(shipped)
+    assert {key: values[key] for key in sent} == sent
+    assert values["HASH_SECRET"] == SECRET_MARKER + "$2b$12"
+    warnings = [line for line in result.stdout.splitlines() if line.startswith("warning: ")]
+    assert [line.split(":")[1].strip() for line in warnings] == ["DATABASE_URL", "HASH_SECRET"], warnings
+    assert "'%' (percent sign)" in warnings[0] and "its value holds characters outside" in warnings[1]
+    assert SECRET_MARKER not in result.stdout + result.stderr and "$2b$12" not in result.stdout + result.stderr
 
 
 def test_no_marker_secret_in_any_output(shipped):

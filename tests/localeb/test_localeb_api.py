@@ -254,14 +254,19 @@ def test_update_returns_at_once_updating_grey_with_the_new_label(eb: Any, s3: An
 ENV_NS = "aws:elasticbeanstalk:application:environment"
 
 
-@pytest.mark.parametrize("key, value, why", [
-    ("BAD KEY", "x", "space in a key"),
-    ("K" * 129, "x", "key longer than 128"),
-    ("HASH", "$2b$12$abc", "$ in a value"),
-    ("LONG", "v" * 257, "value longer than 256"),
-    ("SEMI", "a;b", "; in a value"),
+@pytest.mark.parametrize("mode, key, value, why", [
+    ("enforce", "K" * 129, "x", "key longer than 128"),
+    ("enforce", "LONG", "v" * 257, "value longer than 256"),
+    ("enforce", "HOSTS", "a.example,b.example", "comma in a value"),
+    ("enforce", "MY=KEY", "x", "= in a key"),
+    ("documented", "BAD KEY", "x", "space in a key"),
+    ("documented", "HASH", "$2b$12$abc", "$ in a value"),
+    ("documented", "SEMI", "a;b", "; in a value"),
 ])
-def test_environment_property_limits(eb: Any, app: str, key: str, value: str, why: str) -> None:
+def test_environment_property_limits(
+    eb: Any, app: str, settings: Any, mode: str, key: str, value: str, why: str
+) -> None:
+    settings(env_limits=mode)
     env = create_environment(eb, app)
     error = error_of(eb.update_environment, EnvironmentName=env["EnvironmentName"],
                      OptionSettings=[{"Namespace": ENV_NS, "OptionName": key, "Value": value}])
@@ -275,6 +280,15 @@ def test_environment_properties_total_size(eb: Any, app: str) -> None:
     error = error_of(eb.update_environment, EnvironmentName=env["EnvironmentName"], OptionSettings=many)
     assert error["Code"] == "InvalidParameterValue"
     assert "4096" in error["Message"]
+
+
+def test_values_outside_the_documented_set_are_accepted_by_default(eb: Any, app: str) -> None:
+    """Like the client, the default refuses only what cannot travel: AWS's own example value and a '$' go through."""
+    env = create_environment(eb, app)
+    eb.update_environment(EnvironmentName=env["EnvironmentName"], OptionSettings=[
+        {"Namespace": ENV_NS, "OptionName": "JDBC", "Value": "jdbc:mysql://localhost:3306/db?user=me&password=pw"},
+        {"Namespace": ENV_NS, "OptionName": "HASH", "Value": "$2b$12$abc%40*"}])
+    wait_ready(eb, env["EnvironmentName"])
 
 
 def test_allowed_property_characters_are_accepted(eb: Any, app: str) -> None:

@@ -35,9 +35,20 @@ REFUSED = "R3fus3d-K3y-m4rk$2b$12,*€"
 SECRETS = {"registry password": MARKER_PASSWORD, "accepted env value": ACCEPTED, "refused env value": REFUSED}
 CORES = ("M4rk3r", "Acc3pt-K3y", "R3fus3d-K3y")  # what no encoding of a secret but base64 hides
 
+# Plain values must stay visible: a note the crashing app prints, and values that also appear in names and URLs.
+PUBLIC_NOTE = "sh0w-me-pl4in"
 TOML = (
     f'[rel]\neb_environment = "{ENV_NAME}"\nbranch = "main"\n\n[rel.variables]\n'
     'DJANGO_SETTINGS_MODULE = "sampleapp.settings"\nSECRET_KEY = "${SECRET_ACCEPTED}"\n'
+    f'PUBLIC_NOTE = "{PUBLIC_NOTE}"\nAPP_NAME = "{APP}"\nAPP_HOST = "127.0.0.1"\n'
+)
+# The last CMD wins: a release that prints its environment (one variable a line, then all as Python shows them) and
+# exits, so that the stand-in's failure event carries the secret in its log tail.
+CRASH_CMD = (
+    '\nCMD ["python3", "-c", "import os, sys; '
+    "print('SECRET_KEY=' + os.environ.get('SECRET_KEY', '<unset>')); "
+    "print('PUBLIC_NOTE=' + os.environ.get('PUBLIC_NOTE', '<unset>')); "
+    'print(dict(os.environ)); sys.exit(3)"]\n'
 )
 REFUSED_TOML = TOML.replace("${SECRET_ACCEPTED}", "${SECRET_REFUSED}")
 
@@ -170,6 +181,21 @@ def test_no_secret_leaks_anywhere(tmp_path, registry, base_image, engine):
         # normal runs
         run("normal", "ci")
         run("normal", "eb.env", "--env", "rel")
+        # an app that prints its environment while crashing, seen through ci, eb.events and eb.deploy
+        dockerfile = project.root / "Dockerfile"
+        release = dockerfile.read_text()
+        dockerfile.write_text(release + CRASH_CMD)
+        crashing = project.commit("A release that prints its environment and crashes")
+        run("crash", "ci", expect=1)
+        run("crash", "eb.events", "--env", "rel", "--count", "50")
+        run("crash", "eb.deploy", "--env", "rel", "--label", crashing, expect=1)
+        dockerfile.write_text(release)
+        project.commit("Back to the release that serves")
+        run("normal", "ci")
+        for label, output in outputs:
+            # Both directions: the printed secret is masked where it was printed, and the plain note is shown.
+            if label.startswith("crash") and not ("SECRET_KEY=****" in output and f"PUBLIC_NOTE={PUBLIC_NOTE}" in output):
+                problems.append(f"{label}: the app's printed environment is not shown as expected\n{output[-1500:]}")
         for args in (
             ("s3.auth",),
             ("eb.version",),
@@ -205,6 +231,8 @@ def test_no_secret_leaks_anywhere(tmp_path, registry, base_image, engine):
         run("traceback", "s3.auth", expect=1, env=injected)
         run("traceback", "eb.env", "--env", "rel", expect=1, env={**injected, "SECRET_ACCEPTED": ACCEPTED + "3"})
         for label, output in outputs:
+            if label.startswith("dry run: inv eb.env") and f"({ENV_NAME})" not in output:
+                problems.append(f"{label}: the environment's name is masked (a plain value it holds was taken for a secret)")
             if label.startswith("traceback") and "Traceback" not in output:
                 problems.append(f"{label}: no traceback was printed, so the test proves nothing")
         output_leaks = [f"{label}: {leak}" for label, output in outputs for leak in leaks(output.encode())]
