@@ -1,7 +1,8 @@
 """One facade over the boto3 clients: region, endpoint and retry mode in one place.
 
 Credentials go through boto3's normal chain (environment, profile, role, session token). ``AWS_ENDPOINT_URL`` (read by
-boto3 itself) points every client at the local stand-in.
+boto3 itself) points every client at the local stand-in. Credentials AWS cannot use, and endpoints it cannot be reached
+at, become one line saying what to fix (``known_failure``), whichever call meets them first.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from ebship.errors import UsageError
+from ebship.errors import EXIT_FAILED, EXIT_USAGE, PipelineError, UsageError
 from ebship.settings import Settings
 
 if TYPE_CHECKING:
@@ -79,11 +80,137 @@ def session(settings: Settings) -> boto3.session.Session:
 def client(settings: Settings, service: str) -> Any:
     from botocore.config import Config
 
-    return session(settings).client(
+    made = session(settings).client(
         service,
         endpoint_url=settings.aws_endpoint_url or None,
         config=Config(retries=RETRIES, connect_timeout=10, read_timeout=60),
     )
+    made.meta.events.register("after-call", _after_call)
+    return made
+
+
+# Operations that change nothing; anything else that succeeded counts as a change (see ``changes``).
+READ_ONLY_PREFIXES = ("Describe", "Get", "List", "Head", "Check", "Validate")
+
+changes: list[str] = []  # the changing operations this process made, in order
+
+
+def _after_call(http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+    """Sees every answer (after botocore's retries): records changes, and turns credentials AWS refused into the one
+    clear failure here, before any caller wraps the error in its own message."""
+    from botocore.exceptions import ClientError
+
+    if http_response.status_code < 300:
+        if not model.name.startswith(READ_ONLY_PREFIXES):
+            changes.append(model.name)
+        return
+    refused = credentials_failure(ClientError(parsed, model.name))
+    if refused is not None:
+        raise refused
+
+
+class CredentialsError(PipelineError):
+    """AWS credentials missing or refused: exit 2 while nothing was changed, 1 once something was."""
+
+    def __init__(self, message: str) -> None:
+        self.exit_code = EXIT_USAGE if not changes else EXIT_FAILED
+        if changes:
+            message += f" (this run had already made {', '.join(dict.fromkeys(changes))})"
+        super().__init__(message)
+
+
+NO_CREDENTIALS = (
+    "No AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary "
+    "ones), or AWS_PROFILE naming a profile of ~/.aws/credentials (`aws configure`), or a role to assume "
+    "(AWS_ROLE_ARN with AWS_WEB_IDENTITY_TOKEN_FILE)."
+)
+# Error codes of AWS's answers to credentials it cannot use. Sources: the common errors of AWS's Query and JSON APIs
+# (ExpiredTokenException, InvalidClientTokenId, RequestExpired, SignatureDoesNotMatch, UnrecognizedClientException;
+# https://docs.aws.amazon.com/elasticbeanstalk/latest/api/CommonErrors.html) and S3's error codes (ExpiredToken,
+# InvalidAccessKeyId, InvalidToken, RequestTimeTooSkewed; https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html).
+EXPIRED_CODES = ("ExpiredToken", "ExpiredTokenException")
+UNKNOWN_KEY_CODES = ("InvalidClientTokenId", "UnrecognizedClientException", "InvalidAccessKeyId", "InvalidToken")
+SIGNATURE_CODES = ("SignatureDoesNotMatch", "IncompleteSignature")
+CLOCK_CODES = ("RequestExpired", "RequestTimeTooSkewed")
+
+
+def credentials_failure(error: BaseException) -> CredentialsError | None:
+    """What is wrong with the AWS credentials and how to fix it, in one line; None when the error is about something
+    else. Never shows a credential: only names of variables, profiles and providers."""
+    from botocore import exceptions as boto
+
+    if isinstance(error, boto.NoCredentialsError):
+        return CredentialsError(NO_CREDENTIALS)
+    if isinstance(error, boto.ProfileNotFound):
+        profile = error.kwargs.get("profile", "")
+        return CredentialsError(
+            f"The AWS profile {profile!r} (AWS_PROFILE) is in neither ~/.aws/config nor ~/.aws/credentials: create it "
+            f"(`aws configure --profile {profile}`), or set AWS_PROFILE to a profile that exists, or unset it."
+        )
+    if isinstance(error, boto.PartialCredentialsError):
+        provider, missing = error.kwargs.get("provider", ""), error.kwargs.get("cred_var", "")
+        where = "the environment" if provider == "env" else f"the {provider}"
+        return CredentialsError(
+            f"Incomplete AWS credentials in {where}: {missing} is missing. Set it too, or remove the others to use "
+            "a profile or a role."
+        )
+    if isinstance(error, boto.UnauthorizedSSOTokenError | boto.SSOTokenLoadError | boto.TokenRetrievalError):
+        return CredentialsError(
+            "The AWS SSO session has expired or was never started: run `aws sso login` (with the same AWS_PROFILE), "
+            "then run this again."
+        )
+    if isinstance(error, boto.CredentialRetrievalError):
+        provider = error.kwargs.get("provider", "the configured source")
+        reason = (str(error.kwargs.get("error_msg", "")).strip().splitlines() or ["no reason given"])[0]
+        return CredentialsError(
+            f"AWS credentials could not be obtained from {provider}: {reason}. Check the profile or role settings in "
+            "use (AWS_PROFILE, AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE)."
+        )
+    code = error_code(error) if isinstance(error, Exception) else ""
+    if code in EXPIRED_CODES:
+        return CredentialsError(
+            f"The AWS credentials have expired ({code}): get fresh ones (a new session token, `aws sso login`, "
+            "or assume the role again), then run this again."
+        )
+    if code in UNKNOWN_KEY_CODES:
+        return CredentialsError(
+            f"AWS does not recognise the access key or session token in use ({code}): check AWS_ACCESS_KEY_ID and "
+            "AWS_SESSION_TOKEN, or the profile in use (AWS_PROFILE); the key may have been deleted or deactivated."
+        )
+    if code in SIGNATURE_CODES:
+        return CredentialsError(
+            f"AWS rejected the request's signature ({code}): the secret access key does not belong to the access key "
+            "ID. Check AWS_SECRET_ACCESS_KEY, or the profile in use (AWS_PROFILE)."
+        )
+    if code in CLOCK_CODES:
+        return CredentialsError(
+            f"AWS refused the request as expired ({code}): this machine's clock is off, or the temporary credentials "
+            "ran out. Set the clock right (NTP) and use fresh credentials."
+        )
+    return None
+
+
+def known_failure(error: BaseException) -> PipelineError | None:
+    """An error of AWS access that the user can act on, as a one-line PipelineError; None for anything else (a bug)."""
+    from botocore.exceptions import ConnectionError, HTTPClientError
+
+    if isinstance(error, PipelineError):
+        return error
+    refused = credentials_failure(error)
+    if refused is not None:
+        return refused
+    # botocore's connection failures and timeouts (after its retries), which are not ClientErrors
+    if isinstance(error, ConnectionError | HTTPClientError):
+        return PipelineError(f"AWS could not be reached: {error}. Check AWS_ENDPOINT_URL, AWS_REGION and the network.")
+    return None
+
+
+def bucket_region(location_constraint: str | None) -> str:
+    """The region of a bucket from GetBucketLocation's LocationConstraint. S3 answers null for us-east-1 and the legacy
+    "EU" for eu-west-1 (botocore's S3 model, GetBucketLocationOutput; API_GetBucketLocation in the S3 API reference)."""
+    if not location_constraint:
+        return "us-east-1"
+    return "eu-west-1" if location_constraint == "EU" else location_constraint
 
 
 def error_code(error: Exception) -> str:

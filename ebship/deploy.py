@@ -215,8 +215,24 @@ class Deployer:
                     self.console.print(f"  ({target.environment} got busy before the update started; waiting for Ready again)")
                     continue
                 raise
-            self.console.print(f"Update of {target.environment} started (request {request_id}).")
-            return watcher.follow(target.environment, request_id, started, expect), ready
+            except KeyboardInterrupt:
+                self.console.error(going_on(target, "may have started"))
+                raise
+            try:
+                self.console.print(f"Update of {target.environment} started (request {request_id}).")
+                return watcher.follow(target.environment, request_id, started, expect), ready
+            except KeyboardInterrupt:
+                self.console.error(going_on(target, f"(request {request_id}) goes on"))
+                raise
+
+
+def going_on(target: Target, what: str) -> str:
+    """Ctrl-C stops only the watching: Elastic Beanstalk carries an update it has accepted through to its end."""
+    return (
+        f"Interrupted: the update of {target.environment} {what} in Elastic Beanstalk; stopping here does not stop it. "
+        f"Follow it with `inv eb.events --env {target.name} --follow`, or see where it stands with "
+        f"`inv eb.status --env {target.name}`."
+    )
 
 
 def summarize(report: Report, console: Console) -> None:

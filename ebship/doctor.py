@@ -1,4 +1,8 @@
-"""inv doctor: a read-only preflight of everything the article's author lost nights on, as a pass/fail table."""
+"""inv doctor: a read-only preflight of everything a first deploy trips on, as a pass/fail table.
+
+The table is always printed whole: a check that meets any error fails with it in one line, and the checks that need AWS
+are skipped, with the reason, once AWS cannot be used (no region, credentials missing or refused, no connection).
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ebship import envvars, registry_auth
-from ebship.aws import client, describe_error, error_code, session
-from ebship.errors import PipelineError
+from ebship.aws import bucket_region, client, describe_error, error_code, known_failure, session
 from ebship.images import Credentials
 from ebship.release import Job
 from ebship.settings import read_dotenv
@@ -28,6 +31,11 @@ class Check:
     ok: bool
     detail: str
     fix: str = ""
+    skipped: bool = False
+
+    @property
+    def verdict(self) -> str:
+        return "SKIP" if self.skipped else "PASS" if self.ok else "FAIL"
 
 
 class Failed(Exception):
@@ -69,14 +77,20 @@ def run(job: Job, resolved: Resolved, out: Callable[[str], None] | None = None) 
     settings = job.settings
     target = resolved.target
     checks: list[Check] = []
+    aws_unusable: list[str] = []  # why the checks that call AWS cannot run, once that is known
 
-    def check(name: str, body: Callable[[], str]) -> None:
+    def check(name: str, body: Callable[[], str], needs_aws: bool = False) -> bool:
+        if needs_aws and aws_unusable:
+            checks.append(Check(name, False, f"not checked: {aws_unusable[0]}", skipped=True))
+            return False
         try:
             checks.append(Check(name, True, body()))
+            return True
         except Failed as failure:
             checks.append(Check(name, False, failure.detail, failure.fix))
-        except PipelineError as error:
-            checks.append(Check(name, False, "; ".join(line.strip() for line in str(error).splitlines()), "see the message"))
+        except Exception as error:
+            checks.append(Check(name, False, *explain(error)))
+        return False
 
     missing = [name for name in REQUIRED if not settings.value(name)]
     checks.append(
@@ -89,31 +103,27 @@ def run(job: Job, resolved: Resolved, out: Callable[[str], None] | None = None) 
     )
     state: dict[str, Any] = {}
 
-    def credentials() -> str:
-        try:
-            identity = client(settings, "sts").get_caller_identity()
-        except Exception as error:
-            raise Failed(
-                f"AWS refused the credentials: {describe_error(error)}",
-                "configure AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or a role)",
-            ) from None
-        return f"{identity['Arn']}"
-
     def region() -> str:
         state["region"] = session(settings).region_name
         return str(state["region"])
+
+    def credentials() -> str:
+        identity = client(settings, "sts").get_caller_identity()
+        return f"{identity['Arn']}"
 
     def bucket() -> str:
         if not settings.eb_bucket:
             raise Failed("EB_BUCKET is not set", "set EB_BUCKET to a bucket in the environment's region")
         s3 = client(settings, "s3")
         try:
-            location = s3.get_bucket_location(Bucket=settings.eb_bucket).get("LocationConstraint") or "us-east-1"
+            location = bucket_region(s3.get_bucket_location(Bucket=settings.eb_bucket).get("LocationConstraint"))
         except Exception as error:
             if error_code(error) in ("NoSuchBucket", "404"):
                 raise Failed(
                     f"bucket {settings.eb_bucket} does not exist", f"create it in {state.get('region')} or fix EB_BUCKET"
                 ) from None
+            if not error_code(error):
+                raise
             raise Failed(describe_error(error), "check the bucket's name and your S3 permissions") from None
         if location != state.get("region"):
             raise Failed(
@@ -192,23 +202,34 @@ def run(job: Job, resolved: Resolved, out: Callable[[str], None] | None = None) 
         envvars.validate(values.values)
         return f"{len(values.values)} declared, all resolved"
 
-    for name, body in (
-        ("aws credentials", credentials),
-        ("region", region),
-        ("bucket", bucket),
-        ("application", application),
-        ("environment", environment),
-        ("registry login", registry),
-        ("auth object", auth_object),
-        ("variables", variables),
-    ):
-        check(name, body)
+    if not check("region", region):
+        aws_unusable.append("AWS needs a region (see the region check)")
+    if not check("aws credentials", credentials, needs_aws=True) and not aws_unusable:
+        aws_unusable.append("AWS cannot be used (see the aws credentials check)")
+    check("bucket", bucket, needs_aws=True)
+    check("application", application, needs_aws=True)
+    check("environment", environment, needs_aws=True)
+    check("registry login", registry)
+    check("auth object", auth_object, needs_aws=True)
+    check("variables", variables)
     width = max(len(c.name) for c in checks)
     print_line(f"doctor: {target.name} ({target.environment})")
     for item in checks:
-        print_line(f"  {'PASS' if item.ok else 'FAIL'}  {item.name:<{width}}  {item.detail}")
+        print_line(f"  {item.verdict}  {item.name:<{width}}  {item.detail}")
         if not item.ok and item.fix:
             print_line(f"        {'':<{width}}  fix: {item.fix}")
-    failed = [c for c in checks if not c.ok]
-    print_line(f"doctor: {len(checks) - len(failed)} of {len(checks)} checks pass")
-    return not failed
+    passed = [c for c in checks if c.ok]
+    skipped = [c for c in checks if c.skipped]
+    print_line(f"doctor: {len(passed)} of {len(checks)} checks pass" + (f" ({len(skipped)} not run)" if skipped else ""))
+    return len(passed) == len(checks)
+
+
+def explain(error: Exception) -> tuple[str, str]:
+    """A check's failure in one line, and what to do about it: whatever the error, the table goes on."""
+    known = known_failure(error)
+    if known is not None:
+        return "; ".join(line.strip() for line in str(known).splitlines() if line.strip()), ""
+    if error_code(error):
+        return describe_error(error), "check the name, the region and the IAM permissions of the identity in use"
+    text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    return f"unexpected error ({type(error).__name__}: {text})", "report it with the output of `inv doctor`"

@@ -6,6 +6,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1  # the work was tried and failed: a build, a test, a push, a deploy
 EXIT_USAGE = 2  # bad input or settings: nothing was changed
 EXIT_TIMEOUT = 3  # a wait ran past its deadline; the last known state is printed
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT): 128 + the signal's number, as shells report it
 
 
 class PipelineError(Exception):

@@ -12,9 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ebship import environments, release, versions
+from ebship.aws import known_failure
 from ebship.deploy import Report, Target, url_of
 from ebship.deploy import summarize as judge
-from ebship.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PipelineError, UsageError
+from ebship.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TIMEOUT, EXIT_USAGE, PipelineError, UsageError
 from ebship.output import Console
 from ebship.release import Job
 
@@ -24,7 +25,7 @@ DEPLOY_SETTINGS = ("IMAGE_REPOSITORY", "EB_APPLICATION", "EB_BUCKET")
 @dataclass
 class Stage:
     name: str
-    result: str = "skipped"  # ok, failed, skipped, planned
+    result: str = "failed"  # until its body returns: ok, planned (dry run); or failed, interrupted
     seconds: float = 0.0
     detail: str = ""
 
@@ -78,7 +79,7 @@ class Runner:
         self.dry_run = dry_run
 
     def stage(self, name: str, body: Callable[[], str]) -> None:
-        """Runs one stage; its failure stops the run with the stage named."""
+        """Runs one stage; its failure (or Ctrl-C) stops the run with the stage named."""
         self.console.print(f"\n=== {name} ===")
         stage = Stage(name)
         self.report.stages.append(stage)
@@ -86,9 +87,12 @@ class Runner:
         try:
             stage.detail = body() or ""
             stage.result = "planned" if self.dry_run else "ok"
-        except PipelineError as error:
-            stage.result = "failed"
-            stage.detail = "; ".join(line.strip() for line in str(error).splitlines()[:3])
+        except KeyboardInterrupt:
+            stage.result = "interrupted"
+            raise
+        except Exception as error:
+            known = known_failure(error)
+            stage.detail = one_line(str(known)) if known is not None else f"unexpected error ({type(error).__name__})"
             raise
         finally:
             stage.seconds = time.monotonic() - started
@@ -109,7 +113,8 @@ def run(
     report = CiReport(job.source.branch, decision)
     runner = Runner(job.console, report, dry_run)
     job.console.print(f"inv ci: {decision.reason}.")
-    try:
+
+    def stages() -> None:
         deploy_job, target = job, None
         if decision.environment:
             if decision.rehearsal:
@@ -121,7 +126,7 @@ def run(
         if target is None:
             if decision.environment:
                 job.console.print("(dry run: the local stand-in is not running, so the deploy stages are not planned)")
-            return report
+            return
         report.label = deploy_job.source.tag
 
         def push() -> str:
@@ -139,12 +144,29 @@ def run(
             return f"{state.health} at {url_of(state)}" if state and not dry_run else ""
 
         runner.stage("eb.deploy", deploy_stage)
-    except PipelineError as error:
-        report.exit_code = error.exit_code
-        job.console.error(str(error))
-    finally:
-        summarize(report, job.console, dry_run)
+
+    try:
+        stages()
+    except KeyboardInterrupt:
+        report.exit_code = EXIT_INTERRUPTED
+        job.console.error("Interrupted.")
+    except Exception as error:
+        known = known_failure(error)
+        if known is None:  # a bug: its traceback, masked, for the report
+            job.console.traceback(error)
+            job.console.error(f"Unexpected error ({type(error).__name__}); the traceback above is masked.")
+            report.exit_code = EXIT_FAILED
+        else:
+            job.console.error(str(known))
+            report.exit_code = known.exit_code
+    if report.exit_code == EXIT_OK and not all(stage.result in ("ok", "planned") for stage in report.stages):
+        report.exit_code = EXIT_FAILED  # never a green exit for a run whose stages did not all end well
+    summarize(report, job.console, dry_run)
     return report
+
+
+def one_line(text: str) -> str:
+    return "; ".join(line.strip() for line in text.splitlines()[:3])
 
 
 def _start_local(start_local: Callable[[], None], dry_run: bool) -> str:
@@ -167,6 +189,22 @@ def _test(job: Job, dry_run: bool) -> str:
     return "passed" if not dry_run else ""
 
 
+VERDICTS = {
+    EXIT_OK: "OK",
+    EXIT_FAILED: "FAILED",
+    EXIT_USAGE: "STOPPED (bad input or settings)",
+    EXIT_TIMEOUT: "TIMED OUT",
+    EXIT_INTERRUPTED: "INTERRUPTED",
+}
+
+
+def verdict(report: CiReport) -> str:
+    """OK only for exit 0 with every stage ended ok (or planned, in a dry run); the exit code's meaning otherwise."""
+    if report.exit_code == EXIT_OK and all(stage.result in ("ok", "planned") for stage in report.stages):
+        return "OK"
+    return VERDICTS.get(report.exit_code, "FAILED") if report.exit_code != EXIT_OK else "FAILED"
+
+
 def summarize(report: CiReport, console: Console, dry_run: bool) -> None:
     console.print("\n=== summary ===" + (" (dry run: nothing was changed)" if dry_run else ""))
     for stage in report.stages:
@@ -182,7 +220,4 @@ def summarize(report: CiReport, console: Console, dry_run: bool) -> None:
         state = deployed.outcome.state
         console.print(f"  url           {url_of(state)}")
         console.print(f"  health        {state.health} ({state.status}, running {state.version_label})")
-    verdict = {EXIT_OK: "OK", EXIT_USAGE: "STOPPED (bad input or settings)"}.get(report.exit_code, "FAILED")
-    if report.exit_code not in (EXIT_OK, EXIT_USAGE, EXIT_FAILED):
-        verdict = "TIMED OUT"
-    console.print(f"  result        {verdict}")
+    console.print(f"  result        {verdict(report)}")

@@ -11,7 +11,7 @@ from invoke import Exit
 
 from ebship import envvars, targets
 from ebship import settings as settings_module
-from ebship.errors import EXIT_FAILED, PipelineError, UsageError
+from ebship.errors import EXIT_FAILED, EXIT_INTERRUPTED, UsageError
 from ebship.output import console
 from ebship.release import Job
 from ebship.targets import Resolved
@@ -43,33 +43,24 @@ def targeted(env: str | None, flags: Mapping[str, str | None] | None = None) -> 
 
 
 def reported(body: F) -> F:
-    """Runs a task body; a PipelineError becomes its message and exit code, anything else a masked traceback."""
+    """Runs a task body; a PipelineError, missing or refused AWS credentials and an unreachable AWS become one message
+    and their exit code, Ctrl-C exit 130, anything else (a bug) a masked traceback."""
 
     @functools.wraps(body)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ebship.aws import known_failure
+
         try:
             return body(*args, **kwargs)
-        except PipelineError as error:
-            raise Exit(console.mask(str(error)), code=error.exit_code) from None
         except Exit:
             raise
         except KeyboardInterrupt:
-            raise Exit("Interrupted.", code=130) from None
+            raise Exit("Interrupted.", code=EXIT_INTERRUPTED) from None
         except Exception as error:
-            if _unreachable(error):  # a network failure is not a bug: say which endpoint, without a traceback
-                raise Exit(
-                    console.mask(f"AWS could not be reached: {error}. Check AWS_ENDPOINT_URL, AWS_REGION and the network."),
-                    code=EXIT_FAILED,
-                ) from None
-            # an unexpected error is a bug: show it, masked, for the report
+            known = known_failure(error)
+            if known is not None:
+                raise Exit(console.mask(str(known)), code=known.exit_code) from None
             console.traceback(error)
             raise Exit(f"Unexpected error ({type(error).__name__}); the traceback above is masked.", code=EXIT_FAILED) from None
 
     return wrapper  # type: ignore[return-value]
-
-
-def _unreachable(error: Exception) -> bool:
-    """botocore's connection failures and timeouts (after its retries), which are not ClientErrors."""
-    from botocore.exceptions import ConnectionError, HTTPClientError
-
-    return isinstance(error, ConnectionError | HTTPClientError)
