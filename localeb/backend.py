@@ -6,7 +6,7 @@ import base64
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -504,7 +504,7 @@ class LocalEB:
             env.updated = now()
             if not version_label and not (updates or removals):
                 return env.describe()
-            self._settle_draft(state, env)  # the previous update's, should its thread not have settled it yet
+            self._settle_draft(state, env)  # the previous update's, should its thread not have ended yet
             previous_options = env.options
             env.options = new_options
             if updates or removals:
@@ -523,36 +523,47 @@ class LocalEB:
                 worker = configure
                 args = (self, state, env, previous_options, request_id)
             description_now = env.describe()
-        threading.Thread(target=self._run_update, args=(state, env, worker, args), daemon=True).start()
+        threading.Thread(target=self._run_update, args=(state, env, worker, args, request_id), daemon=True).start()
         return description_now
 
-    def _run_update(self, state: RegionState, env: Environment, worker: Callable[..., None],
-                    args: tuple[Any, ...]) -> None:
+    def _run_update(
+        self, state: RegionState, env: Environment, worker: Callable[..., None], args: tuple[Any, ...], request_id: str
+    ) -> None:
         try:
             worker(*args)
         finally:
             with self.lock:
-                self._settle_draft(state, env)
+                if self._open_updates.get(env.id) == request_id:
+                    self._settle_draft(state, env)
 
-    def _settle_draft(self, state: RegionState, env: Environment) -> None:
-        """Once the environment's update has ended: its draft turns `failed` if it failed, and any draft goes on a success.
-
-        Called under the lock, also from DescribeConfigurationSettings, so a client that sees Ready never sees `pending`.
-        """
-        request_id = self._open_updates.get(env.id)
-        if request_id is None or env.status != "Ready":
-            return
-        del self._open_updates[env.id]
-        failed = any(
+    @staticmethod
+    def _update_failed(state: RegionState, request_id: str) -> bool:
+        return any(
             event.request_id == request_id
             and (event.severity in ("ERROR", "FATAL") or "operation is complete, but with" in event.message)
             for event in state.events
         )
+
+    def _settle_draft(self, state: RegionState, env: Environment) -> None:
+        """Ends the environment's open update (under the lock, once Ready): its draft turns `failed` if it failed, and
+        any draft goes on a success."""
+        request_id = self._open_updates.pop(env.id, None)
+        if request_id is None:
+            return
         draft = self._drafts.get(env.id)
-        if not failed:
+        if not self._update_failed(state, request_id):
             self._drafts.pop(env.id, None)
         elif draft is not None and draft.request_id == request_id:
             draft.status = "failed"
+
+    def _draft_now(self, state: RegionState, env: Environment) -> DraftConfiguration | None:
+        """The draft as DescribeConfigurationSettings shows it: an update back to Ready whose thread has not ended yet
+        (a closing can come after Ready) is judged by its events so far, so a client that sees Ready never sees
+        `pending`."""
+        draft = self._drafts.get(env.id)
+        if draft is None or draft.status != "pending" or env.status != "Ready":
+            return draft
+        return replace(draft, status="failed") if self._update_failed(state, draft.request_id) else None
 
     def terminate_environment(self, state: RegionState, env_id: str | None, name: str | None,
                               request_id: str) -> dict[str, Any]:
@@ -610,8 +621,7 @@ class LocalEB:
             env = self.find_environment(state, None, env_name)
             if env.application != application:
                 raise InvalidParameterValue(f"No Environment found for EnvironmentName = '{env_name}'.")
-            self._settle_draft(state, env)
-            draft = self._drafts.get(env.id)
+            draft = self._draft_now(state, env)
             pending = draft is not None and draft.status == "pending"
             deployed_options = draft.deployed_options if draft is not None and pending else env.options
             configurations = [self._configuration(env, deployed_options, "deployed", env.created, env.updated)]

@@ -20,7 +20,7 @@ from localeb_support import BUCKET, PushedImage, create_environment, dockerrun, 
 
 ENV_NS = "aws:elasticbeanstalk:application:environment"
 HEALTH_URL = {"Namespace": "aws:elasticbeanstalk:application", "OptionName": "Application Healthcheck URL", "Value": "/health"}
-MINE = ("phase_seconds", "s3_list_bucket", "unprocessed_seconds", "draft_position")
+MINE = ("phase_seconds", "s3_list_bucket", "unprocessed_seconds", "draft_position", "update_closing")
 
 
 @pytest.fixture
@@ -121,6 +121,22 @@ def test_a_failed_configuration_update_leaves_a_failed_draft_until_the_next_succ
     )
     assert wait_ready(eb, sick["name"], timeout=60)["Health"] == "Green"
     assert configurations(eb, sick["app"], sick["name"]) == [("deployed", {"STAGE": "mended"})]
+
+
+@pytest.mark.slow
+def test_an_update_closed_with_errors_after_ready_leaves_a_failed_draft(eb: Any, app: str, behaviour: Any) -> None:
+    behaviour(update_closing="late-errors")
+    env = create_environment(eb, app, OptionSettings=[{"Namespace": ENV_NS, "OptionName": "STAGE", "Value": "one"}])
+    request_id = eb.update_environment(
+        EnvironmentName=env["EnvironmentName"], OptionSettings=[{"Namespace": ENV_NS, "OptionName": "STAGE", "Value": "two"}]
+    )["ResponseMetadata"]["RequestId"]
+    wait_ready(eb, env["EnvironmentName"])
+    assert "pending" not in by_status(configurations(eb, app, env["EnvironmentName"])), "Ready, yet a pending draft"
+    deadline = time.monotonic() + 10
+    while not any(e["Severity"] == "ERROR" for e in eb.describe_events(RequestId=request_id)["Events"]):
+        assert time.monotonic() < deadline, "no late closing"
+        time.sleep(0.1)
+    assert set(by_status(configurations(eb, app, env["EnvironmentName"]))) == {"deployed", "failed"}
 
 
 @pytest.mark.parametrize("mode", ["granted", "denied"])
