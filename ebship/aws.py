@@ -132,6 +132,9 @@ EXPIRED_CODES = ("ExpiredToken", "ExpiredTokenException")
 UNKNOWN_KEY_CODES = ("InvalidClientTokenId", "UnrecognizedClientException", "InvalidAccessKeyId", "InvalidToken")
 SIGNATURE_CODES = ("SignatureDoesNotMatch", "IncompleteSignature")
 CLOCK_CODES = ("RequestExpired", "RequestTimeTooSkewed")
+# STS's answers to AssumeRoleWithWebIdentity, which boto3's chain calls for AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE
+# (STS API reference, AssumeRoleWithWebIdentity, Errors).
+WEB_IDENTITY_CODES = ("InvalidIdentityToken", "IDPRejectedClaim", "IDPCommunicationError")
 
 
 def credentials_failure(error: BaseException) -> CredentialsError | None:
@@ -181,6 +184,11 @@ def credentials_failure(error: BaseException) -> CredentialsError | None:
         return CredentialsError(
             f"AWS rejected the request's signature ({code}): the secret access key does not belong to the access key "
             "ID. Check AWS_SECRET_ACCESS_KEY, or the profile in use (AWS_PROFILE)."
+        )
+    if code in WEB_IDENTITY_CODES:
+        return CredentialsError(
+            f"STS refused the web identity token for AWS_ROLE_ARN ({code}): check the role's trust policy (the OIDC "
+            "provider, audience and subject it accepts) and that AWS_WEB_IDENTITY_TOKEN_FILE holds a current token."
         )
     if code in CLOCK_CODES:
         return CredentialsError(

@@ -159,10 +159,23 @@ def run(
         else:
             job.console.error(str(known))
             report.exit_code = known.exit_code
-    if report.exit_code == EXIT_OK and not all(stage.result in ("ok", "planned") for stage in report.stages):
-        report.exit_code = EXIT_FAILED  # never a green exit for a run whose stages did not all end well
+    report.exit_code = settled_exit_code(report)
     summarize(report, job.console, dry_run)
     return report
+
+
+# Stages that change what others see (the registry, the bucket, the application, the environment) when they end ok.
+CHANGING_STAGES = ("docker.push", "s3.auth", "eb.version", "eb.deploy")
+
+
+def settled_exit_code(report: CiReport) -> int:
+    """The exit code as the README's table defines it: never 0 unless every stage ended well, and never 2 ("nothing
+    was changed") once a stage has changed something."""
+    if report.exit_code == EXIT_OK and not all(stage.result in ("ok", "planned") for stage in report.stages):
+        return EXIT_FAILED
+    if report.exit_code == EXIT_USAGE and any(s.result == "ok" and s.name in CHANGING_STAGES for s in report.stages):
+        return EXIT_FAILED
+    return report.exit_code
 
 
 def one_line(text: str) -> str:

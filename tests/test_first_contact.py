@@ -167,6 +167,18 @@ def test_credentials_expiring_after_a_change_exit_1_and_say_what_was_changed(fre
     assert "UpdateEnvironment" in str(raised.value) and "DescribeEnvironments" not in str(raised.value)
 
 
+def test_a_refused_web_identity_token_names_the_role_settings(fresh_run):
+    """Raised while boto3's chain assumes the role, before any of our clients' hooks can see it."""
+    from botocore.exceptions import ClientError
+
+    error = ClientError(
+        {"Error": {"Code": "InvalidIdentityToken", "Message": "No OpenIDConnect provider found"}}, "AssumeRoleWithWebIdentity"
+    )
+    known = aws.known_failure(error)
+    assert known is not None and known.exit_code == EXIT_USAGE
+    assert "AWS_ROLE_ARN" in str(known) and "AWS_WEB_IDENTITY_TOKEN_FILE" in str(known)
+
+
 def test_other_refusals_are_left_to_their_callers(fresh_run):
     from botocore.exceptions import ClientError
 
@@ -470,3 +482,40 @@ def test_ctrl_c_while_following_an_update_says_it_goes_on_and_how_to_follow_it(t
     finally:
         standin.stop()
     assert not engine.containers.list(all=True, filters={"label": f"localeb.server={standin.server_id}"})
+
+
+def test_ci_exit_code_is_never_2_once_a_stage_changed_something():
+    stopped = pipeline.CiReport("main", pipeline.Decision("stg", "test"), exit_code=EXIT_USAGE)
+    stopped.stages = [
+        pipeline.Stage("docker.build", "ok"),
+        pipeline.Stage("docker.test", "ok"),
+        pipeline.Stage("docker.push", "ok"),
+    ]
+    stopped.stages.append(pipeline.Stage("s3.auth"))  # refused: no credentials
+    assert pipeline.settled_exit_code(stopped) == EXIT_FAILED
+    stopped.stages[2].result = "planned"  # a dry run changed nothing
+    assert pipeline.settled_exit_code(stopped) == EXIT_USAGE
+
+
+def test_an_interrupted_configuration_update_says_it_goes_on(monkeypatch):
+    """eb.env follows its update through the same Deployer.update as eb.deploy: Ctrl-C there says the same."""
+    from ebship.deploy import Deployer
+
+    class Followed:
+        def until_ready(self, environment):
+            return object()
+
+        def follow(self, *args):
+            raise KeyboardInterrupt
+
+    class Beanstalk:
+        def update(self, **params):
+            return "req-42"
+
+    err = io.StringIO()
+    deployer = Deployer(Beanstalk(), Console(io.StringIO(), err), 60)  # type: ignore[arg-type]
+    monkeypatch.setattr(deployer, "_watcher", lambda deadline: Followed())
+    with pytest.raises(KeyboardInterrupt):
+        deployer.update(Target("stg", "sampleapp-stg", "sampleapp"), {"OptionSettings": []}, None, None)  # type: ignore[arg-type]
+    assert "the update of sampleapp-stg (request req-42) goes on in Elastic Beanstalk" in err.getvalue()
+    assert "`inv eb.events --env stg --follow`" in err.getvalue() and "`inv eb.status --env stg`" in err.getvalue()

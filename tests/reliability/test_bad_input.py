@@ -278,6 +278,47 @@ CASES = [
     Case("eb.prune --keep abc", ("eb.prune", "--keep", "abc"), 2, ("--keep takes a whole number",)),
     Case("Invoke's own dry run (inv -R)", ("-R", "eb.deploy", "--env", "rel"), 2, ("inv -R/--dry is not supported", "--dry-run")),
     Case("local.up --pace banana", ("local.up", "--pace", "banana"), 2, ("--pace", "banana")),
+    Case(
+        "no AWS credentials at all",
+        ("eb.deploy", "--env", "rel"),
+        2,
+        ("No AWS credentials found", "AWS_PROFILE"),
+        env={"AWS_ENDPOINT_URL": None, "AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None, "HOME": "/nonexistent"},
+    ),
+    Case(
+        "no AWS credentials: inv ci --dry-run",
+        ("ci", "--dry-run", "--env", "rel"),
+        2,
+        ("No AWS credentials found", "result        STOPPED"),
+        env={"AWS_ENDPOINT_URL": None, "AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None, "HOME": "/nonexistent"},
+    ),
+    Case(
+        "no AWS credentials: inv doctor",
+        ("doctor", "--env", "rel"),
+        2,
+        ("No AWS credentials found", "SKIP  bucket"),
+        env={"AWS_ENDPOINT_URL": None, "AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None, "HOME": "/nonexistent"},
+    ),
+    Case(
+        "AWS_PROFILE naming a missing profile",
+        ("s3.auth",),
+        2,
+        ("The AWS profile 'missing' (AWS_PROFILE)",),
+        env={
+            "AWS_ENDPOINT_URL": None,
+            "AWS_ACCESS_KEY_ID": None,
+            "AWS_SECRET_ACCESS_KEY": None,
+            "HOME": "/nonexistent",
+            "AWS_PROFILE": "missing",
+        },
+    ),
+    Case(
+        "AWS access key without its secret key",
+        ("eb.status", "--env", "rel"),
+        2,
+        ("AWS_SECRET_ACCESS_KEY is missing",),
+        env={"AWS_ENDPOINT_URL": None, "AWS_SECRET_ACCESS_KEY": None, "HOME": "/nonexistent"},
+    ),
 ]
 
 
