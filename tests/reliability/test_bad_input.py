@@ -319,13 +319,20 @@ CASES = [
         ("AWS_SECRET_ACCESS_KEY is missing",),
         env={"AWS_ENDPOINT_URL": None, "AWS_SECRET_ACCESS_KEY": None, "HOME": "/nonexistent"},
     ),
+    Case(
+        ".env not UTF-8 (a Latin-1 byte)",
+        ("eb.deploy", "--env", "rel"),
+        2,
+        (".env is not UTF-8 text (line 2)",),
+        files={".env": "CONTAINER_PORT=80\nNOTE=caf\udce9\n"},
+    ),
 ]
 
 
 def run_case(project: Project, case: Case) -> tuple[int, str, str]:
     originals = {name: (project.root / name).read_text() if (project.root / name).exists() else None for name in case.files}
     for name, text in case.files.items():
-        (project.root / name).write_text(text)
+        (project.root / name).write_text(text, encoding="utf-8", errors="surrogateescape")  # a lone surrogate: a raw byte
     env = {key: value for key, value in {**project.env, **case.env}.items() if value is not None}
     try:
         result = Project(project.root, env).inv(*case.args, timeout=300)
