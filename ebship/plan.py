@@ -33,7 +33,7 @@ class Step:
 class Plan:
     title: str
     steps: tuple[Step, ...] = ()
-    notes: tuple[str, ...] = ()  # what was found and needs no action, e.g. "auth file already up to date"
+    notes: tuple[str, ...] = ()  # what was found, printed above the steps as written, e.g. "auth file already up to date"
 
     @property
     def empty(self) -> bool:
@@ -66,7 +66,7 @@ def print_plan(plan: Plan, console: Console, dry_run: bool) -> None:
     head = "Dry run, nothing will change. " if dry_run else ""
     console.print(f"{head}{plan.title}:")
     for note in plan.notes:
-        console.print(f"  = {note}")
+        console.print(f"  {note}")  # as written: some carry their own marker ("+ KEY = ****", "= 3 unchanged")
     for number, step in enumerate(plan.steps, 1):
         console.print(f"  {number}. {step.summary}")
         if dry_run:

@@ -23,7 +23,9 @@ def start(pace: str | None = None) -> dict:
     current = cluster.status(state_dir)
     if current.get("running"):
         if server_args is None:
-            return dict(current["state"])
+            running = dict(current["state"])
+            console.print(f"Local Elastic Beanstalk already running: {where(running)} (`inv local.down` stops it).")
+            return running
         console.print("Stopping the local Elastic Beanstalk to start it again at the pace asked for...")
         cluster.down(state_dir)
     console.print("Starting the local Elastic Beanstalk (server, registry, bucket, application, environment)...")
@@ -33,11 +35,16 @@ def start(pace: str | None = None) -> dict:
         from ebship.errors import PipelineError
 
         raise PipelineError(f"The local Elastic Beanstalk did not start: {error}") from None
-    console.print(
-        f"Local Elastic Beanstalk up: {state['endpoint_url']}; registry {state['registry']['address']}; "
-        f"environment {ENVIRONMENT} at {state.get('environment_url', '')}" + (f" (pace {pace})" if pace is not None else "")
-    )
+    console.print(f"Local Elastic Beanstalk up: {where(state)}" + (f" (pace {pace})" if pace is not None else ""))
     return state
+
+
+def where(state: dict) -> str:
+    """The stand-in's addresses, as recorded in its state."""
+    return (
+        f"{state['endpoint_url']}; registry {state['registry']['address']}; "
+        f"environment {ENVIRONMENT} at {state.get('environment_url', '')}"
+    )
 
 
 def checked_pace(pace: str) -> str:
