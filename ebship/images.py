@@ -286,11 +286,32 @@ def login(client: docker.DockerClient, credentials: Credentials) -> None:
             reauth=True,
         )
     except APIError as error:
-        reason = error.explanation or str(error)
-        raise DockerError(
+        reason = str(error.explanation or error)
+        raise DockerError(login_failure(credentials, reason, error.status_code)) from None
+
+
+# What the engine says when it could not connect (Go's net errors, "dial tcp ...: connect: connection refused"):
+# the registry was not reached, so nothing about the credentials is known.
+UNREACHED = ("dial tcp", "connection refused", "no such host", "no route to host", "network is unreachable")
+# The engine reports a registry's 401 as a 500 of its own, naming the registry's status in the text (Docker 20.10:
+# "login attempt to http://host/v2/ failed with status: 401 Unauthorized"); an engine answering 401 counts too.
+REFUSED = ("401 unauthorized", "unauthorized:", "incorrect username or password")
+
+
+def login_failure(credentials: Credentials, reason: str, status: int | None) -> str:
+    """The one line for a failed login: a refusal (with the hint about the credentials) or a registry not reached."""
+    lowered = reason.lower()
+    if status == 401 or any(sign in lowered for sign in REFUSED):
+        return (
             f"The registry {credentials.registry} refused the login of {credentials.username!r}: {reason}. "
             "Check REGISTRY_USERNAME and REGISTRY_PASSWORD."
-        ) from None
+        )
+    if any(sign in lowered for sign in UNREACHED):
+        return (
+            f"Could not reach the registry at {credentials.registry} (the host of IMAGE_REPOSITORY) to log in: {reason}. "
+            "Check the host and port in IMAGE_REPOSITORY, and that the registry is up and reachable from the Docker engine."
+        )
+    return f"The login to the registry {credentials.registry} failed: {reason}."
 
 
 def follow_push(events: Iterator[dict[str, Any]], registry: str, printer: StreamPrinter) -> str:

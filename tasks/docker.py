@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from invoke import Collection, Exit, task
 
+from ebship.errors import EXIT_FAILED
 from tasks._support import job, reported
 
 DRY_RUN = "Print what would be done, secrets masked, and change nothing."
@@ -36,12 +37,14 @@ def build(c, repository=None, base_image=None, network=None, dry_run=False):
 )
 @reported
 def test(c, repository=None, network=None, dry_run=False):
-    """Build Dockerfile.test on the release image and run the app's tests in it; exits with their status."""
+    """Build Dockerfile.test on the release image and run the app's tests in it; exits 1 when they fail."""
     from ebship import release
 
     status = release.test(job({"IMAGE_REPOSITORY": repository, "DOCKER_BUILD_NETWORK": network}), dry_run=dry_run)
     if status:
-        raise Exit(f"The app's tests failed (exit status {status}).", code=status)
+        # The runner's own status is only printed: passed through, pytest's 2 (usage error) or 3 would read as our
+        # "bad input, nothing changed" or "deadline passed".
+        raise Exit(f"The app's tests failed: the test runner exited with status {status}.", code=EXIT_FAILED)
 
 
 @task(

@@ -1,0 +1,148 @@
+"""Our exit codes and hints mean what the README says, whatever the test runner or the network does.
+
+- docker.test exits 1 for any test failure and prints the runner's own status: pytest's 2 (collection error) or 5 (no
+  tests) passed through would read as "bad input, nothing changed" or, with 3, "deadline passed".
+- A login that never reached the registry says so and names the address; only a registry's refusal points at
+  REGISTRY_USERNAME and REGISTRY_PASSWORD.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from invoke import Context, Exit
+from tests_support import MARKER_PASSWORD, Project, copy_project
+
+from ebship.images import Credentials, login_failure
+
+CLOSED = "127.0.0.1:1"  # nothing listens on port 1 (binding it needs root)
+
+
+# --- docker.test: any failure is exit 1 ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("runner_status", [1, 2, 3, 4, 5, 137])
+def test_docker_test_maps_any_runner_status_to_1_and_prints_it(monkeypatch, runner_status):
+    from ebship import release
+    from tasks import docker
+
+    monkeypatch.setattr(release, "test", lambda job, dry_run=False: runner_status)
+    with pytest.raises(Exit) as failed:
+        docker.test(Context())
+    assert failed.value.code == 1
+    assert f"the test runner exited with status {runner_status}" in str(failed.value.message)
+
+
+def broken_tests(destination: Path, env: dict[str, str], files: dict[str, str]) -> Project:
+    """A copy of the project whose app/tests holds only ``files`` (and its __init__.py), committed."""
+    copy = Project(copy_project(destination), env)
+    tests_dir = copy.root / "app" / "tests"
+    for path in tests_dir.glob("test_*.py"):
+        path.unlink()
+    for file_name, text in files.items():
+        (tests_dir / file_name).write_text(text)
+    copy.commit("tests that make pytest fail without a failing test")
+    return copy
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("runner_status", "files", "pytest_says"),
+    [
+        (2, {"test_unparsable.py": "def test_(:\n"}, "error during collection"),  # pytest's INTERRUPTED
+        (5, {}, "no tests ran"),  # pytest's NO_TESTS_COLLECTED
+    ],
+)
+def test_docker_test_exits_1_when_pytest_exits_2_or_5(project, tmp_path, engine, runner_status, files, pytest_says):
+    copy = broken_tests(tmp_path / f"pytest-{runner_status}", project.env, files)
+    built = copy.inv("docker.build")
+    assert built.returncode == 0, built.stdout + built.stderr
+    try:
+        result = copy.inv("docker.test")
+        assert pytest_says in result.stdout, result.stdout + result.stderr
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert f"the test runner exited with status {runner_status}" in result.stderr
+        assert f"failed (exit status {runner_status})" in result.stdout
+        assert "Traceback" not in result.stderr
+    finally:
+        sha = copy.git("rev-parse", "HEAD")
+        for tag in (f"{project.env['IMAGE_REPOSITORY']}:{sha}-test", f"{project.env['IMAGE_REPOSITORY']}:{sha}"):
+            if any(tag in image.tags for image in engine.images.list(name=project.env["IMAGE_REPOSITORY"])):
+                engine.images.remove(tag)
+
+
+# --- docker.push: not reached is not refused -------------------------------------------------------------------------
+
+ROBOT = Credentials("registry.example:5000", "ci-robot", MARKER_PASSWORD)
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        'Get "http://127.0.0.1:1/v2/": dial tcp 127.0.0.1:1: connect: connection refused',
+        'Get "https://nonexistent.invalid:5000/v2/": dial tcp: lookup nonexistent.invalid on 10.0.0.2:53: no such host',
+    ],
+)
+def test_a_login_that_reached_no_registry_names_the_address_and_not_the_credentials(reason):
+    message = login_failure(ROBOT, reason, 500)
+    assert message.startswith("Could not reach the registry at registry.example:5000")
+    assert reason in message and "IMAGE_REPOSITORY" in message
+    assert "refused" not in message.split(":", 1)[0] and "REGISTRY_PASSWORD" not in message
+
+
+@pytest.mark.parametrize(
+    ("reason", "status"),
+    [
+        ("login attempt to http://127.0.0.1:5000/v2/ failed with status: 401 Unauthorized", 500),  # Docker 20.10
+        ("unauthorized: incorrect username or password", 401),
+    ],
+)
+def test_a_registry_refusing_the_login_points_at_the_credentials(reason, status):
+    message = login_failure(ROBOT, reason, status)
+    assert message.startswith("The registry registry.example:5000 refused the login of 'ci-robot'")
+    assert "Check REGISTRY_USERNAME and REGISTRY_PASSWORD." in message
+    assert MARKER_PASSWORD not in message
+
+
+def test_another_login_failure_neither_blames_the_credentials_nor_the_network():
+    message = login_failure(ROBOT, "received unexpected HTTP status: 503 Service Unavailable", 500)
+    assert (
+        message
+        == "The login to the registry registry.example:5000 failed: received unexpected HTTP status: 503 Service Unavailable."
+    )
+
+
+@pytest.fixture(scope="module")
+def built(project, engine) -> Iterator[str]:
+    """The project's release image, also tagged for a registry address nothing listens on."""
+    result = project.inv("docker.build")
+    assert result.returncode == 0, result.stdout + result.stderr
+    sha = project.git("rev-parse", "HEAD")
+    engine.images.get(f"{project.env['IMAGE_REPOSITORY']}:{sha}").tag(f"{CLOSED}/x", sha)
+    yield sha
+    for tag in (sha, "latest"):  # docker.push tags :latest before it logs in
+        if any(f"{CLOSED}/x:{tag}" in image.tags for image in engine.images.list(name=f"{CLOSED}/x")):
+            engine.images.remove(f"{CLOSED}/x:{tag}")
+
+
+@pytest.mark.slow
+def test_push_to_a_closed_port_says_the_registry_was_not_reached(project, built):
+    result = project.inv("docker.push", env={"IMAGE_REPOSITORY": f"{CLOSED}/x"})
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"Could not reach the registry at {CLOSED}" in result.stderr
+    assert "connection refused" in result.stderr
+    assert "refused the login" not in result.stderr and "REGISTRY_PASSWORD" not in result.stderr
+    assert "Traceback" not in result.stderr
+    assert MARKER_PASSWORD not in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_push_with_a_wrong_password_is_a_refusal_that_points_at_the_credentials(project, built, registry):
+    result = project.inv("docker.push", env={"REGISTRY_PASSWORD": MARKER_PASSWORD + "-wrong"})
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"The registry {registry.address} refused the login of 'ci-robot'" in result.stderr
+    assert "Check REGISTRY_USERNAME and REGISTRY_PASSWORD." in result.stderr
+    assert "Could not reach" not in result.stderr
+    assert MARKER_PASSWORD not in result.stdout + result.stderr
