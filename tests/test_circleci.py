@@ -1,0 +1,147 @@
+""".circleci/config.yml read as data: the venv cache is keyed on the interpreter, only the branches environments.toml maps
+deploy (with the eb-deploy context), and every other branch, a fork's pull request included, builds and tests without
+any secret or context. The schema itself is checked in tests/test_static.py."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from tests_support import Project, base_env, copy_project
+
+from ebship import environments
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def config() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / ".circleci" / "config.yml").read_text())
+
+
+def workflow_jobs() -> dict[str, dict[str, Any]]:
+    (workflow,) = config()["workflows"].values()
+    entries: dict[str, dict[str, Any]] = {}
+    for entry in workflow["jobs"]:
+        (name, options), *_ = entry.items() if isinstance(entry, dict) else [(entry, {})]
+        entries[name] = options or {}
+    return entries
+
+
+def mapped_branches() -> list[str]:
+    declared = environments.load(ROOT / environments.DEFAULT_PATH)
+    return sorted(environment.branch for environment in declared.values() if environment.branch)
+
+
+def steps_of(job: str) -> list[Any]:
+    return config()["jobs"][job]["steps"]
+
+
+def runs(steps: list[Any]) -> list[str]:
+    return [step["run"]["command"].strip() for step in steps if isinstance(step, dict) and "run" in step]
+
+
+# --- the venv cache ---------------------------------------------------------------------------------------------------
+
+
+def cache_steps() -> tuple[list[Any], list[str], str]:
+    steps = config()["commands"]["install"]["steps"]
+    (restore,) = [step["restore_cache"] for step in steps if isinstance(step, dict) and "restore_cache" in step]
+    (save,) = [step["save_cache"] for step in steps if isinstance(step, dict) and "save_cache" in step]
+    assert save["paths"] == [".venv"]
+    return steps, restore["keys"], save["key"]
+
+
+def test_the_venv_cache_key_holds_the_interpreter_and_the_requirements():
+    steps, restore_keys, save_key = cache_steps()
+    assert restore_keys == [save_key], "no fallback key: a partial match would restore a venv of other requirements"
+    assert '{{ checksum "requirements.txt" }}' in save_key
+    checksummed = re.findall(r'\{\{ checksum "([^"]+)" \}\}', save_key)
+    interpreter_files = [name for name in checksummed if name != "requirements.txt"]
+    assert interpreter_files, f"the key {save_key!r} holds nothing about the Python interpreter"
+    restore_at = next(i for i, step in enumerate(steps) if isinstance(step, dict) and "restore_cache" in step)
+    written_before = " ".join(runs(steps[:restore_at]))
+    for name in interpreter_files:
+        assert f"> {name}" in written_before, f"{name} is not written before the cache is restored"
+
+
+def test_the_recorded_interpreter_changes_with_the_python_patch_release(tmp_path):
+    """Runs the step that writes the key's file, with this venv's python first on PATH: the file names this
+    interpreter's full version and location, so a new patch release (a new cimg/python image) is a new key."""
+    steps, _, save_key = cache_steps()
+    (name,) = [name for name in re.findall(r'\{\{ checksum "([^"]+)" \}\}', save_key) if name != "requirements.txt"]
+    restore_at = next(i for i, step in enumerate(steps) if isinstance(step, dict) and "restore_cache" in step)
+    (command,) = [command for command in runs(steps[:restore_at]) if f"> {name}" in command]
+    written = tmp_path / "interpreter"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    subprocess.run(["bash", "-c", command.replace(name, str(written))], check=True, env=env, timeout=60)
+    recorded = written.read_text()
+    assert platform.python_version() in recorded  # e.g. 3.12.7, not 3.12
+    assert sys.base_prefix in recorded
+
+
+def test_every_job_installs_through_the_cached_install_command():
+    for job in config()["jobs"]:
+        steps = steps_of(job)
+        assert "install" in steps, f"{job} does not use the install command"
+        assert not [step for step in steps if isinstance(step, dict) and {"restore_cache", "save_cache"} & step.keys()]
+
+
+# --- who deploys, with what ------------------------------------------------------------------------------------------
+
+
+def test_only_the_branches_environments_toml_maps_run_inv_ci_with_the_context():
+    jobs = workflow_jobs()
+    assert mapped_branches() == ["release/prod", "release/stg"]
+    assert sorted(jobs["ci"]["filters"]["branches"]["only"]) == mapped_branches()
+    assert jobs["ci"]["context"] == ["eb-deploy"]
+    assert any(command.endswith("inv ci") for command in runs(steps_of("ci")))
+
+
+def test_every_other_branch_builds_and_tests_without_a_context_or_credentials():
+    jobs = workflow_jobs()
+    assert set(jobs) == {"ci", "build-and-test"}
+    assert sorted(jobs["build-and-test"]["filters"]["branches"]["ignore"]) == mapped_branches()
+    assert "context" not in jobs["build-and-test"]
+    commands = runs(steps_of("build-and-test"))
+    assert [command.split()[:2] for command in commands] == [[".venv/bin/inv", "docker.build"], [".venv/bin/inv", "docker.test"]]
+    assert "aws-credentials" not in str(steps_of("build-and-test"))
+
+
+@pytest.mark.slow
+def test_a_forks_pull_request_builds_and_tests_with_no_project_variable(tmp_path, base_image, engine):
+    """The build-and-test job's own commands, as CircleCI runs them for a fork's pull request: CI=true, branch pull/N,
+    and none of the project's variables (no IMAGE_REPOSITORY, no registry or AWS credentials)."""
+    project = Project(copy_project(tmp_path / "fork-pr"))
+    (project.root / ".venv").symlink_to(Path(sys.executable).parent.parent)
+    env = {
+        **base_env(),
+        "CI": "true",
+        "CIRCLECI": "true",
+        "CIRCLE_BRANCH": "pull/7",
+        "CIRCLE_PR_NUMBER": "7",
+        "CIRCLE_PR_USERNAME": "someone",
+        "CIRCLE_PR_REPONAME": "eb-ship",
+        # What this machine's engine needs and CircleCI's does not: a local base image, host networking for builds.
+        "BASE_IMAGE": base_image,
+        "DOCKER_BUILD_NETWORK": "host",
+    }
+    sha = project.git("rev-parse", "HEAD")
+    try:
+        for command in runs(steps_of("build-and-test")):
+            result = subprocess.run(
+                ["bash", "-c", command], cwd=project.root, env=env, capture_output=True, text=True, timeout=1200
+            )
+            assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
+        assert "passed" in result.stdout
+    finally:
+        for tag in (f"{sha}-test", sha):
+            reference = f"localhost/build-and-test:{tag}"
+            if any(reference in image.tags for image in engine.images.list(name="localhost/build-and-test")):
+                engine.images.remove(reference)
