@@ -8,54 +8,90 @@ import pytest
 from botocore.exceptions import ClientError
 from tests_support import FakeClock
 
-from ebship.beanstalk import Beanstalk
-from ebship.watch import Deadline, Expectation, Schedule, Watcher
+from ebship.beanstalk import Beanstalk, Event
+from ebship.watch import Deadline, Evidence, Expectation, Schedule, SystemClock, Watcher, classify
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 REQUEST = "req-1"
 
 
 class ScriptedEB:
-    """Events appear at given clock times; the environment's state changes at given clock times."""
+    """Events appear at given clock times; the environment's state changes at given clock times.
 
-    def __init__(self, clock, events, states, throttle_every: int = 0, causes=None) -> None:
+    Every call is logged as (clock time, operation, parameters), and what the watcher must always ask is checked as it
+    asks: the environment by its name, the update's events by its RequestId and from the newest event already read
+    (five minutes before the start at first), recent events 100 at a time. ``problems`` lists any breach.
+    """
+
+    def __init__(self, clock, events, states, throttle_every=0, causes=None, throttle=()) -> None:
         self.clock = clock
-        self.causes = causes  # enhanced health's causes; None: basic health (DescribeEnvironmentHealth refused)
+        self.causes = causes  # enhanced health's causes; None: basic health; "deny": access denied
         self.events = events  # [(at, severity, message, request_id)]
         self.states = states  # [(at, status, health, label)]
         self.calls: dict[str, int] = {}
         self.throttle_every = throttle_every
+        self.throttle = set(throttle)  # (operation, nth call of it) answered with Throttling
+        self.log: list[tuple[float, str, dict]] = []
+        self.problems: list[str] = []
+        self.newest: datetime | None = None  # the newest event of the followed update returned so far
+        self.last_state: tuple[str, str, str] | None = None  # the last state answered
 
-    def _count(self, name):
+    def _count(self, name, params):
         self.calls[name] = self.calls.get(name, 0) + 1
-        if self.throttle_every and sum(self.calls.values()) % self.throttle_every == 0:
+        self.log.append((self.clock.now, name, params))
+        environment = params.get("EnvironmentName") or params.get("EnvironmentNames", [None])[0]
+        if environment != "env":
+            self.problems.append(f"{name} asked about environment {environment!r}")
+        nth = sum(1 for _, operation, _ in self.log if operation == name)
+        if (name, nth) in self.throttle or (self.throttle_every and len(self.log) % self.throttle_every == 0):
             raise ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, name)
 
-    def describe_events(self, EnvironmentName, RequestId=None, StartTime=None, MaxRecords=None, NextToken=None):
-        self._count("DescribeEvents")
+    def describe_events(self, **params):
+        if "RequestId" not in params:
+            return self._recent_events(**params)
+        self._count("DescribeEvents", params)
+        expected_since = self.newest or T0 - timedelta(minutes=5)
+        if params["RequestId"] != REQUEST or params.get("StartTime") != expected_since:
+            self.problems.append(f"DescribeEvents {params}: expected {REQUEST} from {expected_since}")
         visible = [
-            {"EventDate": T0 + timedelta(seconds=at), "Severity": sev, "Message": msg, "RequestId": rid}
+            self._event(at, sev, msg, rid)
             for at, sev, msg, rid in self.events
             if at <= self.clock.now
-            and (RequestId is None or rid == RequestId)
-            and (StartTime is None or T0 + timedelta(seconds=at) >= StartTime)
+            and (params["RequestId"] is None or rid == params["RequestId"])
+            and ("StartTime" not in params or T0 + timedelta(seconds=at) >= params["StartTime"])
         ]
+        if visible and params["RequestId"] == REQUEST:
+            self.newest = max(event["EventDate"] for event in visible)
         return {"Events": list(reversed(visible))}
 
-    def describe_environment_health(self, EnvironmentName, AttributeNames):
-        self._count("DescribeEnvironmentHealth")
+    def _recent_events(self, **params):
+        self._count("RecentEvents", params)
+        if params.get("MaxRecords") != 100:
+            self.problems.append(f"recent events asked {params.get('MaxRecords')} at a time")
+        visible = [self._event(*event) for event in self.events if event[0] <= self.clock.now]
+        return {"Events": list(reversed(visible))[: params.get("MaxRecords")]}
+
+    @staticmethod
+    def _event(at, severity, message, request_id):
+        return {"EventDate": T0 + timedelta(seconds=at), "Severity": severity, "Message": message, "RequestId": request_id}
+
+    def describe_environment_health(self, **params):
+        self._count("DescribeEnvironmentHealth", params)
         if self.causes is None:
             raise ClientError({"Error": {"Code": "InvalidRequestException", "Message": "not enhanced"}}, "x")
-        return {"EnvironmentName": EnvironmentName, "Causes": self.causes}
+        if self.causes == "deny":
+            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "denied"}}, "x")
+        return {"EnvironmentName": params["EnvironmentName"], "Causes": self.causes}
 
-    def describe_environments(self, EnvironmentNames, IncludeDeleted=False, ApplicationName=None):
-        self._count("DescribeEnvironments")
+    def describe_environments(self, **params):
+        self._count("DescribeEnvironments", params)
         current = [s for s in self.states if s[0] <= self.clock.now][-1]
         _, status, health, label = current
+        self.last_state = (status, health, label)
         return {
             "Environments": [
                 {
-                    "EnvironmentName": EnvironmentNames[0],
+                    "EnvironmentName": params["EnvironmentNames"][0],
                     "Status": status,
                     "Health": health,
                     "VersionLabel": label,
@@ -64,6 +100,19 @@ class ScriptedEB:
             ]
         }
 
+    def times(self, operation):
+        return [at for at, name, _ in self.log if name == operation]
+
+
+class RecordingClock(FakeClock):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        super().sleep(seconds)
+
 
 SUCCESS = [
     (1, "INFO", "Environment update is starting.", REQUEST),
@@ -71,15 +120,42 @@ SUCCESS = [
     (8, "INFO", "New application version was deployed to running EC2 instances.", REQUEST),
     (9, "INFO", "Environment update completed successfully.", REQUEST),
 ]
+# Powers of two: every poll time is exact, so boundaries (>= against >) can be tested to the tick.
+EXACT = Schedule(busy=1.0, idle=2.0, factor=2.0, state_every=3, closing_grace=4.0)
 
 
-def follow(events, states, timeout=120.0, health=("Green",), label="v2", throttle_every=0, settle=180.0, causes=None, start=0.0):
-    clock = FakeClock()
+def follow(
+    events,
+    states,
+    timeout=120.0,
+    health=("Green",),
+    label="v2",
+    throttle_every=0,
+    settle=180.0,
+    causes=None,
+    start=0.0,
+    schedule=None,
+    throttle=(),
+):
+    """Follows REQUEST on a scripted environment; checks what must hold of every outcome, whatever the verdict."""
+    clock = RecordingClock()
     clock.now = start
-    eb = ScriptedEB(clock, events, states, throttle_every, causes)
+    eb = ScriptedEB(clock, events, states, throttle_every, causes, throttle)
     printed: list[str] = []
-    watcher = Watcher(Beanstalk(eb), Deadline(clock, timeout), lambda e: printed.append(e.message), printed.append, Schedule())
+    followed: list[Event] = []
+
+    def on_event(event):
+        followed.append(event)
+        printed.append(event.message)
+
+    watcher = Watcher(Beanstalk(eb), Deadline(clock, timeout), on_event, printed.append, schedule or Schedule())
     outcome = watcher.follow("env", REQUEST, T0, Expectation(label, health, settle))
+    assert eb.problems == []
+    assert outcome.api_calls == len(eb.log), "every call is counted, once"
+    assert outcome.events == followed, "the outcome carries the update's events as they were printed"
+    assert all(event.request_id == REQUEST for event in followed)
+    assert outcome.state is not None and outcome.state == watcher.last_state
+    assert (outcome.state.status, outcome.state.health, outcome.state.version_label) == eb.last_state
     return outcome, printed, clock, eb
 
 
@@ -327,3 +403,301 @@ def test_red_health_names_its_causes():
     outcome, _, _, _ = follow(SUCCESS, states, causes=["The application is not running on all instances."])
     assert outcome.result == "failed"
     assert outcome.cause == "the environment's health is Red: The application is not running on all instances."
+
+
+# --- what each event says: the documented messages, stated here rather than imported, so that a changed list shows -------
+
+
+@pytest.mark.parametrize(
+    "severity, message, kind",
+    [
+        ("INFO", "Environment update completed successfully.", "closed"),
+        ("INFO", "Successfully deployed new configuration to environment.", "step"),
+        # Failure messages decide by their text, whatever the severity EB gives them.
+        ("INFO", "Failed to deploy application.", "failed"),
+        ("INFO", "Failed to deploy configuration.", "failed"),
+        ("INFO", "The environment was reverted to the previous configuration setting.", "failed"),
+        ("INFO", "Update environment operation is complete, but with errors. For more information, see ...", "failed"),
+        ("INFO", "Create environment operation is complete, but with errors. For more information, see ...", "failed"),
+        ("INFO", "Environment health has been set to RED", "failed"),
+        ("INFO", "Update environment operation is complete, but with command timeouts. Try increasing ...", "failed"),
+        ("INFO", "Restart environment operation is complete, but with errors.", "failed"),
+        ("ERROR", "Instance deployment failed. For details, see 'eb-engine.log'.", "error"),
+        ("FATAL", "Something EB has not said before.", "error"),
+        ("WARN", "Something EB has not said before.", ""),
+        (
+            "WARN",
+            "The following instances have not responded in the allowed command timeout time (...): [i-0a].",
+            "timeout-warning",
+        ),
+        ("INFO", "Deploying new version to instance(s).", ""),
+        ("INFO", "environment update completed successfully.", ""),
+        ("INFO", "Update environment operation is complete.", ""),
+    ],
+)
+def test_each_event_is_classified_by_its_documented_text_and_severity(severity, message, kind):
+    assert classify(Event(T0, severity, message, REQUEST)) == kind
+
+
+def test_evidence_keeps_the_first_failure_and_names_warnings_first():
+    evidence = Evidence()
+    assert (evidence.verdict, evidence.closed, evidence.succeeded_at) == ("", False, None)
+    step = Event(T0 + timedelta(seconds=1), "INFO", "Successfully deployed new configuration to environment.")
+    evidence.add(step)
+    assert (evidence.verdict, evidence.closed, evidence.succeeded_at) == ("success", False, step.time)
+    evidence.add(Event(T0 + timedelta(seconds=2), "INFO", "Deploying new version to instance(s)."))
+    assert evidence.succeeded_at == step.time, "only a success event moves the success time"
+    evidence.add(Event(T0 + timedelta(seconds=3), "WARN", TIMEOUT_WARNING))
+    evidence.add(Event(T0 + timedelta(seconds=4), "ERROR", "Failed to deploy application."))
+    assert (evidence.verdict, evidence.closed) == ("failure", True)
+    closing = Event(T0 + timedelta(seconds=5), "INFO", "Environment update completed successfully.")
+    evidence.add(closing)
+    assert evidence.verdict == "failure", "a later success never undoes a failure"
+    assert evidence.succeeded_at == closing.time
+    assert evidence.cause == TIMEOUT_WARNING + "\nFailed to deploy application."
+    assert [event.message for event in evidence.events][-1] == closing.message and len(evidence.events) == 5
+
+
+def test_a_failing_closing_closes_the_update_and_an_error_does_not():
+    failed, error = Evidence(), Evidence()
+    failed.add(Event(T0, "INFO", "Failed to deploy configuration."))
+    error.add(Event(T0, "ERROR", "Instance deployment failed."))
+    assert (failed.closed, failed.verdict) == (True, "failure")
+    assert (error.closed, error.verdict) == (False, "failure")
+
+
+# --- the schedule and its defaults -------------------------------------------------------------------------------------
+
+
+def test_the_default_schedule_and_settling_window_are_the_documented_ones():
+    assert Schedule() == Schedule(busy=1.0, idle=1.7, factor=1.5, state_every=6, closing_grace=5.0)
+    assert Expectation() == Expectation(version_label="", health=("Green",), settle=180.0)
+
+
+def test_the_schedule_is_busy_after_news_and_grows_to_idle_while_quiet():
+    schedule = Schedule()
+    assert schedule.next(1.7, True) == 1.0
+    assert schedule.next(1.0, False) == 1.5
+    assert schedule.next(1.5, False) == 1.7
+    assert schedule.next(1.7, False) == 1.7
+
+
+def test_the_system_clock_really_sleeps():
+    clock = SystemClock()
+    before = clock.monotonic()
+    clock.sleep(0.02)
+    assert clock.monotonic() - before >= 0.02
+
+
+# --- waiting for Ready before an update ----------------------------------------------------------------------------------
+
+
+def until_ready(states, timeout=60.0, throttle=()):
+    clock = RecordingClock()
+    eb = ScriptedEB(clock, [], states, throttle=throttle)
+    watcher = Watcher(Beanstalk(eb), Deadline(clock, timeout), lambda e: None, lambda note: None, Schedule())
+    return watcher.until_ready("env"), clock, eb, watcher
+
+
+def test_until_ready_backs_off_to_twice_the_idle_interval():
+    ready, clock, eb, watcher = until_ready([(0, "Updating", "Grey", "v1"), (14, "Ready", "Green", "v1")])
+    assert clock.sleeps == [1.0, 1.5, 2.25, 3.375, 3.4, 3.4]
+    assert ready is not None and (ready.status, ready.health, ready.version_label) == ("Ready", "Green", "v1")
+    assert clock.now == pytest.approx(14.925)
+    assert eb.problems == [] and watcher.calls == len(eb.log) == 7
+
+
+def test_until_ready_gives_up_at_the_deadline_with_the_last_state():
+    ready, clock, eb, watcher = until_ready([(0, "Updating", "Grey", "v1")], timeout=20)
+    assert ready is None
+    assert clock.now == 20, "the last sleep is cut to the deadline"
+    assert eb.times("DescribeEnvironments")[-1] == 20, "the state is asked once more at the deadline"
+    assert watcher.last_state is not None and watcher.last_state.status == "Updating"
+
+
+def test_until_ready_asks_again_when_the_first_answer_is_throttled():
+    ready, clock, _, _ = until_ready([(0, "Ready", "Green", "v1")], throttle=[("DescribeEnvironments", 1)])
+    assert ready is not None and ready.status == "Ready"
+    assert clock.sleeps == [1.0]
+
+
+# --- the watcher's timeline: busy after news, quiet polls, the state every Nth quiet poll ------------------------------
+
+
+def test_polls_are_busy_while_events_arrive_then_back_off_and_the_state_is_asked_every_nth_quiet_poll():
+    events = [(at, "INFO", f"step {at}", REQUEST) for at in (0, 1, 2, 3)] + [
+        (20, "INFO", "Environment update completed successfully.", REQUEST)
+    ]
+    states = [(0, "Updating", "Grey", "v2"), (20, "Ready", "Green", "v2")]
+    outcome, _, clock, eb = follow(events, states, schedule=EXACT)
+    assert outcome.result == "deployed"
+    # news at 0, 1, 2, 3 (busy: 1 s); quiet from 4 on: 2, 2, 2, ... (idle); the closing read at 20; then confirmed.
+    assert eb.times("DescribeEvents") == [0, 1, 2, 3, 4, 6, 8, 10, 12, 14, 16, 18, 20, 20]
+    assert eb.times("DescribeEnvironments") == [8, 14, 20], "every 3rd quiet poll (4, 6, 8 | 10, 12, 14), then the verdict"
+
+
+def test_after_the_closing_the_state_is_polled_with_backoff():
+    states = [(0, "Updating", "Grey", "v2"), (9, "Ready", "Grey", "v2"), (16, "Ready", "Green", "v2")]
+    outcome, _, clock, eb = follow(SUCCESS, states, schedule=EXACT)
+    assert outcome.result == "deployed"
+    assert eb.times("DescribeEnvironments") == [9, 10, 12, 14, 16], "1 s after the closing, then 2 s"
+
+
+def test_the_closing_grace_is_exactly_closing_grace_seconds_of_reading_after_ready():
+    events = [(0, "INFO", "Updating environment env's configuration settings.", REQUEST)]
+    states = [(0, "Updating", "Grey", ""), (5, "Ready", "Green", "")]
+    outcome, _, clock, eb = follow(events, states, label="", schedule=EXACT)
+    assert outcome.result == "deployed"
+    # quiet polls at 1, 3, 5: the 3rd sees Ready at 5; reading goes on each second until 5 + 4, then the state decides.
+    assert eb.times("DescribeEnvironments") == [5, 9]
+    assert eb.times("DescribeEvents") == [0, 1, 3, 5, 6, 7, 8, 9, 9]
+
+
+def test_a_state_not_ready_counts_as_the_update_under_way_even_before_its_events_show():
+    states = [(0, "Updating", "Grey", "v2"), (10, "Ready", "Green", "v2")]
+    outcome, _, clock, eb = follow([], states, schedule=EXACT)
+    assert outcome.result == "deployed" and outcome.events == []
+    assert eb.times("DescribeEnvironments") == [4, 10, 14], "Updating at 4, Ready at 10, decided at 10 + 4"
+
+
+def test_ready_before_the_update_shows_is_the_old_state_not_the_end():
+    """A configuration update whose events and state appear late: Ready read first is the state before the update."""
+    events = [
+        (16, "INFO", "Updating environment env's configuration settings.", REQUEST),
+        (24, "INFO", CONFIG_SUCCESS, REQUEST),
+        (25, "ERROR", CLOSED_WITH_ERRORS, REQUEST),
+    ]
+    states = [(0, "Ready", "Green", ""), (15, "Updating", "Grey", ""), (25, "Ready", "Green", "")]
+    outcome, _, _, _ = follow(events, states, label="")
+    assert outcome.result == "failed"
+    assert outcome.cause == CLOSED_WITH_ERRORS
+
+
+# --- every verdict's whole text ----------------------------------------------------------------------------------------
+
+
+def test_the_timeout_of_an_update_without_an_end_names_the_deadline():
+    events = [(1, "INFO", "Environment update is starting.", REQUEST)]
+    outcome, _, _, eb = follow(events, [(0, "Updating", "Grey", "v2")], timeout=30)
+    assert (outcome.result, outcome.cause) == ("timeout", "no end to the update within 30 s")
+    assert eb.times("DescribeEnvironments")[-1] == 30, "the state at the deadline"
+
+
+def test_a_success_still_not_ready_at_the_deadline_is_waiting_for_ready():
+    states = [(0, "Updating", "Grey", "v2")]
+    outcome, _, clock, _ = follow(SUCCESS, states, timeout=30)
+    assert (outcome.result, outcome.cause) == ("timeout", "still waiting for Ready at the deadline")
+    assert outcome.superseded_by == "" and clock.now == 30
+
+
+def test_a_success_with_unaccepted_health_at_the_deadline_names_the_accepted_colours():
+    states = [(0, "Updating", "Grey", "v2"), (9.5, "Ready", "Grey", "v2")]
+    outcome, _, _, _ = follow(SUCCESS, states, timeout=30, health=("Green", "Yellow"))
+    assert (outcome.result, outcome.cause) == ("timeout", "still waiting for health Green/Yellow at the deadline")
+
+
+def test_an_environment_without_a_version_is_named_as_such():
+    states = [(0, "Updating", "Grey", "v2"), (9.5, "Ready", "Green", "")]
+    outcome, _, _, _ = follow(SUCCESS, states)
+    assert (outcome.result, outcome.cause) == ("failed", "the environment runs no version, not v2")
+
+
+def test_red_health_names_every_cause_and_the_warnings_of_the_update():
+    events = SUCCESS[:3] + [(8.5, "WARN", TIMEOUT_WARNING, REQUEST)] + SUCCESS[3:]
+    states = [(0, "Updating", "Grey", "v2"), (9.5, "Ready", "Red", "v2")]
+    outcome, _, _, _ = follow(events, states, causes=["cause one.", "cause two."])
+    assert outcome.result == "failed"
+    assert outcome.cause == "the environment's health is Red: cause one.; cause two.\n" + TIMEOUT_WARNING
+
+
+def test_causes_that_cannot_be_read_are_left_out():
+    states = [(0, "Updating", "Grey", "v2"), (9.5, "Ready", "Red", "v2")]
+    outcome, _, _, _ = follow(SUCCESS, states, causes="deny")
+    assert (outcome.result, outcome.cause) == ("failed", "the environment's health is Red")
+
+
+def test_health_unsettled_from_the_first_look_fails_exactly_at_the_end_of_the_window():
+    states = [(0, "Updating", "Grey", "v2"), (8, "Ready", "Yellow", "v2")]
+    outcome, _, clock, eb = follow(SUCCESS, states, settle=7, schedule=EXACT)
+    assert outcome.result == "failed"
+    assert outcome.cause == "health stayed Yellow for 7 s after the update ended (accepted: Green)"
+    first_look = eb.times("DescribeEnvironments")[0]
+    assert clock.now == first_look + 7, "not a poll later"
+
+
+def test_a_failure_read_at_once_when_ready_names_the_events():
+    events = [
+        (1, "INFO", "Environment update is starting.", REQUEST),
+        (4, "ERROR", "Instance deployment failed.", REQUEST),
+    ]
+    states = [(0, "Updating", "Grey", "v2"), (5, "Ready", "Green", "v2")]
+    outcome, _, _, _ = follow(events, states)
+    assert (outcome.result, outcome.cause) == ("failed", "Instance deployment failed.")
+
+
+# --- superseded: another request's update after our success ---------------------------------------------------------------
+
+OTHER = "req-2"
+
+
+def test_a_superseded_success_carries_the_state_it_was_judged_on():
+    events = SUCCESS + [(9.2, "INFO", "Environment update is starting.", OTHER)]
+    states = [(0, "Updating", "Grey", "v2"), (9.1, "Updating", "Grey", "v3")]
+    outcome, _, _, eb = follow(events, states)
+    assert (outcome.result, outcome.cause, outcome.superseded_by) == ("deployed", "", OTHER)
+    assert (outcome.state.status, outcome.state.version_label) == ("Updating", "v3")
+    assert eb.calls["RecentEvents"] == 1
+
+
+def test_another_configuration_update_on_the_same_version_supersedes_too():
+    events = SUCCESS + [(9.2, "INFO", "Updating environment env's configuration settings.", OTHER)]
+    states = [(0, "Updating", "Grey", "v2"), (9.1, "Updating", "Grey", "v2")]
+    outcome, _, _, _ = follow(events, states)
+    assert (outcome.result, outcome.superseded_by) == ("deployed", OTHER)
+
+
+def test_another_deploy_already_over_when_we_look_supersedes():
+    events = SUCCESS + [(9.2, "INFO", "Environment update is starting.", OTHER)]
+    states = [(0, "Updating", "Grey", "v2"), (9.1, "Ready", "Green", "v3")]
+    outcome, _, _, _ = follow(events, states)
+    assert (outcome.result, outcome.superseded_by) == ("deployed", OTHER)
+
+
+def test_another_request_after_a_success_that_left_our_version_ready_is_not_asked_about():
+    events = SUCCESS + [(9.2, "INFO", "Environment update is starting.", OTHER)]
+    states = [(0, "Updating", "Grey", "v2"), (9.1, "Ready", "Green", "v2")]
+    outcome, _, _, eb = follow(events, states)
+    assert (outcome.result, outcome.superseded_by, outcome.cause) == ("deployed", "", "")
+    assert "RecentEvents" not in eb.calls
+
+
+def test_a_failed_update_followed_by_another_request_is_still_a_failure():
+    events = late_errors(6.0) + [(7.5, "INFO", "Environment update is starting.", OTHER)]
+    states = [(0, "Updating", "Grey", ""), (7.4, "Updating", "Grey", ""), (12, "Ready", "Green", "")]
+    outcome, _, _, eb = follow(events, states, label="")
+    assert (outcome.result, outcome.cause, outcome.superseded_by) == ("failed", CLOSED_WITH_ERRORS, "")
+    assert "RecentEvents" not in eb.calls
+
+
+def test_an_update_starting_in_the_same_second_as_our_success_supersedes_it():
+    events = SUCCESS + [(9, "INFO", "Environment update is starting.", OTHER)]
+    states = [(0, "Updating", "Grey", "v2"), (9.1, "Updating", "Grey", "v3")]
+    outcome, _, _, _ = follow(events, states)
+    assert (outcome.result, outcome.superseded_by) == ("deployed", OTHER)
+
+
+def test_an_update_that_began_before_our_success_does_not_supersede_it():
+    events = SUCCESS + [(8.5, "INFO", "Environment update is starting.", OTHER)]
+    states = [(0, "Updating", "Grey", "v2"), (9.1, "Updating", "Grey", "v3"), (20, "Ready", "Green", "v3")]
+    outcome, _, _, _ = follow(events, states)
+    assert (outcome.result, outcome.superseded_by) == ("failed", "")
+    assert outcome.cause == "the environment runs v3, not v2"
+
+
+def test_a_throttled_look_for_another_update_is_asked_again():
+    events = SUCCESS + [(9.2, "INFO", "Environment update is starting.", OTHER)]
+    states = [(0, "Updating", "Grey", "v2"), (9.1, "Updating", "Grey", "v3")]
+    outcome, printed, _, eb = follow(events, states, throttle=[("RecentEvents", 1)])
+    assert (outcome.result, outcome.superseded_by) == ("deployed", OTHER)
+    assert eb.calls["RecentEvents"] == 2
+    assert "Elastic Beanstalk answered Throttling; asking again later." in printed
