@@ -7,12 +7,13 @@ redeploy the version that ran before. One deadline covers all of it.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from ebship.aws import error_code
 from ebship.beanstalk import Beanstalk, BeanstalkError, EnvState, Event
+from ebship.environments import DEFAULT_HEALTH
 from ebship.errors import DeployTimeout, PipelineError, UsageError
 from ebship.output import Console
 from ebship.plan import Plan, Step, print_plan
@@ -28,7 +29,8 @@ class Target:
     name: str  # the name the user gave (--env)
     environment: str  # the Elastic Beanstalk environment name
     application: str
-    health: tuple[str, ...] = ("Green",)
+    # The colours environments.toml declares; () when it declares none: ACCEPTED_HEALTH decides (accepted_health).
+    health: tuple[str, ...] = ()
 
 
 @dataclass
@@ -162,8 +164,9 @@ class Deployer:
     def run(
         self, target: Target, label: str, rollback: bool = False, dry_run: bool = False, version_pending: bool = False
     ) -> Report:
+        target = target if target.health else replace(target, health=DEFAULT_HEALTH)
         state = preflight(self.eb, target, label, version_pending)
-        if state.version_label == label and state.status == "Ready" and state.health in target.health:
+        if runs_healthy(state, label, target):
             self.console.print(f"{target.environment} already runs {label}, Ready and {state.health}: nothing to deploy.")
             if not dry_run:
                 self.last_good.write(target.environment, label)
@@ -173,6 +176,17 @@ class Deployer:
         if dry_run:
             return Report(Outcome("deployed", state), label, target, state.version_label, no_op=True)
         deadline = Deadline(self.clock, self.timeout)
+        if state.status != "Ready":
+            # The update under way may be this very label's (a run interrupted after UpdateEnvironment): once it is
+            # over, deploying the label again would only repeat it.
+            ready = self._watcher(deadline).until_ready(target.environment)
+            if ready is not None and runs_healthy(ready, label, target):
+                self.console.print(
+                    f"{target.environment} now runs {label}, Ready and {ready.health}: the update that was under way "
+                    "deployed it; nothing to deploy."
+                )
+                self.last_good.write(target.environment, label)
+                return Report(Outcome("deployed", ready), label, target, ready.version_label, no_op=True)
         outcome, before = self.update(target, {"VersionLabel": label}, Expectation(label, target.health, self.settle), deadline)
         # A healthy environment runs what it says; after a failed deploy only our own record is trustworthy.
         previous = before.version_label if before and before.health in target.health else self.last_good.read(target.environment)
@@ -226,6 +240,10 @@ class Deployer:
                 raise
 
 
+def runs_healthy(state: EnvState, label: str, target: Target) -> bool:
+    return state.version_label == label and state.status == "Ready" and state.health in target.health
+
+
 def going_on(target: Target, what: str) -> str:
     """Ctrl-C stops only the watching: Elastic Beanstalk carries an update it has accepted through to its end."""
     return (
@@ -256,26 +274,43 @@ def summarize(report: Report, console: Console) -> None:
     lines = [f"Deploy of {report.label} to {where} {'TIMED OUT' if outcome.result == 'timeout' else 'FAILED'}."]
     if outcome.cause:
         lines += [f"  cause: {line}" for line in outcome.cause.splitlines()]
-    lines.append(f"  last known state: {state.describe() if state else 'unknown'}")
-    if report.rollback is not None:
-        back = report.rollback
-        verdict = (
-            "succeeded" if back.ok else f"{back.result.upper()}" + (f" ({back.cause.splitlines()[0]})" if back.cause else "")
-        )
-        lines.append(
-            f"  rollback to {report.previous_label}: {verdict}; now {back.state.describe() if back.state else 'unknown'}"
-        )
+    if report.rollback is None:
+        lines.append(f"  last known state: {state.describe() if state else 'unknown'}")
+    else:
+        # Both outcomes, each with its own state: the failed deploy's is history once the rollback has run.
+        lines.append(f"  state after the failed deploy: {state.describe() if state else 'unknown'}")
+        lines.append(f"  rollback to {report.previous_label}: {rollback_verdict(report.rollback)}")
+        lines.append(f"  now: {describe_final(report)}")
     message = "\n".join(lines)
     if outcome.result == "timeout":
         raise DeployTimeout(message)
     raise PipelineError(message)
 
 
+def rollback_verdict(back: Outcome) -> str:
+    if back.ok:
+        return "succeeded"
+    return back.result.upper() + (f" ({back.cause.splitlines()[0]})" if back.cause else "")
+
+
+def final_state(report: Report) -> EnvState | None:
+    """The state the environment was last seen in: after the rollback when one ran, else after the deploy."""
+    if report.rollback is not None and report.rollback.state is not None:
+        return report.rollback.state
+    return report.outcome.state
+
+
+def describe_final(report: Report) -> str:
+    state = final_state(report)
+    return state.describe() if state else "unknown"
+
+
 def accepted_health(target: Target, setting: str) -> tuple[str, ...]:
-    """environments.toml's health for the environment when it sets one, else ACCEPTED_HEALTH."""
-    if target.health != ("Green",):
+    """environments.toml's health for the environment when it declares one (even the default's ["Green"]), else
+    ACCEPTED_HEALTH, else Green."""
+    if target.health:
         return target.health
-    return tuple(colour for colour in setting.split(",") if colour) or ("Green",)
+    return tuple(colour for colour in setting.split(",") if colour) or DEFAULT_HEALTH
 
 
 def deploy_task(job: Any, target: Target, label: str, rollback: bool, dry_run: bool) -> Report:
@@ -288,8 +323,6 @@ def deploy_task(job: Any, target: Target, label: str, rollback: bool, dry_run: b
 def run_deploy(job: Any, target: Target, label: str, rollback: bool, dry_run: bool, version_pending: bool = False) -> Report:
     """Deploys and returns the report without judging it (``summarize`` does); ``version_pending`` for a dry run
     planned before eb.version has created the version."""
-    from dataclasses import replace
-
     from ebship.aws import client
 
     settings = job.settings

@@ -6,11 +6,7 @@ are skipped, with the reason, once AWS cannot be used (no region, credentials mi
 
 from __future__ import annotations
 
-import base64
 import os
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +14,7 @@ from typing import Any
 from ebship import envvars, registry_auth
 from ebship.aws import bucket_region, client, describe_error, error_code, known_failure, session
 from ebship.images import Credentials
-from ebship.release import Job
+from ebship.release import DENIED, Job
 from ebship.settings import read_dotenv
 from ebship.targets import Resolved
 
@@ -42,34 +38,6 @@ class Failed(Exception):
     def __init__(self, detail: str, fix: str) -> None:
         super().__init__(detail)
         self.detail, self.fix = detail, fix
-
-
-def registry_login_works(credentials: Credentials, repository: str, timeout: float = 10) -> tuple[bool, str]:
-    """Asks the registry's v2 API directly (no Docker engine needed): basic auth, or a bearer token for the repository."""
-    host = credentials.registry if credentials.registry != "docker.io" else "registry-1.docker.io"
-    scheme = "http" if host.startswith(("127.", "localhost")) else "https"
-    basic = "Basic " + base64.b64encode(f"{credentials.username}:{credentials.password}".encode()).decode()
-
-    def get(url: str, auth: str = "") -> tuple[int, dict[str, str]]:
-        request = urllib.request.Request(url, headers={"Authorization": auth} if auth else {})
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                return response.status, dict(response.headers)
-        except urllib.error.HTTPError as error:
-            return error.code, dict(error.headers)
-
-    status, headers = get(f"{scheme}://{host}/v2/")
-    challenge = headers.get("Www-Authenticate", headers.get("WWW-Authenticate", ""))
-    if status == 200:
-        return True, "the registry needs no login"
-    if challenge.lower().startswith("bearer"):
-        fields = dict(part.split("=", 1) for part in challenge[7:].replace('"', "").split(",") if "=" in part)
-        path = repository.split("/", 1)[1] if "/" in repository else repository
-        query = urllib.parse.urlencode({"service": fields.get("service", ""), "scope": f"repository:{path}:pull,push"})
-        status, _ = get(f"{fields['realm']}?{query}", basic)
-    else:
-        status, _ = get(f"{scheme}://{host}/v2/", basic)
-    return status == 200, f"HTTP {status}"
 
 
 def run(job: Job, resolved: Resolved, out: Callable[[str], None] | None = None) -> bool:
@@ -165,9 +133,13 @@ def run(job: Job, resolved: Resolved, out: Callable[[str], None] | None = None) 
             raise Failed("registry credentials or IMAGE_REPOSITORY not set", "export REGISTRY_USERNAME and REGISTRY_PASSWORD")
         credentials = Credentials(settings.registry, settings.registry_username, settings.registry_password)
         try:
-            ok, detail = registry_login_works(credentials, settings.image_repository)
+            ok, detail = registry_auth.registry_login_works(credentials, settings.image_repository)
         except OSError as error:
-            raise Failed(f"{settings.registry} cannot be reached: {error}", "check the host in IMAGE_REPOSITORY") from None
+            reason = getattr(error, "reason", None) or error
+            raise Failed(
+                f"the registry at {registry_auth.registry_url(settings.registry)} was not reached ({reason})",
+                "check the host in IMAGE_REPOSITORY and that the registry is up",
+            ) from None
         if not ok:
             raise Failed(
                 f"{settings.registry} refused {settings.registry_username} ({detail})",
@@ -175,24 +147,33 @@ def run(job: Job, resolved: Resolved, out: Callable[[str], None] | None = None) 
             )
         return f"{settings.registry} accepts {settings.registry_username}"
 
+    upload = f"run `inv s3.auth --env {target.name}`"
+
     def auth_object() -> str:
         s3 = client(settings, "s3")
         location = f"s3://{settings.eb_bucket}/{settings.auth_key}"
         try:
             found = s3.get_object(Bucket=settings.eb_bucket, Key=settings.auth_key)
         except Exception as error:
-            if error_code(error):
-                raise Failed(f"{location} is missing ({error_code(error)})", "run `inv s3.auth`") from None
+            code = error_code(error)
+            if code in DENIED:
+                # Without s3:ListBucket, S3 answers a missing key with 403 (S3 API reference, GetObject, "Permissions").
+                raise Failed(
+                    f"{location} is missing or not readable ({code}; S3 does not say which without s3:ListBucket)",
+                    f"{upload}; if it exists, grant s3:GetObject on it",
+                ) from None
+            if code:
+                raise Failed(f"{location} is missing ({code})", upload) from None
             raise
         credentials = Credentials(settings.registry, settings.registry_username, settings.registry_password)
         try:
             stored = registry_auth.credentials_from_file(found["Body"].read(), settings.registry)
         except (KeyError, ValueError):
-            raise Failed(f"{location} has no entry for {settings.registry}", "run `inv s3.auth`") from None
+            raise Failed(f"{location} has no entry for {settings.registry}", upload) from None
         if stored != (credentials.username, credentials.password):
-            raise Failed(f"{location} holds other credentials than REGISTRY_USERNAME/PASSWORD", "run `inv s3.auth`")
+            raise Failed(f"{location} holds other credentials than REGISTRY_USERNAME/PASSWORD", upload)
         if not found.get("ServerSideEncryption"):
-            raise Failed(f"{location} is not encrypted", "run `inv s3.auth` (it uploads with AES256)")
+            raise Failed(f"{location} is not encrypted", f"{upload} (it uploads with AES256)")
         return f"{location}, encrypted"
 
     def variables() -> str:

@@ -5,7 +5,7 @@ One table per environment::
     [stg]
     eb_environment = "sampleapp-stg"   # required: the Elastic Beanstalk environment name
     branch = "release/stg"             # optional: pushes to this branch deploy here
-    health = ["Green"]                 # optional: EB health colours accepted after a deploy (default Green only)
+    health = ["Green"]                 # optional: EB health colours accepted after a deploy (else ACCEPTED_HEALTH)
     application = "sampleapp"          # optional: EB application name, overriding the project's default
     [stg.variables]                    # optional: the environment properties this environment should have
     SECRET_KEY = "${SECRET_KEY}"       # a reference, resolved by ``ebship.envvars.resolve``; never a secret here
@@ -32,7 +32,7 @@ from ebship.errors import UsageError
 DEFAULT_PATH = Path("environments.toml")
 LOCAL = "local"  # reserved: the local Elastic Beanstalk stand-in
 HEALTH_COLOURS = ("Green", "Yellow", "Red", "Grey")  # EnvironmentHealth in the service model
-DEFAULT_HEALTH = ("Green",)
+DEFAULT_HEALTH = ("Green",)  # when neither environments.toml nor ACCEPTED_HEALTH says otherwise
 
 KEYS = ("eb_environment", "branch", "health", "application", "variables")
 REQUIRED = ("eb_environment",)
@@ -50,7 +50,7 @@ class Environment:
     eb_environment: str
     branch: str = ""  # empty: deployed only by hand
     variables: Mapping[str, str] = field(default_factory=dict)  # key -> value as written (references unresolved)
-    health: tuple[str, ...] = DEFAULT_HEALTH
+    health: tuple[str, ...] = ()  # as declared; () when not declared, so that ACCEPTED_HEALTH applies
     application: str = ""  # empty: the project's default application
 
 
@@ -95,7 +95,7 @@ def parse(data: Mapping[str, Any], source: str = str(DEFAULT_PATH)) -> dict[str,
                 eb_environment=table["eb_environment"],
                 branch=table.get("branch", ""),
                 variables=dict(table.get("variables", {})),
-                health=tuple(table.get("health", DEFAULT_HEALTH)),
+                health=tuple(table.get("health", ())),
                 application=table.get("application", ""),
             )
     problems.extend(check_unique(data, "branch", "branch"))
@@ -144,7 +144,7 @@ def check_table(name: str, table: Mapping[str, Any]) -> list[str]:
         if not isinstance(health, list) or not all(isinstance(colour, str) for colour in health):
             problems.append(f'{where} health: must be a list of strings, e.g. ["Green", "Yellow"]')
         elif not health:
-            problems.append(f'{where} health: must accept at least one colour (the default is ["Green"])')
+            problems.append(f"{where} health: must accept at least one colour (leave it out to use ACCEPTED_HEALTH)")
         else:
             for colour in health:
                 if colour not in HEALTH_COLOURS:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from ebship import environments, release, versions
 from ebship.aws import known_failure
-from ebship.deploy import Report, Target, url_of
+from ebship.deploy import Report, Target, final_state, rollback_verdict, url_of
 from ebship.deploy import summarize as judge
 from ebship.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TIMEOUT, EXIT_USAGE, PipelineError, UsageError
 from ebship.output import Console
@@ -135,7 +135,14 @@ def run(
 
         runner.stage("docker.push", push)
         runner.stage("s3.auth", lambda: release.upload_auth(deploy_job, dry_run=dry_run))
-        runner.stage("eb.version", lambda: versions.register(deploy_job, report.label, dry_run=dry_run).label)
+
+        def version() -> str:
+            try:
+                return versions.register(deploy_job, report.label, dry_run=dry_run).label
+            except versions.LabelConflict as conflict:
+                raise UsageError(f"{conflict.fact} {relabel_advice(target, report.label)}") from None
+
+        runner.stage("eb.version", version)
 
         def deploy_stage() -> str:
             report.deploy = deploy(deploy_job, target, report.label, dry_run)
@@ -176,6 +183,17 @@ def settled_exit_code(report: CiReport) -> int:
     if report.exit_code == EXIT_USAGE and any(s.result == "ok" and s.name in CHANGING_STAGES for s in report.stages):
         return EXIT_FAILED
     return report.exit_code
+
+
+def relabel_advice(target: Target, label: str) -> str:
+    """What an `inv ci` user can do about a label clash: ci has no --label, it always uses the commit's."""
+    return (
+        f"inv ci always registers the commit's label ({label}). Delete the old version if no environment runs it "
+        f"(`aws elasticbeanstalk delete-application-version --application-name {target.application} "
+        f"--version-label {label}`, or the console) and run inv ci again; or register and deploy this build under "
+        f"a label of your own: `inv eb.version --env {target.name} --label NEW`, then "
+        f"`inv eb.deploy --env {target.name} --label NEW`."
+    )
 
 
 def one_line(text: str) -> str:
@@ -229,8 +247,13 @@ def summarize(report: CiReport, console: Console, dry_run: bool) -> None:
     if report.digest:
         console.print(f"  image digest  {report.digest}")
     deployed = report.deploy
-    if deployed is not None and deployed.outcome.state is not None and not dry_run:
-        state = deployed.outcome.state
-        console.print(f"  url           {url_of(state)}")
-        console.print(f"  health        {state.health} ({state.status}, running {state.version_label})")
+    if deployed is not None and not dry_run:
+        if deployed.rollback is not None:
+            failed = deployed.outcome.state.describe() if deployed.outcome.state else "state unknown"
+            console.print(f"  deploy        {deployed.outcome.result.upper()} ({failed})")
+            console.print(f"  rollback      to {deployed.previous_label}: {rollback_verdict(deployed.rollback)}")
+        state = final_state(deployed)  # where the environment ended, after the rollback when one ran
+        if state is not None:
+            console.print(f"  url           {url_of(state)}")
+            console.print(f"  health        {state.health} ({state.status}, running {state.version_label})")
     console.print(f"  result        {verdict(report)}")

@@ -236,6 +236,12 @@ def plan_auth(job: Job, s3: Any) -> Plan:
     bucket, key = job.settings.eb_bucket, job.settings.auth_key
     location = f"s3://{bucket}/{key}"
     current, encryption = _read_object(s3, bucket, key)
+    # Checked on every run, an unchanged file too: credentials that no longer log in fail only at EB's next pull.
+    verify = Step(
+        "registry.verify_login",
+        {"registry": credentials.registry, "username": credentials.username},
+        f"check that {credentials.registry} accepts the login of {credentials.username}, as Elastic Beanstalk will use it",
+    )
     notes: tuple[str, ...] = ()
     if current is UNREADABLE:
         why = "create or replace"
@@ -244,12 +250,13 @@ def plan_auth(job: Job, s3: Any) -> Plan:
             f"{bucket}, or they lack s3:GetObject on it; uploading it",
         )
     elif current == content and encryption:
-        return Plan(f"s3.auth {location}", notes=(f"{location} already holds these credentials, encrypted ({encryption})",))
+        return Plan(f"s3.auth {location}", (verify,), (f"{location} already holds these credentials, encrypted ({encryption})",))
     else:
         why = "create" if current is None else "replace" if current != content else "encrypt"
     return Plan(
         f"s3.auth {location}",
         (
+            verify,
             Step(
                 "s3.put_object",
                 {
@@ -267,13 +274,19 @@ def plan_auth(job: Job, s3: Any) -> Plan:
 
 
 def upload_auth(job: Job, dry_run: bool = False, s3: Any | None = None) -> str:
-    """Writes the registry auth file to S3 unless it already holds the same content; returns its S3 URL."""
+    """Checks that the registry accepts the credentials, then writes the registry auth file to S3 unless it already
+    holds the same content; returns its S3 URL. A dry run sends the password nowhere: it only prints the check."""
     s3 = s3 or aws_client(job.settings, "s3")
     plan = plan_auth(job, s3)
     print_plan(plan, job.console, dry_run)
     if not dry_run:
+        credentials, repository = job.credentials(), job.settings.image_repository
+        handlers = {
+            "registry.verify_login": lambda **_: registry_auth.verify_login(credentials, repository),
+            "s3.put_object": s3.put_object,
+        }
         try:
-            execute(plan, {"s3.put_object": s3.put_object})
+            execute(plan, handlers)
         except Exception as error:
             if not error_code(error):
                 raise

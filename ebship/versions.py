@@ -33,6 +33,14 @@ class VersionSpec:
     description: str
 
 
+class LabelConflict(UsageError):
+    """A label that exists with another bundle; ``fact`` without the advice, for a caller (inv ci) that has no --label."""
+
+    def __init__(self, fact: str, advice: str) -> None:
+        super().__init__(f"{fact} {advice}")
+        self.fact = fact
+
+
 def bundle_key(prefix: str, label: str) -> str:
     return f"{prefix.strip('/')}/{label}/{BUNDLE_NAME}" if prefix.strip("/") else f"{label}/{BUNDLE_NAME}"
 
@@ -102,10 +110,10 @@ def plan_version(job: Job, spec: VersionSpec, eb: Beanstalk, s3: Any, region: st
                 note += f" once Elastic Beanstalk has processed it (now {existing.status or 'without a status'})"
             return Plan(title, notes=(note,)), existing.status == "PROCESSED"
         where = f"s3://{existing.bucket}/{existing.key}"
-        raise UsageError(
+        raise LabelConflict(
             f"Version {spec.label} already exists in {spec.application} with a different bundle ({where}"
-            f"{' is missing or not readable' if current is None else ''}). A label is never reused for other bits: "
-            "use another label (--label) or delete the old version first."
+            f"{' is missing or not readable' if current is None else ''}). A label is never reused for other bits:",
+            "use another label (--label) or delete the old version first.",
         )
     return Plan(
         title,

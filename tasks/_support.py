@@ -42,6 +42,12 @@ def targeted(env: str | None, flags: Mapping[str, str | None] | None = None) -> 
     return job(merged), resolved
 
 
+def job_for(env: str | None, flags: Mapping[str, str | None] | None = None) -> Job:
+    """The job for a task whose --env is optional: a named target's settings (local: the stand-in's endpoint, bucket and
+    registry) when one is named, else the settings alone."""
+    return targeted(env, flags)[0] if env else job(flags)
+
+
 def reported(body: F) -> F:
     """Runs a task body; a PipelineError, missing or refused AWS credentials and an unreachable AWS become one message
     and their exit code, Ctrl-C exit 130, anything else (a bug) a masked traceback."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from invoke import Collection, task
 
-from tasks._support import job, reported, targeted
+from tasks._support import job_for, reported, targeted
 
 DRY_RUN = "Print the plan, secrets masked, and change nothing."
 ENV = "Environment: a name from environments.toml (stg, prod, ...) or local for the stand-in of `inv local.up`."
@@ -22,7 +22,7 @@ def version(c, env=None, label=None, dry_run=False):
     """Render Dockerrun.aws.json for this commit's pushed image, upload it and create the application version."""
     from ebship import versions
 
-    current = targeted(env)[0] if env else job()
+    current = job_for(env)
     versions.register(current, label or "", dry_run=dry_run)
 
 
@@ -104,7 +104,7 @@ def prune(c, env=None, keep=None, dry_run=False):
     from ebship import operate
 
     versions_kept = operate.whole_number("--keep", 20 if keep is None else keep, 1)
-    current = targeted(env)[0] if env else job()
+    current = job_for(env)
     operate.prune(current, versions_kept, dry_run)
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from invoke import Collection, task
 
-from tasks._support import job, reported
+from tasks._support import job_for, reported
 
 
 @task(
     help={
+        "env": "Optional: take the AWS and registry settings of this environment (needed for local only).",
         "bucket": "Deployment bucket (EB_BUCKET), in the environment's region.",
         "key": "S3 key of the auth file (AUTH_KEY); Dockerrun.aws.json points to it.",
         "format": "config.json (Amazon Linux 2 and later, default) or dockercfg (legacy AMI) (AUTH_FORMAT).",
@@ -16,11 +17,13 @@ from tasks._support import job, reported
     }
 )
 @reported
-def auth(c, bucket=None, key=None, format=None, dry_run=False):
-    """Upload the registry auth file to S3, encrypted; skipped when S3 already holds the same content."""
+def auth(c, env=None, bucket=None, key=None, format=None, dry_run=False):
+    """Check that the registry accepts the credentials, then upload its auth file to S3, encrypted (skipped when S3
+    already holds the same content)."""
     from ebship import release
 
-    release.upload_auth(job({"EB_BUCKET": bucket, "AUTH_KEY": key, "AUTH_FORMAT": format}), dry_run=dry_run)
+    flags = {"EB_BUCKET": bucket, "AUTH_KEY": key, "AUTH_FORMAT": format}
+    release.upload_auth(job_for(env, flags), dry_run=dry_run)
 
 
 ns = Collection(auth)

@@ -76,12 +76,13 @@ def test_s3_auth_first_run_uploads_and_the_next_one_skips(project: Any, aws: Any
     no_secret(dry, first, again)
 
 
-def job_for(tmp_path: Path) -> release.Job:
+def job_for(tmp_path: Path, registry: Any = None) -> release.Job:
+    """``registry``: the tests' real one, for s3.auth, which checks the login before it uploads."""
     settings = load(
         environ={
-            "IMAGE_REPOSITORY": "registry.example:5000/acme/web",
-            "REGISTRY_USERNAME": "ci-robot",
-            "REGISTRY_PASSWORD": MARKER_PASSWORD,
+            "IMAGE_REPOSITORY": f"{registry.address}/acme/web" if registry else "registry.example:5000/acme/web",
+            "REGISTRY_USERNAME": registry.username if registry else "ci-robot",
+            "REGISTRY_PASSWORD": registry.password if registry else MARKER_PASSWORD,
             "EB_BUCKET": "deploy-bucket",
             "AWS_REGION": REGION,
         },
@@ -94,25 +95,25 @@ def denied(stubber: Stubber, method: str, code: str = "AccessDenied", status: in
     stubber.add_client_error(method, service_error_code=code, service_message="Access Denied", http_status_code=status)
 
 
-def test_s3_auth_names_the_permission_when_the_upload_is_denied(tmp_path: Path) -> None:
+def test_s3_auth_names_the_permission_when_the_upload_is_denied(tmp_path: Path, registry: Any) -> None:
     s3 = boto3.client("s3", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
     with Stubber(s3) as stubber:
         denied(stubber, "get_object")
         denied(stubber, "put_object")
         with pytest.raises(PipelineError) as raised:
-            release.upload_auth(job_for(tmp_path), s3=s3)
+            release.upload_auth(job_for(tmp_path, registry), s3=s3)
     message = str(raised.value)
     assert raised.value.exit_code == 1
     assert "s3:PutObject on arn:aws:s3:::deploy-bucket/registry-auth/config.json" in message
     assert MARKER_PASSWORD not in message and "\n" not in message
 
 
-def test_s3_auth_uploads_when_reading_is_denied(tmp_path: Path) -> None:
+def test_s3_auth_uploads_when_reading_is_denied(tmp_path: Path, registry: Any) -> None:
     s3 = boto3.client("s3", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
     with Stubber(s3) as stubber:
         denied(stubber, "get_object")
         stubber.add_response("put_object", {})
-        assert release.upload_auth(job_for(tmp_path), s3=s3) == "s3://deploy-bucket/registry-auth/config.json"
+        assert release.upload_auth(job_for(tmp_path, registry), s3=s3) == "s3://deploy-bucket/registry-auth/config.json"
         stubber.assert_no_pending_responses()
 
 

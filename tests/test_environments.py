@@ -47,7 +47,7 @@ def test_load_reads_every_field_and_the_defaults(tmp_path):
         eb_environment="sampleapp-stg",
         branch="release/stg",
         variables={"DJANGO_SETTINGS_MODULE": "sampleapp.settings", "SECRET_KEY": "${SECRET_KEY}"},
-        health=("Green",),
+        health=(),  # not declared: ACCEPTED_HEALTH applies
         application="",
     )
     assert loaded["prod"].health == ("Green", "Yellow")
