@@ -110,6 +110,30 @@ def _length(name: str, value: str | None, low: int, high: int) -> None:
         raise InvalidParameterValue(f"{name} must be between {low} and {high} characters long.")
 
 
+# Enhanced health's statuses (botocore model, InstanceHealthSummary) and their colours (developer guide,
+# health-enhanced-status.md: Ok and Info green, Warning yellow, Degraded and Severe red, the rest grey).
+INSTANCE_STATUSES = ("NoData", "Unknown", "Pending", "Ok", "Info", "Warning", "Degraded", "Severe")
+STATUS_COLOURS = {"NoData": "Grey", "Unknown": "Grey", "Pending": "Grey", "Ok": "Green", "Info": "Green",
+                  "Warning": "Yellow", "Degraded": "Red", "Severe": "Red", "Suspended": "Grey"}
+
+
+def _instance_status(env: Environment) -> str:
+    """The one instance's status is the environment's: with one instance, enhanced health reports the same."""
+    return env.health_status if env.health_status in INSTANCE_STATUSES else "NoData"
+
+
+def _causes(env: Environment) -> list[str]:
+    if env.health_cause:
+        return [env.health_cause]
+    return ["The most recent deployment failed."] if env.health == "Red" else []
+
+
+def _picked(values: dict[str, Any], attributes: list[str] | None) -> dict[str, Any]:
+    """The elements AttributeNames asks for ("All": every one; none: none)."""
+    wanted = set(attributes or ())
+    return {key: value for key, value in values.items() if "All" in wanted or key in wanted}
+
+
 class LocalEB:
     """All state of the stand-in's Elastic Beanstalk; every method takes the lock it needs."""
 
@@ -444,11 +468,14 @@ class LocalEB:
                 operation_label=version_label,
             )
             state.environments.append(env)
+            if version_label:
+                self._start_deployment(env, version_label)
             self.emit(state, "createEnvironment is starting.", env=env, request_id=request_id)
             description_now = env.describe()
         from localeb.deploy import launch
 
-        threading.Thread(target=launch, args=(self, state, env, request_id), daemon=True).start()
+        threading.Thread(target=self._run_update, args=(state, env, launch, (self, state, env, request_id), request_id),
+                         daemon=True).start()
         return description_now
 
     def describe_environments(
@@ -510,6 +537,7 @@ class LocalEB:
             if updates or removals:
                 self._drafts[env.id] = DraftConfiguration(new_options, previous_options, request_id, now())
             self._open_updates[env.id] = request_id
+            self._start_deployment(env, version_label or env.deployed_label)
             env.status = "Updating"
             env.health = "Grey"
             self.emit(state, "Environment update is starting.", env=env, version_label=version_label,
@@ -529,12 +557,23 @@ class LocalEB:
     def _run_update(
         self, state: RegionState, env: Environment, worker: Callable[..., None], args: tuple[Any, ...], request_id: str
     ) -> None:
+        deployment = env.deployment_id
         try:
             worker(*args)
         finally:
             with self.lock:
+                if env.deployment_id == deployment and env.deployment_status == "In Progress":
+                    env.deployment_status = "Failed" if self._update_failed(state, request_id) else "Deployed"
+                    env.deployment_time = now()
                 if self._open_updates.get(env.id) == request_id:
                     self._settle_draft(state, env)
+
+    @staticmethod
+    def _start_deployment(env: Environment, label: str | None) -> None:
+        env.deployment_id += 1
+        env.deployment_label = label
+        env.deployment_status = "In Progress"
+        env.deployment_time = now()
 
     @staticmethod
     def _update_failed(state: RegionState, request_id: str) -> bool:
@@ -649,22 +688,74 @@ class LocalEB:
     def describe_environment_health(
         self, state: RegionState, env_id: str | None, name: str | None, attributes: list[str] | None,
     ) -> dict[str, Any]:
+        """botocore model, DescribeEnvironmentHealth: enhanced health only; AttributeNames picks the elements ("All"
+        for every one; none: the environment's name only); Status is the environment's operational status."""
         with self.lock:
             env = self.find_environment(state, env_id, name)
             if not env.enhanced_health:
                 raise InvalidRequestException("DescribeEnvironmentHealth is not supported.")
-            ok = 1 if env.health == "Green" else 0
+            instance = _instance_status(env)
+            counts = {status: 0 for status in INSTANCE_STATUSES}
+            counts[instance] += 1
+            answer = {
+                "HealthStatus": env.health_status,
+                "Status": env.status,
+                "Color": env.health,
+                "Causes": _causes(env),
+                "InstancesHealth": counts,
+                "RefreshedAt": now(),
+            }
+            return {"EnvironmentName": env.name, **_picked(answer, attributes)}
+
+    def describe_instances_health(
+        self, state: RegionState, env_id: str | None, name: str | None, attributes: list[str] | None,
+        next_token: str | None,
+    ) -> dict[str, Any]:
+        """botocore model, DescribeInstancesHealth: enhanced health only; per instance its health, causes, launch
+        time and most recent deployment; no AttributeNames: the instance IDs only. One instance per environment."""
+        with self.lock:
+            env = self.find_environment(state, env_id, name)
+            if not env.enhanced_health:
+                raise InvalidRequestException("DescribeInstancesHealth is not supported.")
+            if _untoken(next_token):
+                return {"InstanceHealthList": []}
+            status = _instance_status(env)
+            deployment = None
+            if env.deployment_status is not None:
+                deployment = {key: value for key, value in {
+                    "VersionLabel": env.deployment_label,
+                    "DeploymentId": env.deployment_id,
+                    "Status": env.deployment_status,
+                    "DeploymentTime": env.deployment_time,
+                }.items() if value is not None}
+            details = {
+                "HealthStatus": status,
+                "Color": STATUS_COLOURS[status],
+                "Causes": _causes(env),
+                "LaunchedAt": env.launched_at,
+                "Deployment": deployment,
+            }
+            instance = {"InstanceId": env.instance_id, **_picked(details, attributes)}
+            answer: dict[str, Any] = {"InstanceHealthList": [{k: v for k, v in instance.items() if v is not None}]}
+            if attributes and ("All" in attributes or "RefreshedAt" in attributes):
+                answer["RefreshedAt"] = now()
+            return answer
+
+    def describe_environment_resources(self, state: RegionState, env_id: str | None, name: str | None
+                                       ) -> dict[str, Any]:
+        """botocore model, EnvironmentResourceDescription: the one instance; no load balancer (a single-instance
+        environment has none); the Auto Scaling group and launch template the stand-in does not model are left out."""
+        with self.lock:
+            env = self.find_environment(state, env_id, name)
             return {
                 "EnvironmentName": env.name,
-                "HealthStatus": env.health_status,
-                "Status": "Ready" if env.status == "Ready" and env.health == "Green" else (
-                    "Severe" if env.health == "Red" else "Info"),
-                "Color": env.health,
-                "Causes": [env.health_cause] if env.health_cause else [] if env.health == "Green" else [
-                    "The most recent deployment failed."] if env.health == "Red" else [],
-                "InstancesHealth": {"NoData": 0, "Unknown": 0, "Pending": 0, "Ok": ok, "Info": 0,
-                                    "Warning": 0, "Degraded": 0, "Severe": 1 - ok if env.health == "Red" else 0},
-                "RefreshedAt": now(),
+                "AutoScalingGroups": [],
+                "Instances": [{"Id": env.instance_id}],
+                "LaunchConfigurations": [],
+                "LaunchTemplates": [],
+                "LoadBalancers": [],
+                "Triggers": [],
+                "Queues": [],
             }
 
     # -- events -------------------------------------------------------------------------------------------

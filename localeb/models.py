@@ -138,6 +138,14 @@ class Environment:
     deployed_variables: dict[str, str] = field(default_factory=dict)
     terminated: datetime | None = None
     operation_label: str | None = None
+    launched_at: datetime = field(default_factory=now)  # of its one instance
+    # The instance's most recent deployment, as DescribeInstancesHealth's Deployment shows it (botocore model,
+    # Deployment: the ID "increases by one each time that you deploy source code or change instance configuration
+    # settings"; Status "In Progress", "Deployed" or "Failed"; the time it started while in progress, else ended).
+    deployment_id: int = 0
+    deployment_label: str | None = None
+    deployment_status: str | None = None
+    deployment_time: datetime | None = None
 
     @property
     def arn(self) -> str:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 import uuid
 from typing import Any
+from xml.sax.saxutils import escape
 
 from moto.core.responses import ActionResult, EmptyResult
 from moto.elasticbeanstalk.responses import EBResponse
 
+from localeb import platforms
 from localeb.backend import LocalEB, RegionState
 
 _backend: LocalEB | None = None
@@ -27,6 +29,32 @@ def install(backend: LocalEB) -> None:
 
 def _tags(raw: list[dict[str, str]] | None) -> dict[str, str]:
     return {tag["Key"]: tag.get("Value", "") for tag in raw or []}
+
+
+class WithTiers(ActionResult):
+    """DescribeConfigurationSettings with each entry's Tier, which botocore's model leaves out of
+    ConfigurationSettingsDescription but AWS sends: the EB CLI's own copy of the service model
+    (ebcli/lib/botocoredata/elasticbeanstalk/2010-12-01/service-2.json) has the member, and `eb health` reads it."""
+
+    def __init__(self, result: dict[str, Any], tiers: list[dict[str, str]]) -> None:
+        super().__init__(result)
+        self.tiers = tiers
+
+    def execute_result(self, context: Any) -> Any:
+        status, headers, body = super().execute_result(context)
+        tiers = iter(self.tiers)
+
+        def with_tier(match: re.Match[str]) -> str:
+            tier = next(tiers, None)
+            if tier is None:
+                return match.group(0)
+            fields = "".join(f"<{key}>{escape(str(tier[key]))}</{key}>" for key in ("Name", "Type", "Version")
+                             if key in tier)
+            return f"{match.group(0)}<Tier>{fields}</Tier>"
+
+        text = body.decode() if isinstance(body, bytes) else str(body)
+        text = re.sub(r"<member>\s*(?=<SolutionStackName>)", with_tier, text)  # not the options' members
+        return status, headers, text
 
 
 class LocalEBResponse(EBResponse):
@@ -140,12 +168,37 @@ class LocalEBResponse(EBResponse):
         settings = self.eb.describe_configuration_settings(
             self.state, self.p("ApplicationName"), self.p("TemplateName"), self.p("EnvironmentName"),
         )
-        return ActionResult({"ConfigurationSettings": settings})
+        tiers = [self.eb.find_environment(self.state, None, entry["EnvironmentName"]).tier for entry in settings]
+        return WithTiers({"ConfigurationSettings": settings}, tiers)
 
     def describe_environment_health(self) -> ActionResult:
         return ActionResult(self.eb.describe_environment_health(
             self.state, self.p("EnvironmentId"), self.p("EnvironmentName"), self.p("AttributeNames"),
         ))
+
+    def describe_instances_health(self) -> ActionResult:
+        return ActionResult(self.eb.describe_instances_health(
+            self.state, self.p("EnvironmentId"), self.p("EnvironmentName"), self.p("AttributeNames"),
+            self.p("NextToken"),
+        ))
+
+    def describe_environment_resources(self) -> ActionResult:
+        return ActionResult({"EnvironmentResources": self.eb.describe_environment_resources(
+            self.state, self.p("EnvironmentId"), self.p("EnvironmentName"),
+        )})
+
+    # -- platforms ------------------------------------------------------------------------------------------
+
+    def describe_platform_version(self) -> ActionResult:
+        return ActionResult({"PlatformDescription": platforms.describe_platform_version(
+            self.region, self.p("PlatformArn"))})
+
+    def list_platform_versions(self) -> ActionResult:
+        return ActionResult({"PlatformSummaryList": platforms.list_platform_versions(self.region, self.p("Filters"))})
+
+    def list_platform_branches(self) -> ActionResult:
+        return ActionResult({"PlatformBranchSummaryList": platforms.list_platform_branches(
+            self.region, self.p("Filters"))})
 
     def describe_events(self) -> ActionResult:
         params = {name: self.p(name) for name in (
