@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 from tests_support import FakeClock
 
 from ebship.beanstalk import Beanstalk, Event
-from ebship.watch import Deadline, Evidence, Expectation, Schedule, SystemClock, Watcher, classify
+from ebship.watch import Deadline, Evidence, Expectation, Outcome, Schedule, SystemClock, Watcher, classify
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 REQUEST = "req-1"
@@ -121,7 +121,7 @@ SUCCESS = [
     (9, "INFO", "Environment update completed successfully.", REQUEST),
 ]
 # Powers of two: every poll time is exact, so boundaries (>= against >) can be tested to the tick.
-EXACT = Schedule(busy=1.0, idle=2.0, factor=2.0, state_every=3, closing_grace=4.0)
+EXACT = Schedule(busy=1.0, idle=2.0, factor=2.0, state_every=4, closing_grace=4.0)
 
 
 def follow(
@@ -533,7 +533,7 @@ def test_polls_are_busy_while_events_arrive_then_back_off_and_the_state_is_asked
     assert outcome.result == "deployed"
     # news at 0, 1, 2, 3 (busy: 1 s); quiet from 4 on: 2, 2, 2, ... (idle); the closing read at 20; then confirmed.
     assert eb.times("DescribeEvents") == [0, 1, 2, 3, 4, 6, 8, 10, 12, 14, 16, 18, 20, 20]
-    assert eb.times("DescribeEnvironments") == [8, 14, 20], "every 3rd quiet poll (4, 6, 8 | 10, 12, 14), then the verdict"
+    assert eb.times("DescribeEnvironments") == [10, 18, 20], "every 4th quiet poll (4, 6, 8, 10 | 12, ... 18), the verdict"
 
 
 def test_after_the_closing_the_state_is_polled_with_backoff():
@@ -548,16 +548,16 @@ def test_the_closing_grace_is_exactly_closing_grace_seconds_of_reading_after_rea
     states = [(0, "Updating", "Grey", ""), (5, "Ready", "Green", "")]
     outcome, _, clock, eb = follow(events, states, label="", schedule=EXACT)
     assert outcome.result == "deployed"
-    # quiet polls at 1, 3, 5: the 3rd sees Ready at 5; reading goes on each second until 5 + 4, then the state decides.
-    assert eb.times("DescribeEnvironments") == [5, 9]
-    assert eb.times("DescribeEvents") == [0, 1, 3, 5, 6, 7, 8, 9, 9]
+    # quiet polls at 1, 3, 5, 7: the 4th sees Ready; reading goes on each second until 7 + 4, then the state decides.
+    assert eb.times("DescribeEnvironments") == [7, 11]
+    assert eb.times("DescribeEvents") == [0, 1, 3, 5, 7, 8, 9, 10, 11, 11]
 
 
 def test_a_state_not_ready_counts_as_the_update_under_way_even_before_its_events_show():
     states = [(0, "Updating", "Grey", "v2"), (10, "Ready", "Green", "v2")]
     outcome, _, clock, eb = follow([], states, schedule=EXACT)
     assert outcome.result == "deployed" and outcome.events == []
-    assert eb.times("DescribeEnvironments") == [4, 10, 14], "Updating at 4, Ready at 10, decided at 10 + 4"
+    assert eb.times("DescribeEnvironments") == [6, 14, 18], "Updating at 6, Ready at 14, decided at 14 + 4"
 
 
 def test_ready_before_the_update_shows_is_the_old_state_not_the_end():
@@ -701,3 +701,25 @@ def test_a_throttled_look_for_another_update_is_asked_again():
     assert (outcome.result, outcome.superseded_by) == ("deployed", OTHER)
     assert eb.calls["RecentEvents"] == 2
     assert "Elastic Beanstalk answered Throttling; asking again later." in printed
+
+
+def test_health_unsettled_names_every_accepted_colour():
+    states = [(0, "Updating", "Grey", "v2"), (9.5, "Ready", "Grey", "v2")]
+    outcome, _, _, _ = follow(SUCCESS, states, timeout=900, settle=30, health=("Green", "Yellow"))
+    assert (outcome.result, outcome.cause) == (
+        "failed",
+        "health stayed Grey for 30 s after the update ended (accepted: Green/Yellow)",
+    )
+
+
+def test_the_quiet_polls_between_state_checks_follow_the_default_schedule():
+    events = [(0, "INFO", "Environment update is starting.", REQUEST), (30, "INFO", SUCCESS[-1][2], REQUEST)]
+    states = [(0, "Updating", "Grey", "v2"), (30, "Ready", "Green", "v2")]
+    outcome, _, clock, eb = follow(events, states)
+    assert outcome.result == "deployed"
+    quiet_polls = [at for at in eb.times("DescribeEvents") if 0 < at < 30]
+    assert eb.times("DescribeEnvironments")[:2] == [pytest.approx(quiet_polls[5]), pytest.approx(quiet_polls[11])]
+
+
+def test_an_outcome_without_details_has_none():
+    assert Outcome("deployed", None) == Outcome("deployed", None, cause="", events=[], api_calls=0, superseded_by="")
