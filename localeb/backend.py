@@ -157,6 +157,14 @@ class LocalEB:
                 self._regions[key] = RegionState(account, region)
             return self._regions[key]
 
+    def environment_named(self, env_id: str | None, name: str | None) -> tuple[str, str] | None:
+        """(application, name) of the live environment with this ID or name, in any region and account."""
+        with self.lock:
+            for env in self.all_environments():
+                if not env.terminated and ((env_id and env.id == env_id) or (not env_id and env.name == name)):
+                    return env.application, env.name
+        return None
+
     def all_environments(self) -> list[Environment]:
         with self.lock:
             return [env for state in self._regions.values() for env in state.environments]

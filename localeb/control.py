@@ -10,6 +10,7 @@ Control endpoints (JSON):
                                                              DELETE /_localeb/faults  removes them
   GET /_localeb/settings         the server's behaviour      POST /_localeb/settings  changes some of it
   GET /_localeb/status           server id, environments and their containers
+  GET /_localeb/denied           calls the IAM policy denied DELETE /_localeb/denied  forgets them
 """
 
 from __future__ import annotations
@@ -26,15 +27,21 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import parse_qs
+from xml.sax.saxutils import escape as xml_escape
 
+from localeb.access import NEEDS_NO_PERMISSION, FindEnvironment, caller_key, eb_request, s3_request
+from localeb.iam import Decision, Request, decide, denial_message, parse_policy
 from localeb.settings import CHOICES, Settings
 
 KINDS = ("throttle", "error", "slow")
-MUTABLE_SETTINGS = {
+MUTABLE_SETTINGS: dict[str, Callable[[Any], Any]] = {
     "phase_seconds": float, "version_limit": int, "failed_version_label": str, "combined_update": str,
     "env_limits": str, "legacy_dockercfg": str, "image_digest": str, "version_status_case": str,
     "health_timeout": float, "update_closing": str, "s3_list_bucket": str, "unprocessed_seconds": float, "draft_position": str,
+    "iam_policy": parse_policy, "iam_access_key": lambda value: None if value in (None, "") else str(value),
+    "iam_denial": str, "iam_principal": str,
 }
+DEFAULT_ACCOUNT = "123456789012"  # moto's account for any access key
 
 StartResponse = Callable[..., Any]
 
@@ -135,7 +142,8 @@ def _s3_operation(method: str, path: str, query: dict[str, list[str]], headers: 
     return method
 
 
-def _service(environ: dict[str, Any], query: dict[str, list[str]]) -> str | None:
+def _credential_scope(environ: dict[str, Any], query: dict[str, list[str]]) -> list[str] | None:
+    """The SigV4 credential scope: access key, date, region, service, "aws4_request"."""
     auth = environ.get("HTTP_AUTHORIZATION", "")
     credential = ""
     if "Credential=" in auth:
@@ -143,7 +151,12 @@ def _service(environ: dict[str, Any], query: dict[str, list[str]]) -> str | None
     elif "X-Amz-Credential" in query:
         credential = query["X-Amz-Credential"][0]
     scope = credential.split("/")
-    return scope[3].lower() if len(scope) >= 5 else None
+    return scope if len(scope) >= 5 else None
+
+
+def _service(environ: dict[str, Any], query: dict[str, list[str]]) -> str | None:
+    scope = _credential_scope(environ, query)
+    return scope[3].lower() if scope else None
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:
@@ -164,8 +177,11 @@ class Control:
         self.status = status
         self.lock = threading.Lock()
         self.calls: Counter[str] = Counter()
+        self.denied: list[str] = []  # "<action> on <resource>" of each call the IAM policy denied
         self.rules: list[FaultRule] = list(faults)
         self.random = random.Random(settings.fault_seed)
+        # (EnvironmentId, EnvironmentName) -> (application, name): how IAM requests find an environment's application.
+        self.find_environment: FindEnvironment = lambda env_id, name: None
 
     def operation(self, environ: dict[str, Any]) -> tuple[str, str | None]:
         """The operation's name, and for S3 its HTTP method (faults can match on it)."""
@@ -196,6 +212,11 @@ class Control:
         name, method = self.operation(environ)
         with self.lock:
             self.calls[name] += 1
+        if self.settings.iam_policy is not None:
+            denied = self._denied(environ, name, method)
+            if denied is not None:
+                return self._access_denied(denied, method, start_response)
+        with self.lock:
             keys = {name, "*"} | ({f"s3:{method}", "s3:*"} if method else set())
             fired = [rule for rule in self.rules if rule.operation in keys and self._fires(rule)]
         for rule in fired:
@@ -205,6 +226,66 @@ class Control:
             if rule.kind != "slow":
                 return self._fault(rule, name, method, start_response)
         return cast(Iterable[bytes], self.app(environ, start_response))
+
+    def iam_request(self, environ: dict[str, Any], name: str, method: str | None) -> tuple[str | None, Request | None]:
+        """The caller's access key and what IAM is asked for the call (None: nothing, an unsigned or a free call)."""
+        query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        key = caller_key(environ.get("HTTP_AUTHORIZATION", ""), query)
+        if key is None or name in NEEDS_NO_PERMISSION:
+            return key, None
+        if method is not None:
+            return key, s3_request(name.removeprefix("s3:"), environ.get("PATH_INFO", "/"))
+        if ":" in name:
+            return key, Request(name)
+        params = dict(query)
+        if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+            params.update(parse_qs(_read_body(environ).decode("utf-8", errors="replace"), keep_blank_values=True))
+        region = (_credential_scope(environ, query) or ["", "", "us-east-1"])[2]
+        return key, eb_request(name, params, region, DEFAULT_ACCOUNT, self.find_environment)
+
+    def _denied(self, environ: dict[str, Any], name: str, method: str | None) -> tuple[Request, Decision] | None:
+        policy, attached_to = self.settings.iam_policy, self.settings.iam_access_key
+        key, request = self.iam_request(environ, name, method)
+        if policy is None or request is None or (attached_to is not None and key != attached_to):
+            return None
+        decision = decide(policy, request)
+        if decision.allowed:
+            return None
+        with self.lock:
+            self.denied.append(f"{request.action} on {decision.resource}")
+        return request, decision
+
+    def denies(self, environ: dict[str, Any], action: str, resource: str) -> bool:
+        """Whether the policy denies the caller of this request `action` on `resource` (for S3's answers that
+        depend on a permission the call itself does not use, such as s3:ListBucket)."""
+        policy, attached_to = self.settings.iam_policy, self.settings.iam_access_key
+        query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        key = caller_key(environ.get("HTTP_AUTHORIZATION", ""), query)
+        if policy is None or key is None or (attached_to is not None and key != attached_to):
+            return False
+        return not decide(policy, Request(action, (resource,))).allowed
+
+    def _access_denied(self, denied: tuple[Request, Decision], method: str | None,
+                       start_response: StartResponse) -> list[bytes]:
+        request, decision = denied
+        request_id = str(uuid.uuid4())
+        if method is not None:
+            # S3 (S3 API reference, "Error responses"): 403 AccessDenied, "Access Denied"; a HEAD answer has no body.
+            body = "" if method == "HEAD" else (
+                '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied'
+                f"</Message><RequestId>{request_id}</RequestId><HostId>{request_id}</HostId></Error>")
+            status = "403 Forbidden"
+        else:
+            message = denial_message(self.settings.iam_principal, request, decision)
+            code, status = (("AccessDeniedException", "400 Bad Request")
+                            if self.settings.iam_denial == "access-denied-exception" else ("AccessDenied", "403 Forbidden"))
+            body = ('<ErrorResponse xmlns="http://elasticbeanstalk.amazonaws.com/docs/2010-12-01/">'
+                    f"<Error><Type>Sender</Type><Code>{code}</Code><Message>{xml_escape(message)}</Message></Error>"
+                    f"<RequestId>{request_id}</RequestId></ErrorResponse>")
+        data = body.encode()
+        start_response(status, [("Content-Type", "text/xml"), ("Content-Length", str(len(data))),
+                                ("x-amzn-RequestId", request_id), ("x-amz-request-id", request_id)])
+        return [data]
 
     def _fires(self, rule: FaultRule) -> bool:
         if rule.count is not None and rule.injected >= rule.count:
@@ -266,6 +347,12 @@ class Control:
                 elif method != "GET":
                     raise ValueError("use GET or DELETE")
                 return dict(self.calls)
+            if path == "/_localeb/denied":
+                if method == "DELETE":
+                    self.denied.clear()
+                elif method != "GET":
+                    raise ValueError("use GET or DELETE")
+                return list(self.denied)
             if path == "/_localeb/faults":
                 if method in ("PUT", "POST"):
                     rules = payload.get("rules", []) if isinstance(payload, dict) else payload or []

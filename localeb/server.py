@@ -43,11 +43,21 @@ class WithoutListBucket:
 
     DENIED_WHEN_FOUND = ("s3:ListObjects", "s3:ListObjectsV2")
 
-    def __init__(self, app: Any, settings: Settings, operation: Callable[[dict[str, Any]], tuple[str, str | None]]):
-        self.app, self.settings, self.operation = app, settings, operation
+    def __init__(self, app: Any, settings: Settings, operation: Callable[[dict[str, Any]], tuple[str, str | None]],
+                 policy_denies: Callable[[dict[str, Any], str, str], bool] = lambda environ, action, resource: False):
+        self.app, self.settings, self.operation, self.policy_denies = app, settings, operation, policy_denies
+
+    def _lacks_list_bucket(self, environ: dict[str, Any]) -> bool:
+        """Denied by the setting, or by an enforced IAM policy that does not grant s3:ListBucket on the bucket."""
+        if self.settings.s3_list_bucket == "denied":
+            return True
+        if self.settings.iam_policy is None:
+            return False
+        bucket = environ.get("PATH_INFO", "/").lstrip("/").split("/", 1)[0]
+        return bool(bucket) and self.policy_denies(environ, "s3:ListBucket", f"arn:aws:s3:::{bucket}")
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if self.settings.s3_list_bucket != "denied":
+        if not self._lacks_list_bucket(environ):
             return self._pass(environ, start_response)
         name, _ = self.operation(environ)
         if name not in ("s3:GetObject", "s3:HeadObject", *self.DENIED_WHEN_FOUND):
@@ -131,7 +141,8 @@ def build_app(settings: Settings | None = None, faults: list[FaultRule] | None =
 
     backend.watch_health()
     control = Control(dispatcher, settings, status, faults or [])
-    control.app = WithoutListBucket(dispatcher, settings, control.operation)
+    control.app = WithoutListBucket(dispatcher, settings, control.operation, control.denies)
+    control.find_environment = backend.environment_named
     control.backend = backend  # type: ignore[attr-defined]
     return control
 
@@ -200,6 +211,13 @@ class RunningServer:
                   for r in rules]
         body = [{k: v for k, v in rule.public().items() if k != "injected"} for rule in parsed]
         return list(self._request("PUT", "/_localeb/faults", body)["rules"])
+
+    def denied(self) -> list[str]:
+        """The calls the enforced IAM policy denied since the start or the last reset, as "<action> on <resource>"."""
+        return list(self._request("GET", "/_localeb/denied"))
+
+    def reset_denied(self) -> None:
+        self._request("DELETE", "/_localeb/denied")
 
     def faults(self) -> list[dict[str, Any]]:
         return list(self._request("GET", "/_localeb/faults")["rules"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 PACES = {"fast": 0.15, "realistic": 8.0}
 CHOICES = {
@@ -17,6 +18,7 @@ CHOICES = {
     "update_closing": ("normal", "late-errors", "late-errors-green", "command-timeouts", "unsettled-yellow"),
     "s3_list_bucket": ("granted", "denied"),
     "draft_position": ("last", "first"),
+    "iam_denial": ("access-denied", "access-denied-exception"),
 }
 
 
@@ -60,10 +62,27 @@ class Settings:
     update_closing: str = "normal"
     health_timeout: float = 20.0
     health_interval: float = 0.25
+    # An identity policy the stand-in enforces (README, "IAM"); None: every call is allowed.
+    iam_policy: dict[str, Any] | None = None
+    # The access key ID the policy is attached to; None: every signed caller.
+    iam_access_key: str | None = None
+    # The code of a denied Elastic Beanstalk call: AccessDenied (HTTP 403, as public transcripts show) or
+    # AccessDeniedException (HTTP 400, as the API reference's "Common Errors" lists it).
+    iam_denial: str = "access-denied"
+    iam_principal: str = "arn:aws:iam::123456789012:user/localeb-caller"
     fault_seed: int | None = None
 
     def version_status(self, status: str) -> str:
         return status.upper() if self.version_status_case == "upper" else status
+
+
+def _policy_file(path: str) -> dict[str, Any] | None:
+    from localeb.iam import parse_policy
+
+    try:
+        return parse_policy(path)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -95,6 +114,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="how updates end: normal, or a closing a client must not misread (README: Update closings)")
     parser.add_argument("--health-timeout", type=float, default=20.0,
                         help="seconds a new container has to pass its health check")
+    parser.add_argument("--iam-policy", metavar="FILE", type=_policy_file,
+                        help="enforce this IAM identity policy (JSON) on callers (README: IAM)")
+    parser.add_argument("--iam-access-key", help="the access key ID the policy is attached to (default: every caller)")
+    parser.add_argument("--iam-denial", choices=CHOICES["iam_denial"], default="access-denied",
+                        help="a denied EB call answers AccessDenied (403) or AccessDeniedException (400)")
+    parser.add_argument("--iam-principal", default=Settings.iam_principal,
+                        help="the caller's ARN that denial messages name")
     parser.add_argument("--fault-seed", type=int, help="seed for the random choice of calls that get a fault")
 
 
@@ -114,6 +140,10 @@ def from_arguments(args: argparse.Namespace) -> Settings:
         update_closing=args.update_closing,
         health_timeout=args.health_timeout,
         fault_seed=args.fault_seed,
+        iam_policy=args.iam_policy,
+        iam_access_key=args.iam_access_key,
+        iam_denial=args.iam_denial,
+        iam_principal=args.iam_principal,
     )
     if args.server_id:
         settings.server_id = args.server_id
