@@ -77,6 +77,43 @@ class DraftConfiguration:
     status: str = "pending"
 
 
+@dataclass
+class EnvironmentInfo:
+    """Logs compiled by RequestEnvironmentInfo for one instance, kept in the stand-in's S3 like EB's storage bucket."""
+
+    info_type: str
+    instance_id: str
+    sampled: datetime
+    bucket: str
+    key: str
+
+
+# botocore model, EnvironmentInfoDescription.Message: "The files are deleted after 15 minutes."
+INFO_LIFETIME = timedelta(minutes=15)
+# The container's output, in the directory the developer guide names for the Docker platform on AL2 and later
+# ("Viewing logs from Amazon EC2 instances": /var/log/eb-docker/containers/eb-current-app/); the file name is the
+# stand-in's. eb-engine.log is not served: the stand-in keeps no engine log.
+CONTAINER_LOG = "/var/log/eb-docker/containers/eb-current-app/eb-{container}-stdouterr.log"
+
+
+def _presigned(endpoint: str, region: str, info: EnvironmentInfo) -> str:
+    """A pre-signed GET of the logs in the stand-in's S3, valid until they are deleted (model, EnvironmentInfoDescription:
+    "a presigned Amazon S3 URL"), signed with Elastic Beanstalk's own key, not the caller's."""
+    import boto3
+    from botocore.config import Config
+
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name=region, aws_access_key_id="localeb-service",
+                      aws_secret_access_key="localeb-service", config=Config(s3={"addressing_style": "path"}))
+    remaining = INFO_LIFETIME - (now() - info.sampled)
+    return str(s3.generate_presigned_url("get_object", Params={"Bucket": info.bucket, "Key": info.key},
+                                         ExpiresIn=max(1, int(remaining.total_seconds()))))
+
+
+def _log_section(path: str, text: str) -> str:
+    rule = "-" * 40
+    return f"{rule}\n{path}\n{rule}\n{text.rstrip()}\n"
+
+
 def _token(value: int) -> str:
     return base64.urlsafe_b64encode(str(value).encode()).decode()
 
@@ -147,6 +184,7 @@ class LocalEB:
         self._closed = False
         self._drafts: dict[str, DraftConfiguration] = {}  # by environment id
         self._open_updates: dict[str, str] = {}  # environment id -> RequestId of its update not yet settled
+        self._infos: dict[str, list[EnvironmentInfo]] = {}  # by environment id, oldest first
 
     # -- state -------------------------------------------------------------------------------------
 
@@ -765,6 +803,54 @@ class LocalEB:
                 "Triggers": [],
                 "Queues": [],
             }
+
+    # -- logs ---------------------------------------------------------------------------------------------
+
+    def request_environment_info(self, state: RegionState, env_id: str | None, name: str | None,
+                                 info_type: str | None, request_id: str) -> None:
+        """Compiles the instance's logs (`tail`: the last lines as text; `bundle`: a zip) into S3, with the events EB
+        emits for it (the EB CLI waits for `Pulled logs for environment instances.`)."""
+        if info_type not in ("tail", "bundle"):
+            raise NotImplementedError(f"InfoType {info_type} is not served by the stand-in")
+        with self.lock:
+            env = self.find_environment(state, env_id, name)
+            self.emit(state, "requestEnvironmentInfo is starting.", env=env, request_id=request_id)
+        threading.Thread(target=self._compile_logs, args=(state, env, info_type, request_id), daemon=True).start()
+
+    def _compile_logs(self, state: RegionState, env: Environment, info_type: str, request_id: str) -> None:
+        import io
+        import zipfile
+
+        self.sleep_phase()
+        container = env.container
+        output = self.platform.output(container.id) if container else ""
+        path = CONTAINER_LOG.format(container=container.id[:12] if container else "none")
+        sampled = now()
+        stamp = int(sampled.timestamp() * 1000)
+        if info_type == "tail":
+            body, key_name = (_log_section(path, output).encode() if container else b""), f"TailLogs-{stamp}.out"
+        else:
+            buffer = io.BytesIO()
+            with zipfile.ZipFile(buffer, "w") as bundle:
+                if container:
+                    bundle.writestr(path.lstrip("/"), output)
+            body, key_name = buffer.getvalue(), f"BundleLogs-{stamp}.zip"
+        bucket = f"elasticbeanstalk-{env.region}-{env.account}"
+        key = f"resources/environments/logs/{info_type}/{env.id}/{env.instance_id}/{key_name}"
+        s3store.put_object(env.account, env.region, bucket, key, body)
+        with self.lock:
+            self._infos.setdefault(env.id, []).append(EnvironmentInfo(info_type, env.instance_id, sampled, bucket, key))
+            self.emit(state, "Pulled logs for environment instances.", env=env, request_id=request_id)
+
+    def retrieve_environment_info(self, state: RegionState, env_id: str | None, name: str | None,
+                                  info_type: str | None, endpoint: str) -> list[dict[str, Any]]:
+        """The compiled logs of the last 15 minutes, oldest first, each as a URL of the stand-in's S3."""
+        with self.lock:
+            env = self.find_environment(state, env_id, name)
+            fresh = [info for info in self._infos.get(env.id, [])
+                     if info.info_type == info_type and info.sampled > now() - INFO_LIFETIME]
+        return [{"InfoType": info.info_type, "Ec2InstanceId": info.instance_id, "SampleTimestamp": info.sampled,
+                 "Message": _presigned(endpoint, env.region, info)} for info in fresh]
 
     # -- events -------------------------------------------------------------------------------------------
 

@@ -160,6 +160,18 @@ class DockerPlatform:
         finally:
             client.close()
 
+    def output(self, container_id: str, lines: int = 100) -> str:
+        """The last lines the container wrote to stdout and stderr (for tail logs); "" when the engine cannot tell."""
+        try:
+            client = self._client()
+            try:
+                data = client.containers.get(container_id).logs(tail=lines)
+            finally:
+                client.close()
+        except (docker.errors.DockerException, OSError):
+            return ""
+        return bytes(data).decode("utf-8", errors="replace")
+
     def remove(self, container_id: str | None) -> None:
         """Removes a container; an engine that cannot is logged, not raised (the label sweep at exit catches it)."""
         if not container_id:

@@ -187,6 +187,16 @@ class LocalEBResponse(EBResponse):
             self.state, self.p("EnvironmentId"), self.p("EnvironmentName"),
         )})
 
+    def request_environment_info(self) -> ActionResult:
+        self.eb.request_environment_info(self.state, self.p("EnvironmentId"), self.p("EnvironmentName"),
+                                         self.p("InfoType"), self.request_id)
+        return EmptyResult()
+
+    def retrieve_environment_info(self) -> ActionResult:
+        endpoint = f"http://{self.headers.get('Host', '127.0.0.1')}"
+        return ActionResult({"EnvironmentInfo": self.eb.retrieve_environment_info(
+            self.state, self.p("EnvironmentId"), self.p("EnvironmentName"), self.p("InfoType"), endpoint)})
+
     # -- platforms ------------------------------------------------------------------------------------------
 
     def describe_platform_version(self) -> ActionResult:

@@ -45,3 +45,13 @@ def object_exists(account_id: str, region: str, bucket: str, key: str) -> bool:
 
 def delete_object(account_id: str, region: str, bucket: str, key: str) -> None:
     _backend(account_id, region).delete_object(bucket, key)
+
+
+def put_object(account_id: str, region: str, bucket: str, key: str, body: bytes) -> None:
+    """Writes an object, creating the bucket in `region` first when it does not exist (as EB does its storage bucket)."""
+    backend = _backend(account_id, region)
+    try:
+        backend.get_bucket(bucket)
+    except MissingBucket:
+        backend.create_bucket(bucket, region)
+    backend.put_object(bucket, key, body)

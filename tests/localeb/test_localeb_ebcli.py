@@ -1,5 +1,5 @@
 """A client nobody here wrote reads the stand-in: the EB CLI (awsebcli, pinned in ebcli-requirements.txt) with its
-hidden `--endpoint-url` flag runs `eb status`, `eb health`, `eb events` and `eb printenv` against an enhanced-health
+hidden `--endpoint-url` flag runs `eb status`, `eb health`, `eb events`, `eb printenv` and `eb logs` against an enhanced-health
 environment running a deployed version, and prints what the stand-in says.
 
 The EB CLI cannot share the project's venv (it pins pathspec 0.12, mypy 2.x needs 1.x), so the session installs it
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from localeb_support import BUCKET, PushedImage, create_environment, dockerrun, put_json, unique, wait_ready
+from localeb_support import BUCKET, PushedImage, create_environment, dockerrun, messages, put_json, unique, wait_ready
 
 pytestmark = pytest.mark.slow
 
@@ -91,8 +91,8 @@ def squeezed(text: str) -> str:
     return "\n".join(re.sub(r"[ \t]+", " ", line).rstrip() for line in text.splitlines())
 
 
-def test_the_eb_cli_reads_status_health_events_and_variables(
-        eb_command: Path, eb_server: Any, deployed: dict[str, Any], tmp_path: Path) -> None:
+def test_the_eb_cli_reads_status_health_events_variables_and_logs(
+        eb_command: Path, eb_server: Any, eb: Any, deployed: dict[str, Any], tmp_path: Path) -> None:
     name, label, instance = deployed["EnvironmentName"], deployed["VersionLabel"], deployed["InstanceId"]
     project = initialised_project(tmp_path, deployed["App"], name)
     endpoint = eb_server.endpoint_url
@@ -121,3 +121,12 @@ def test_the_eb_cli_reads_status_health_events_and_variables(
 
     variables = run_eb(eb_command, endpoint, project, "printenv")[0]
     assert variables.splitlines() == [" Environment Variables:", "     GREETING = hello"]
+
+    # RequestEnvironmentInfo, the events it waits for, RetrieveEnvironmentInfo, then a GET of the pre-signed S3 URL.
+    logs = run_eb(eb_command, endpoint, project, "logs")[0].splitlines()
+    start = logs.index(f"============= {instance} ==============")
+    assert logs[start + 1] == logs[start + 3] == "-" * 40
+    assert re.fullmatch(r"/var/log/eb-docker/containers/eb-current-app/eb-[0-9a-f]{12}-stdouterr\.log", logs[start + 2])
+    assert "listening on 80 as v1 (serve)" in logs[start + 4:], logs
+    events = messages(eb, EnvironmentName=name)
+    assert events[-2:] == ["requestEnvironmentInfo is starting.", "Pulled logs for environment instances."], events
