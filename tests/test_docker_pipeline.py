@@ -136,6 +136,12 @@ def test_wrong_registry_password_is_a_clear_error(shipped, project):
 def test_dry_runs_change_nothing_and_mask_secrets(shipped, project):
     s3 = s3_client(project.env)
     s3.delete_object(Bucket="deploy-bucket", Key="registry-auth/config.json")
+
+    def auth_objects() -> dict[str, str]:
+        listed = s3.list_objects_v2(Bucket="deploy-bucket", Prefix="registry-auth/").get("Contents", [])
+        return {item["Key"]: item["ETag"] for item in listed}
+
+    before = auth_objects()  # other tests of the session may keep their own auth files in the shared bucket
     for args in (
         ("docker.build", "--dry-run"),
         ("docker.push", "--dry-run"),
@@ -146,7 +152,8 @@ def test_dry_runs_change_nothing_and_mask_secrets(shipped, project):
         assert result.returncode == 0, result.stderr
         assert "Dry run" in result.stdout
         assert_no_secret(result.stdout, result.stderr)
-    assert "Contents" not in s3.list_objects_v2(Bucket="deploy-bucket", Prefix="registry-auth/")
+    assert auth_objects() == before, "a dry run wrote to the bucket"
+    assert "registry-auth/config.json" not in before
     restored = project.inv("s3.auth")
     assert restored.returncode == 0
 

@@ -92,6 +92,22 @@ class Recorder:
             temporary.replace(self.path)
 
 
+def record_verdict(rec: Recorder, row: dict[str, Any], failing: bool) -> None:
+    """Records one judged run: a provoked failure (``failing``) or a healthy one, and what its verdict got wrong."""
+    rec.row(**row)
+    rec.count(
+        runs=1,
+        failures_injected=int(failing),
+        failures_detected=int(failing and row["exit"] == row["expected_exit"] and row["cause_printed"]),
+        false_passes=int(any(p.startswith("FALSE PASS") for p in row["problems"])),
+        wrong_exit_class=int(failing and row["exit"] not in (0, row["expected_exit"])),
+        cause_missing=int(not row.get("cause_printed", True)),
+        healthy_runs=int(not failing),
+        false_failures=int(any(p.startswith("FALSE FAILURE") for p in row["problems"])),
+        runs_with_problems=int(bool(row["problems"])),
+    )
+
+
 def clients(endpoint: str) -> tuple[Any, Any]:
     kwargs = {"endpoint_url": endpoint, "region_name": REGION, "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
     return boto3.client("elasticbeanstalk", **kwargs), boto3.client("s3", **kwargs)

@@ -14,7 +14,17 @@ import time
 import uuid
 
 import pytest
-from reliability_support import REPEATS, Recorder, clients, environment, make_project, start_standin, stop_standin, wait_for
+from reliability_support import (
+    REPEATS,
+    Recorder,
+    clients,
+    environment,
+    make_project,
+    record_verdict,
+    start_standin,
+    stop_standin,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -131,19 +141,7 @@ def test_every_closing_is_read_for_what_it_says(tmp_path, registry, base_image, 
             rows += found
             leftovers += left
     for row in rows:
-        rec.row(**row)
-        failing = row["expected_exit"] != 0
-        rec.count(
-            runs=1,
-            failures_injected=int(failing),
-            failures_detected=int(failing and row["exit"] == row["expected_exit"] and row["cause_printed"]),
-            false_passes=int(any(p.startswith("FALSE PASS") for p in row["problems"])),
-            wrong_exit_class=int(failing and row["exit"] not in (0, row["expected_exit"])),
-            cause_missing=int(not row["cause_printed"]),
-            healthy_runs=int(not failing),
-            false_failures=int(any(p.startswith("FALSE FAILURE") for p in row["problems"])),
-            runs_with_problems=int(bool(row["problems"])),
-        )
+        record_verdict(rec, row, failing=row["expected_exit"] != 0)
     rec.data["matrix_seconds"] = round(time.monotonic() - started, 1)
     rec.finish()
     problems = [f"{row['variant']} {row['class']} #{row['repeat']}: {problem}" for row in rows for problem in row["problems"]]

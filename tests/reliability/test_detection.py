@@ -18,7 +18,17 @@ import urllib.request
 import uuid
 
 import pytest
-from reliability_support import REPEATS, Recorder, clients, environment, make_project, start_standin, stop_standin, wait_for
+from reliability_support import (
+    REPEATS,
+    Recorder,
+    clients,
+    environment,
+    make_project,
+    record_verdict,
+    start_standin,
+    stop_standin,
+    wait_for,
+)
 from tests_support import MARKER_PASSWORD, Project
 
 pytestmark = pytest.mark.slow
@@ -273,19 +283,7 @@ def test_every_failure_is_detected_and_every_healthy_deploy_passes(tmp_path, reg
                 results += [future.result() for future in [submit(pool, "busy", variant) for variant in VARIANTS]]
             for row in results:
                 rows.append(row)
-                rec.row(**row)
-                failing = row["class"] != "healthy"
-                rec.count(
-                    runs=1,
-                    failures_injected=int(failing),
-                    failures_detected=int(failing and row["exit"] == row["expected_exit"] and row["cause_printed"]),
-                    false_passes=int(any(p.startswith("FALSE PASS") for p in row["problems"])),
-                    wrong_exit_class=int(failing and row["exit"] not in (0, row["expected_exit"])),
-                    cause_missing=int(failing and not row["cause_printed"]),
-                    healthy_runs=int(not failing),
-                    false_failures=int(any(p.startswith("FALSE FAILURE") for p in row["problems"])),
-                    runs_with_problems=int(bool(row["problems"])),
-                )
+                record_verdict(rec, row, failing=row["class"] != "healthy")
         rec.data["matrix_seconds"] = round(time.monotonic() - started, 1)
     finally:
         for standin in standins.values():
