@@ -40,6 +40,8 @@ BUCKET_OPERATIONS = {"ListObjects", "ListObjectsV2", "HeadBucket", "GetBucketLoc
                      "PutBucketPolicy", "GetBucketTagging", "PutBucketTagging", "PutBucketLifecycleConfiguration"}
 # STS API reference, GetCallerIdentity: "No permissions are required to perform this operation."
 NEEDS_NO_PERMISSION = {"sts:GetCallerIdentity"}
+# The key Elastic Beanstalk's own pre-signed URLs (RetrieveEnvironmentInfo) are signed with: the service's, not a caller's.
+SERVICE_KEY = "localeb-service"
 
 # (EnvironmentId, EnvironmentName) -> (its application, its name), None when there is no such environment
 FindEnvironment = Callable[[str | None, str | None], tuple[str, str] | None]

@@ -102,8 +102,10 @@ def _presigned(endpoint: str, region: str, info: EnvironmentInfo) -> str:
     import boto3
     from botocore.config import Config
 
-    s3 = boto3.client("s3", endpoint_url=endpoint, region_name=region, aws_access_key_id="localeb-service",
-                      aws_secret_access_key="localeb-service", config=Config(s3={"addressing_style": "path"}))
+    from localeb.access import SERVICE_KEY
+
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name=region, aws_access_key_id=SERVICE_KEY,
+                      aws_secret_access_key=SERVICE_KEY, config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
     remaining = INFO_LIFETIME - (now() - info.sampled)
     return str(s3.generate_presigned_url("get_object", Params={"Bucket": info.bucket, "Key": info.key},
                                          ExpiresIn=max(1, int(remaining.total_seconds()))))

@@ -29,7 +29,7 @@ from typing import Any, cast
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape as xml_escape
 
-from localeb.access import NEEDS_NO_PERMISSION, FindEnvironment, caller_key, eb_request, s3_request
+from localeb.access import NEEDS_NO_PERMISSION, SERVICE_KEY, FindEnvironment, caller_key, eb_request, s3_request
 from localeb.iam import Decision, Request, decide, denial_message, parse_policy
 from localeb.settings import CHOICES, Settings
 
@@ -231,7 +231,7 @@ class Control:
         """The caller's access key and what IAM is asked for the call (None: nothing, an unsigned or a free call)."""
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
         key = caller_key(environ.get("HTTP_AUTHORIZATION", ""), query)
-        if key is None or name in NEEDS_NO_PERMISSION:
+        if key is None or key == SERVICE_KEY or name in NEEDS_NO_PERMISSION:
             return key, None
         if method is not None:
             return key, s3_request(name.removeprefix("s3:"), environ.get("PATH_INFO", "/"))
@@ -261,7 +261,7 @@ class Control:
         policy, attached_to = self.settings.iam_policy, self.settings.iam_access_key
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
         key = caller_key(environ.get("HTTP_AUTHORIZATION", ""), query)
-        if policy is None or key is None or (attached_to is not None and key != attached_to):
+        if policy is None or key in (None, SERVICE_KEY) or (attached_to is not None and key != attached_to):
             return False
         return not decide(policy, Request(action, (resource,))).allowed
 

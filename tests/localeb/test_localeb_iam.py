@@ -8,6 +8,8 @@ import json
 import re
 import subprocess
 import sys
+import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from localeb_support import BUCKET, create_environment, unique
+from localeb_support import BUCKET, create_environment, messages, unique
 
 from localeb.iam import Request, decide, parse_policy
 
@@ -121,7 +123,7 @@ def enforce(eb_server: Any) -> Iterator[Any]:
     """Attaches a policy to CALLER for one test; the fixtures' own key stays unrestricted."""
 
     def attach(document: dict[str, Any] | None, **changes: Any) -> None:
-        eb_server.update_settings(iam_policy=document, iam_access_key=CALLER, **changes)
+        eb_server.update_settings(**{"iam_policy": document, "iam_access_key": CALLER, **changes})
 
     eb_server.reset_denied()
     yield attach
@@ -190,6 +192,26 @@ def test_s3_denies_with_403_access_denied_and_without_list_bucket_a_missing_key_
     assert refused(caller.get_object, Key=f"{prefix}/readable-missing")["Code"] == "NoSuchKey"
     assert caller.list_objects_v2(Bucket=BUCKET, Prefix=prefix)["KeyCount"] == 2
     assert s3.get_object(Bucket=BUCKET, Key=f"{prefix}/secret")["Body"].read() == b"text", "other keys: unrestricted"
+
+
+def test_the_log_urls_elastic_beanstalk_hands_out_are_its_own_to_sign(eb_server: Any, eb: Any, app: str,
+                                                                      enforce: Any) -> None:
+    name = create_environment(eb, app)["EnvironmentName"]
+    # Attached to every caller: only the service's own pre-signed URL is outside the policy.
+    enforce(policy({"Effect": "Allow", "Action": ["elasticbeanstalk:*EnvironmentInfo", "elasticbeanstalk:DescribeEvents"],
+                    "Resource": "*"}), iam_access_key=None)
+    request_id = eb.request_environment_info(EnvironmentName=name, InfoType="tail")["ResponseMetadata"]["RequestId"]
+    deadline = time.monotonic() + 30
+    while "Pulled logs for environment instances." not in messages(eb, EnvironmentName=name, RequestId=request_id):
+        assert time.monotonic() < deadline, messages(eb, EnvironmentName=name, RequestId=request_id)
+        time.sleep(0.1)
+    (info,) = eb.retrieve_environment_info(EnvironmentName=name, InfoType="tail")["EnvironmentInfo"]
+    assert "X-Amz-Signature=" in info["Message"]
+    with urllib.request.urlopen(info["Message"], timeout=10) as response:
+        assert response.status == 200
+    with pytest.raises(ClientError):
+        eb.describe_applications()
+    assert eb_server.denied() == ["elasticbeanstalk:DescribeApplications on *"]
 
 
 # -- the pipeline under docs/iam.md ---------------------------------------------------------------------------------
