@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from ebship.aws import describe_error, error_code
@@ -56,6 +57,15 @@ class Event:
 
     def line(self) -> str:
         return f"{self.time:%Y-%m-%d %H:%M:%S} {self.severity:<5} {self.message}"
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One instance's compiled logs: where RetrieveEnvironmentInfo says they can be read (a pre-signed S3 URL)."""
+
+    instance_id: str
+    sampled: datetime
+    url: str
 
 
 @dataclass(frozen=True)
@@ -148,6 +158,25 @@ class Beanstalk:
                 return []
             raise
         return [str(cause) for cause in found.get("Causes", [])]
+
+    def request_tail_logs(self, environment: str) -> datetime | None:
+        """Asks the instances to compile their tail logs; returns the service's time of the request (its HTTP Date),
+        so that the logs compiled for it can be told from older ones, or None when the answer carries no date."""
+        response = self.call("request_environment_info", EnvironmentName=environment, InfoType="tail")
+        date = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date", "")
+        try:
+            return parsedate_to_datetime(date) if date else None
+        except (TypeError, ValueError):
+            return None
+
+    def tail_logs(self, environment: str) -> list[LogEntry]:
+        """The tail logs compiled lately, one entry per instance and request (botocore model: kept 15 minutes)."""
+        found = self.call("retrieve_environment_info", EnvironmentName=environment, InfoType="tail")
+        return [
+            LogEntry(str(item.get("Ec2InstanceId", "")), item["SampleTimestamp"], str(item.get("Message", "")))
+            for item in found.get("EnvironmentInfo", [])
+            if item.get("SampleTimestamp") is not None
+        ]
 
     def update(self, **params: Any) -> str:
         """Starts an environment update; returns its RequestId, which every event of the update carries."""

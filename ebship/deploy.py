@@ -7,6 +7,7 @@ redeploy the version that ran before. One deadline covers all of it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -146,8 +147,10 @@ class Deployer:
         schedule: Schedule = DEFAULT_SCHEDULE,
         last_good: LastGood | None = None,
         settle: float = DEFAULT_SETTLE,
+        explain: Callable[[str, Deadline], None] | None = None,
     ) -> None:
         self.settle = settle
+        self.explain = explain  # says why a failed update failed (ebship.logs.explainer); None: the events only
         self.last_good = last_good or MemoryLastGood()
         self.eb = eb
         self.console = console
@@ -234,10 +237,13 @@ class Deployer:
                 raise
             try:
                 self.console.print(f"Update of {target.environment} started (request {request_id}).")
-                return watcher.follow(target.environment, request_id, started, expect), ready
+                outcome = watcher.follow(target.environment, request_id, started, expect)
             except KeyboardInterrupt:
                 self.console.error(going_on(target, f"(request {request_id}) goes on"))
                 raise
+            if outcome.result == "failed" and self.explain is not None:
+                self.explain(target.environment, deadline)
+            return outcome, ready
 
 
 def runs_healthy(state: EnvState, label: str, target: Target) -> bool:
@@ -324,6 +330,7 @@ def run_deploy(job: Any, target: Target, label: str, rollback: bool, dry_run: bo
     """Deploys and returns the report without judging it (``summarize`` does); ``version_pending`` for a dry run
     planned before eb.version has created the version."""
     from ebship.aws import client
+    from ebship.logs import explainer
 
     settings = job.settings
     settings.require("EB_APPLICATION")
@@ -331,7 +338,12 @@ def run_deploy(job: Any, target: Target, label: str, rollback: bool, dry_run: bo
     eb = Beanstalk(client(settings, "elasticbeanstalk"))
     last_good = S3LastGood(client(settings, "s3"), settings.eb_bucket, settings.bundle_prefix) if settings.eb_bucket else None
     deployer = Deployer(
-        eb, job.console, float(settings.deploy_timeout), last_good=last_good, settle=float(settings.health_settle_timeout)
+        eb,
+        job.console,
+        float(settings.deploy_timeout),
+        last_good=last_good,
+        settle=float(settings.health_settle_timeout),
+        explain=explainer(eb, job.console),
     )
     return deployer.run(
         target, label, rollback=rollback or settings.rollback == "true", dry_run=dry_run, version_pending=version_pending

@@ -14,6 +14,7 @@ from ebship.aws import client
 from ebship.beanstalk import Beanstalk
 from ebship.deploy import Deployer, Report, accepted_health, summarize
 from ebship.errors import DeployTimeout, UsageError
+from ebship.logs import explainer
 from ebship.plan import Plan, Secret, Step, print_plan, reveal
 from ebship.release import Job
 from ebship.settings import read_dotenv
@@ -86,7 +87,13 @@ def apply(job: Job, resolved: Resolved, prune: bool, strict: bool, dry_run: bool
         return None
     step = plan.steps[0]
     change = {key: value for key, value in step.params.items() if key in ("OptionSettings", "OptionsToRemove")}
-    deployer = Deployer(eb, job.console, float(job.settings.deploy_timeout), settle=float(job.settings.health_settle_timeout))
+    deployer = Deployer(
+        eb,
+        job.console,
+        float(job.settings.deploy_timeout),
+        settle=float(job.settings.health_settle_timeout),
+        explain=explainer(eb, job.console),
+    )
     outcome, _ = deployer.update(
         target, reveal(change), Expectation("", target.health, deployer.settle), Deadline(deployer.clock, deployer.timeout)
     )

@@ -825,16 +825,18 @@ class LocalEB:
 
         self.sleep_phase()
         container = env.container
-        output = self.platform.output(container.id) if container else ""
-        path = CONTAINER_LOG.format(container=container.id[:12] if container else "none")
+        files = [(CONTAINER_LOG.format(container=container.id[:12]), self.platform.output(container.id))] if container else []
+        if env.failed_output:  # the log of the container a failed deploy removed stays on the instance
+            failed, output = env.failed_output
+            files.append((CONTAINER_LOG.format(container=failed[:12]), output))
         sampled = now()
         stamp = int(sampled.timestamp() * 1000)
         if info_type == "tail":
-            body, key_name = (_log_section(path, output).encode() if container else b""), f"TailLogs-{stamp}.out"
+            body, key_name = "".join(_log_section(path, output) for path, output in files).encode(), f"TailLogs-{stamp}.out"
         else:
             buffer = io.BytesIO()
             with zipfile.ZipFile(buffer, "w") as bundle:
-                if container:
+                for path, output in files:
                     bundle.writestr(path.lstrip("/"), output)
             body, key_name = buffer.getvalue(), f"BundleLogs-{stamp}.zip"
         bucket = f"elasticbeanstalk-{env.region}-{env.account}"

@@ -111,13 +111,18 @@ def _start(
             eb.platform.pull(spec.image, repository, tag, credentials, spec.update)
         except DeployError as error:
             raise _instance_failure(env, error.events[0]) from None
-    running = eb.platform.run(env.id, env.name, label, spec, variables)
+    try:
+        running = eb.platform.run(env.id, env.name, label, spec, variables)
+    except DeployError as error:
+        env.failed_output = error.failed_output or env.failed_output
+        raise
     try:
         eb.platform.wait_healthy(
             running, env.instance_id, health_check_path(options), healthy_codes(options),
             eb.settings.health_timeout, eb.settings.health_interval,
         )
     except DeployError:
+        env.failed_output = (running.id, eb.platform.output(running.id))
         eb.platform.remove(running.id)
         raise
     return running

@@ -133,6 +133,9 @@ class Environment:
     version_label: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     container: RunningContainer | None = None
+    # The output of the last container a deploy removed because it failed: on the instance its log file stays in the
+    # container log directory, so tail logs still show it.
+    failed_output: tuple[str, str] | None = None  # (container id, output)
     deployed_spec: Dockerrun | None = None
     deployed_label: str | None = None
     deployed_variables: dict[str, str] = field(default_factory=dict)

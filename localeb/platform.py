@@ -24,6 +24,7 @@ class DeployError(Exception):
     def __init__(self, *events: str) -> None:
         super().__init__(events[0] if events else "deployment failed")
         self.events = list(events)
+        self.failed_output: tuple[str, str] | None = None  # (container id, output) of a container removed for failing
 
 
 @dataclass
@@ -101,12 +102,14 @@ class DockerPlatform:
             container.reload()
             bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{spec.container_port}/tcp") or []
             if not bindings:
-                logs = _tail(container)
+                logs, output = _tail(container), self.output(container.id)
                 self.remove(container.id)
-                raise DeployError(
+                exited = DeployError(
                     f"Instance deployment: the container exited before its port {spec.container_port} could be "
                     f"published. Last lines of its log:\n{logs}"
                 )
+                exited.failed_output = (container.id, output)
+                raise exited
             return RunningContainer(container.id, name, int(bindings[0]["HostPort"]))
         finally:
             client.close()

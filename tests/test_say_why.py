@@ -1,0 +1,187 @@
+"""Say why, without being asked (issue 12 item 7, issue 14 item 8), end to end on the stand-in with the real Docker
+engine and the authenticated registry: a failed configuration update (a DJANGO_SETTINGS_MODULE that names no module)
+and a failed deploy (a release whose start-up raises) each print, under "Why it failed", the exception and its traceback
+from the instance's tail logs, fetched by the tool itself; the exit code stays the failure's; the secret the crashing app
+prints is masked. The stand-in enforces exactly docs/iam.md's CI policy on the tool's calls, so the policy is proven to
+grant what the explanation asks."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from tests_support import REGION, Project, base_env, copy_project, s3_client
+
+pytestmark = pytest.mark.slow
+
+APP, ENV_NAME, BUCKET = "whyapp", "whyapp-env", "why-deploys"
+STACK = "64bit Amazon Linux 2023 v4.6.0 running Docker"
+SECRET = "Why-S3cr3t-M4rk3r-9d1"
+HEADING = "Why it failed (each instance's tail logs, then enhanced health's causes):"
+TRACEBACK = "Traceback (most recent call last):"
+TOML = (
+    f'[why]\neb_environment = "{ENV_NAME}"\nbranch = "main"\n\n[why.variables]\n'
+    'DJANGO_SETTINGS_MODULE = "{module}"\nSECRET_KEY = "${{WHY_SECRET}}"\n'
+)
+# The last CMD wins: a release that prints its secret, as apps printing their settings do, then fails at start-up.
+CRASH_CMD = (
+    '\nCMD ["python3", "-c", "import os; '
+    "print('SECRET_KEY=' + os.environ['SECRET_KEY'], flush=True); "
+    "raise RuntimeError('cannot start: no database at ' + os.environ['SECRET_KEY'])\"]\n"
+)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+TOOL_KEY = "local"  # the access key the tool signs its calls to a stand-in on the loopback with (ebship/aws.py)
+EXPLANATION_CALLS = ("RequestEnvironmentInfo", "RetrieveEnvironmentInfo", "DescribeEnvironmentHealth")
+
+
+def documented_ci_policy() -> dict[str, Any]:
+    """docs/iam.md's CI policy, placeholders filled in for this test's application and bucket."""
+    match = re.search(r"<!-- iam:ci-policy -->\s*```json\n(.*?)```", (ROOT / "docs" / "iam.md").read_text(), re.DOTALL)
+    assert match, "docs/iam.md has no JSON block marked iam:ci-policy"
+    block = match.group(1)
+    for placeholder, value in {
+        "REGION": REGION,
+        "ACCOUNT_ID": "123456789012",
+        "EB_APPLICATION": APP,
+        "EB_BUCKET": BUCKET,
+    }.items():
+        block = re.sub(rf"\b{placeholder}\b", value, block)
+    return dict(json.loads(block))
+
+
+@pytest.fixture(scope="module")
+def standin(tmp_path_factory: Any) -> Any:
+    from localeb.server import start_server
+
+    directory = tmp_path_factory.mktemp("why")
+    (directory / "ci-policy.json").write_text(json.dumps(documented_ci_policy()))
+    running = start_server(
+        directory / "server.log",
+        extra_args=[
+            "--health-timeout",
+            "8",
+            "--iam-policy",
+            str(directory / "ci-policy.json"),
+            "--iam-access-key",
+            TOOL_KEY,
+        ],
+    )
+    yield running
+    running.stop()
+
+
+def assert_explained_within_the_policy_in_a_few_calls(standin: Any) -> None:
+    calls = standin.calls()
+    assert standin.denied() == [], standin.denied()
+    assert calls.get("RequestEnvironmentInfo") == 1, calls
+    assert 1 <= calls.get("RetrieveEnvironmentInfo", 0) <= 5, calls
+    assert sum(calls.get(operation, 0) for operation in EXPLANATION_CALLS) <= 7, calls
+
+
+def eb_client(standin: Any) -> Any:
+    return boto3.client(
+        "elasticbeanstalk",
+        endpoint_url=standin.endpoint_url,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def wait_ready(standin: Any) -> None:
+    import time
+
+    deadline = time.monotonic() + 60
+    while eb_client(standin).describe_environments(EnvironmentNames=[ENV_NAME])["Environments"][0]["Status"] != "Ready":
+        assert time.monotonic() < deadline, "the environment never became Ready"
+        time.sleep(0.5)
+
+
+def declare(root: Path, module: str) -> None:
+    (root / "environments.toml").write_text(TOML.format(module=module))
+
+
+@pytest.fixture(scope="module")
+def deployed(standin: Any, registry: Any, base_image: str, tmp_path_factory: Any, engine: Any) -> Project:
+    """The sample app deployed healthy, with its variables set by eb.env."""
+    eb = eb_client(standin)
+    s3_client({"AWS_ENDPOINT_URL": standin.endpoint_url}).create_bucket(Bucket=BUCKET)
+    eb.create_application(ApplicationName=APP)
+    eb.create_environment(ApplicationName=APP, EnvironmentName=ENV_NAME, SolutionStackName=STACK)
+    wait_ready(standin)
+    root = copy_project(tmp_path_factory.mktemp("why-project"))
+    declare(root, "sampleapp.settings")
+    project = Project(
+        root,
+        {
+            **base_env(),
+            "AWS_ENDPOINT_URL": standin.endpoint_url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": REGION,
+            "IMAGE_REPOSITORY": f"{registry.address}/acme/why",
+            "REGISTRY_USERNAME": registry.username,
+            "REGISTRY_PASSWORD": registry.password,
+            "BASE_IMAGE": base_image,
+            "DOCKER_BUILD_NETWORK": "host",
+            "EB_BUCKET": BUCKET,
+            "EB_APPLICATION": APP,
+            "DEPLOY_TIMEOUT": "240",
+            "WHY_SECRET": SECRET,
+        },
+    )
+    project.commit("Declare the environment")
+    for task in ("docker.build", "docker.push", "s3.auth", "eb.version"):
+        project.inv(task, check=True)
+    project.inv("eb.env", "--env", "why", check=True)
+    project.inv("eb.deploy", "--env", "why", check=True)
+    return project
+
+
+def why_block(output: str) -> list[str]:
+    assert HEADING in output, output
+    return output[output.index(HEADING) :].splitlines()
+
+
+def test_a_settings_module_that_does_not_exist_shows_the_module_not_found_error(deployed: Project, standin: Any) -> None:
+    declare(deployed.root, "sampleapp.missing_settings")
+    standin.reset_calls()
+    try:
+        result = deployed.inv("eb.env", "--env", "why")
+    finally:
+        declare(deployed.root, "sampleapp.settings")
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    why = why_block(result.stdout)
+    assert any(line.strip() == TRACEBACK for line in why), output
+    exception = "ModuleNotFoundError: No module named 'sampleapp.missing_settings'"
+    assert any(line.strip() == exception for line in why), output
+    assert [line.strip() for line in why].index(TRACEBACK) < [line.strip() for line in why].index(exception)
+    assert "Could not fetch" not in output
+    assert "FAILED" in result.stderr, "the verdict is the failure's, as before"
+    assert_explained_within_the_policy_in_a_few_calls(standin)
+
+
+def test_a_release_that_raises_at_start_up_shows_the_exception_with_the_secret_masked(deployed: Project, standin: Any) -> None:
+    dockerfile = deployed.root / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text() + CRASH_CMD)
+    deployed.commit("A release that cannot start")
+    for task in ("docker.build", "docker.push", "eb.version"):
+        deployed.inv(task, check=True)
+    standin.reset_calls()
+    result = deployed.inv("eb.deploy", "--env", "why")
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    why = [line.strip() for line in why_block(result.stdout)]
+    assert TRACEBACK in why, output
+    assert "RuntimeError: cannot start: no database at ****" in why, output
+    assert why.index(TRACEBACK) < why.index("RuntimeError: cannot start: no database at ****")
+    assert SECRET not in output
+    assert "FAILED" in result.stderr
+    assert_explained_within_the_policy_in_a_few_calls(standin)
