@@ -78,6 +78,7 @@ def standin(tmp_path_factory: Any) -> Any:
 
 def assert_explained_within_the_policy_in_a_few_calls(standin: Any) -> None:
     calls = standin.calls()
+    print("explanation calls:", {operation: calls.get(operation, 0) for operation in EXPLANATION_CALLS})  # pytest -s
     assert standin.denied() == [], standin.denied()
     assert calls.get("RequestEnvironmentInfo") == 1, calls
     assert 1 <= calls.get("RetrieveEnvironmentInfo", 0) <= 5, calls
