@@ -3,6 +3,7 @@
 # kills, with the survivors listed. mutmut mutates inside functions ([tool.mutmut] in pyproject.toml);
 # scripts/mutation_score.py adds the module-level constants and class defaults mutmut leaves alone.
 #   bash scripts/mutation.sh ebship/watch.py [MODULE.py ...]
+# MUTATION_JOBS (default 2) mutants run at once; MUTATION_KEEP=1 keeps the copy to inspect survivors with mutmut.
 # Everything happens in a throw-away copy of the working tree (mutmut writes mutants/ and runs the tests there; tests
 # copy the project through git, so the copy is a repository of its own); the working tree is left as it was.
 set -euo pipefail
@@ -22,7 +23,11 @@ for tool in python mutmut; do
 done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/eb-ship-mutation.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+if [ -n "${MUTATION_KEEP:-}" ]; then
+  echo "mutation.sh: the copy stays in $work/repo (mutmut show NAME, mutmut browse there)" >&2
+else
+  trap 'rm -rf "$work"' EXIT
+fi
 copy=$work/repo
 mkdir "$copy"
 (cd "$root" && git ls-files -z --cached --others --exclude-standard) | while IFS= read -r -d '' file; do

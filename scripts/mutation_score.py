@@ -77,8 +77,8 @@ def _literal_mutants(where: str, node: ast.expr) -> Iterator[ConstantMutant]:
             yield ConstantMutant(where, f"{ast.unparse(item)[:60]} dropped", *span, text)
     elif isinstance(node, ast.Tuple | ast.Set | ast.List) and len(node.elts) == 1:
         yield from _literal_mutants(where, node.elts[0])
-    elif isinstance(node, ast.Call) and node.args:  # re.compile("..."), frozenset({...}), Schedule(...)
-        for argument in node.args:
+    elif isinstance(node, ast.Call):  # re.compile("..."), frozenset({...}), SettingSpec(..., default="900")
+        for argument in [*node.args, *(keyword.value for keyword in node.keywords)]:
             yield from _literal_mutants(where, argument)
 
 
