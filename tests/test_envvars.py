@@ -4,8 +4,11 @@ from urllib.parse import parse_qsl, urlencode
 import pytest
 
 from ebship import envvars
-from ebship.envvars import NAMESPACE, EnvDiff
+from ebship.envvars import EnvDiff
 from ebship.errors import EXIT_USAGE, PipelineError, UsageError
+
+# Elastic Beanstalk's namespace of environment properties (general options reference), stated, not imported.
+NAMESPACE = "aws:elasticbeanstalk:application:environment"
 
 # A secret that EB accepts (so it survives validation) and that is distinctive enough to find in any text.
 MARKER = "M4rk3r-s3cr3t-9f1c"
