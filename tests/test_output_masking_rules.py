@@ -32,8 +32,8 @@ def test_a_secret_is_masked_in_its_base64_form():
 
 
 def test_a_secret_is_masked_as_repr_shows_it():
-    # repr escapes the single quote when the text holds both kinds of quote: it\'s"x
-    assert masked_by("it's\"x").mask("KeyError: 'it\\'s\"x'") == "KeyError: '****'"
+    # repr keeps the non-ASCII letter (ascii() does not) and escapes the single quote (JSON does not).
+    assert masked_by("pä'ss\"wd").mask("KeyError: 'pä\\'ss\"wd'") == "KeyError: '****'"
 
 
 def test_a_secret_is_masked_as_ascii_shows_it():
