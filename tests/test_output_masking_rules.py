@@ -72,6 +72,7 @@ def test_no_token_is_registered_without_a_password():
 def test_the_longest_secret_is_masked_first_so_that_overlapping_secrets_leave_nothing():
     assert masked_by("abc", "abcdef").mask("[abcdef]") == "[****]"
     assert masked_by("abcdef", "abc").mask("[abcdef]") == "[****]"
+    assert masked_by("xyz", "wxyz").mask("[wxyz]") == "[****]"  # by length, not in reverse alphabetical order
 
 
 def test_secrets_of_three_characters_are_masked_and_shorter_ones_are_not():
@@ -110,6 +111,8 @@ def test_a_traceback_is_printed_masked_to_the_error_stream_without_a_trailing_bl
     text = err.getvalue()
     assert text.startswith("Traceback (most recent call last):\n")
     assert text.endswith("RuntimeError: boom ****\n")
+    lines = text.splitlines()
+    assert lines[1].startswith('  File "') and lines[2] == '    raise RuntimeError("boom ****")'
     assert out.getvalue() == ""
 
 
