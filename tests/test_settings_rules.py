@@ -280,3 +280,13 @@ def test_the_registry_is_the_first_component_when_it_has_a_dot_or_a_colon_or_is_
     # or is 'localhost'.
     assert settings.registry_of(repository) == registry
     assert load(IMAGE_REPOSITORY=repository).registry == registry
+
+
+def test_by_default_the_process_environment_and_the_working_directorys_dotenv_are_read(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("EB_BUCKET=bucket-from-dotenv\nAUTH_KEY=key-from-dotenv\n")
+    monkeypatch.setenv("AUTH_KEY", "key-from-environ")
+    monkeypatch.delenv("EB_BUCKET", raising=False)
+    loaded = settings.load()
+    assert (loaded.eb_bucket, loaded.auth_key) == ("bucket-from-dotenv", "key-from-environ")
+    assert (loaded.sources["EB_BUCKET"], loaded.sources["AUTH_KEY"]) == (".env", "environment")
