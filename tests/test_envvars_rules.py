@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 
 from ebship import envvars
-from ebship.errors import UsageError
+from ebship.errors import PipelineError, UsageError
+
+NAMESPACE = "aws:elasticbeanstalk:application:environment"
 
 MALFORMED = (
     "'${{' at position {} does not start a reference of the form ${{NAME}} (NAME: letters, digits and _, not starting "
@@ -125,11 +127,11 @@ def test_line_and_paragraph_separators_are_warned_about_strictly_and_accepted_re
     assert envvars.validate({"K": f"a{separator}b"}, strict=False) == []
 
 
-def test_a_warning_names_the_key_and_value_characters_and_hides_a_secrets():
-    assert envvars.validate({"K#": "a$b%", "API_TOKEN": "t$"}, relax_hint="--x") == [
-        "warning: K#: its key holds '#' (number sign) and its value holds '$' (dollar sign), '%' (percent sign) outside "
-        "what Elastic Beanstalk documents; sent anyway, as no refusal of them is known. If the update fails on it, change "
-        "it (--x silences this warning).",
+def test_a_warning_names_the_key_and_value_characters_and_hides_a_secrets_characters():
+    assert envvars.validate({"K#%": "a$b%", "API_TOKEN": "t$"}, relax_hint="--x") == [
+        "warning: K#%: its key holds '#' (number sign), '%' (percent sign) and its value holds '$' (dollar sign), "
+        "'%' (percent sign) outside what Elastic Beanstalk documents; sent anyway, as no refusal of them is known. "
+        "If the update fails on it, change it (--x silences this warning).",
         "warning: API_TOKEN: its value holds characters outside what Elastic Beanstalk documents; sent anyway, as no "
         "refusal of them is known. If the update fails on it, change it (--x silences this warning).",
     ]
@@ -189,3 +191,65 @@ def test_entry_bytes_counts_utf8_and_survives_a_surrogate():
 
 def test_occurrences_give_the_first_position_from_one_and_the_count():
     assert envvars.occurrences("a,b,,", lambda c: c == ",") == {",": [2, 3]}
+
+
+def test_malformed_references_of_every_key_are_listed():
+    assert resolve_error({"K": "${", "L": "a${"}, {}) == "\n".join(
+        ["Malformed references:", "  K: " + MALFORMED.format(1), "  L: " + MALFORMED.format(2)]
+    )
+
+
+def test_a_key_of_exactly_128_characters_is_named_whole():
+    key = "K" * 127 + "#"
+    assert envvars.validate({key: "v"}, relax_hint="--x") == [
+        f"warning: {key}: its key holds '#' (number sign) outside what Elastic Beanstalk documents; sent anyway, as no "
+        "refusal of them is known. If the update fails on it, change it (--x silences this warning)."
+    ]
+
+
+def test_no_configuration_is_an_error_that_names_the_permission():
+    with pytest.raises(PipelineError) as raised:
+        envvars.current_from_configuration({"ConfigurationSettings": []})
+    assert str(raised.value) == (
+        "DescribeConfigurationSettings returned no configuration for the environment; expected exactly one deployed "
+        "configuration. Elastic Beanstalk returns only what the caller may read: check that the credentials allow "
+        "elasticbeanstalk:DescribeConfigurationSettings on the application and the environment."
+    )
+
+
+def test_other_than_one_deployed_configuration_is_an_error_listing_the_statuses():
+    with pytest.raises(PipelineError) as raised:
+        envvars.current_from_configuration({"ConfigurationSettings": [{"DeploymentStatus": "pending"}, {}]})
+    assert str(raised.value) == (
+        "DescribeConfigurationSettings returned 2 configurations (pending, no DeploymentStatus); expected exactly one "
+        "deployed configuration."
+    )
+
+
+def test_the_deployed_configuration_is_found_in_any_case_and_position():
+    response = {
+        "ConfigurationSettings": [
+            {"DeploymentStatus": "failed", "OptionSettings": [{"Namespace": NAMESPACE, "OptionName": "A", "Value": "f"}]},
+            {"DeploymentStatus": "Deployed", "OptionSettings": [{"Namespace": NAMESPACE, "OptionName": "A", "Value": "d"}]},
+        ]
+    }
+    assert envvars.current_from_configuration(response) == {"A": "d"}
+
+
+@pytest.mark.parametrize(
+    ("statuses", "pending"),
+    [
+        (["deployed"], False),
+        (["deployed", "failed"], False),
+        (["deployed", "pending"], True),
+        (["Pending"], True),
+        ([None], False),
+    ],
+)
+def test_a_draft_is_pending_only_when_its_status_says_pending(statuses, pending):
+    response = {"ConfigurationSettings": [{"DeploymentStatus": status} for status in statuses]}
+    assert envvars.draft_pending(response) is pending
+
+
+def test_no_configurations_means_no_pending_draft():
+    assert envvars.draft_pending({}) is False
