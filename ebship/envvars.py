@@ -40,8 +40,6 @@ MAX_TOTAL_BYTES = 4096  # all "key=value" strings together, UTF-8
 ASCII_LETTERS_DIGITS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 KEY_CHARACTERS = ASCII_LETTERS_DIGITS | frozenset("_.:/+\\-@")
 VALUE_CHARACTERS = ASCII_LETTERS_DIGITS | frozenset(" \t_.:/=+\\-@'\"")
-KEY_RULE = "letters, digits and _ . : / + \\ - @"
-VALUE_RULE = "letters, digits, spaces, tabs and _ . : / = + \\ - @ ' \""
 
 REFERENCE_START = re.compile(r"(\$+)\{")
 REFERENCE_BODY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\}")

@@ -253,3 +253,8 @@ def test_a_draft_is_pending_only_when_its_status_says_pending(statuses, pending)
 
 def test_no_configurations_means_no_pending_draft():
     assert envvars.draft_pending({}) is False
+
+
+@pytest.mark.parametrize("key", ["SSH_PRIVATEKEY_FILE", "GOOGLE_APIKEY", "GITHUB_TOKENS", "DB_PWD", "HASH_SALT"])
+def test_more_keys_that_name_a_secret(key):
+    assert envvars.names_a_secret(key)
