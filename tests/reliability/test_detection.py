@@ -133,7 +133,7 @@ def failure_run(kind: str, repeat: int, variant: str, endpoint: str, project, im
     elif kind == "busy":
         wait_for(lambda: environment(endpoint, name)["Status"] == "Ready", 60, f"{name} Ready")
         eb, _ = clients(endpoint)
-        # A deploy that keeps the environment Updating for the stand-in's whole health timeout (6 s), more than the
+        # A deploy that keeps the environment Updating for the stand-in's whole health timeout (15 s), more than the
         # deploy's own deadline (1 s) plus its start-up (this class runs alone, after the others).
         eb.update_environment(EnvironmentName=name, VersionLabel=images["busy-maker"])
         result = project.inv("eb.deploy", "--env", kind, "--label", release_label, "--timeout", "1")
@@ -222,7 +222,9 @@ def test_every_failure_is_detected_and_every_healthy_deploy_passes(tmp_path, reg
                 "--failed-version-label",
                 variant,
                 "--health-timeout",
-                "6",
+                # Long enough for the sample app to start on a loaded 2-core machine (6 s was not: a healthy baseline
+                # deploy failed its health check once), short enough for the busy class.
+                "15",
                 application=APP,
                 environments=tuple(names),
                 bucket=BUCKET,
