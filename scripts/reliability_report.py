@@ -246,11 +246,11 @@ it: a mutant only mypy would catch counts as a survivor here. About 5 minutes fo
 | `ebship/watch.py` | 454 + 23 = 477 | 450 + 21 = 471 | 98.7 % |
 | `ebship/output.py` | 69 + 1 = 70 | 66 + 1 = 67 | 95.7 % |
 | `ebship/envvars.py` | 600 + 39 = 639 | 499 + 23 = 522 | 81.7 % |
-| `ebship/settings.py` | 147 + 39 = 186 | 118 + 21 = 139 | 74.7 % |
+| `ebship/settings.py` | 147 + 39 = 186 | 140 + 38 = 178 | 95.7 % |
 
-Measured on 2026-11-27: watch.py, envvars.py and settings.py at commit 898f199, output.py again at 3135a58 (after
-b0de441, its masking-rule tests; it scored 39/70, 55.7 %, before). envvars.py and settings.py have had new tests since
-898f199 (e476439 to 57bbb0c) that these figures do not count yet.
+Measured on 2026-11-27: watch.py and envvars.py at commit 898f199; output.py again at 3135a58 and settings.py at
+307053f, after their rule tests landed (b0de441, e476439; before them: 39/70, 55.7 %, and 139/186, 74.7 %). envvars.py
+has had new tests since 898f199 (18d2d9e, 57bbb0c) that its figure does not count yet.
 
 Before issue 16's tests, the same run killed 310 of watch.py's 454 function mutants (68 %): the
 outcome's fields (state, cause, events, API calls), the timeout texts, `until_ready`'s backoff, the schedule, the
@@ -280,10 +280,10 @@ changed); what survives there, by kind:
   malformed-reference and unreadable-configuration messages; the odd-character warnings of keys and values; constants:
   `NAMESPACE`, secret-name words (`PRIVATEKEY`, `APIKEY`, `TOKENS`, `PWD`, `SALT`), five `NOT_SECRETS` values, the rule
   texts.
-- `settings.py` (29 + 18): how an invalid value is shown (6; with `(spec.secret) and False` a secret setting's value
-  would be printed by its repr, and no fast test sees it); `.env`'s default path and encoding; a registry host with a
-  port but no dot (`":" in first`); the texts of the invalid- and missing-settings messages; constants: `Settings`'
-  field defaults, which `load` always overrides (probably equivalent), and `SettingSpec.pattern_help`.
+- `settings.py` (7 + 1): the `"default"` source name compared in `load` (2) and the `"sources"` field left out of the
+  names (2); `.env`'s encoding (`None`, absent, `"UTF-8"`: equal under a UTF-8 locale); `SettingSpec.pattern_help`'s
+  default. At 898f199 there were 47, among them how an invalid secret setting is shown (with `(spec.secret) and False`
+  its value would be printed by its repr) and a registry host with a port but no dot.
 """
 
 
