@@ -245,12 +245,12 @@ it: a mutant only mypy would catch counts as a survivor here. About 5 minutes fo
 |---|---:|---:|---:|
 | `ebship/watch.py` | 454 + 23 = 477 | 450 + 21 = 471 | 98.7 % |
 | `ebship/output.py` | 69 + 1 = 70 | 66 + 1 = 67 | 95.7 % |
-| `ebship/envvars.py` | 600 + 39 = 639 | 499 + 23 = 522 | 81.7 % |
+| `ebship/envvars.py` | 637 | 615 | 96.5 % |
 | `ebship/settings.py` | 147 + 39 = 186 | 140 + 38 = 178 | 95.7 % |
 
-Measured on 2026-11-27: watch.py and envvars.py at commit 898f199; output.py again at 3135a58 and settings.py at
-307053f, after their rule tests landed (b0de441, e476439; before them: 39/70, 55.7 %, and 139/186, 74.7 %). envvars.py
-has had new tests since 898f199 (18d2d9e, 57bbb0c) that its figure does not count yet.
+Measured on 2026-11-27: watch.py at commit 898f199; output.py at 3135a58, settings.py at 307053f and envvars.py at
+57bbb0c, after their rule tests landed (before them: output.py 39/70, 55.7 %; settings.py 139/186, 74.7 %; envvars.py
+522/639, 81.7 %). envvars.py's figure comes from the same command without the function/constant split.
 
 Before issue 16's tests, the same run killed 310 of watch.py's 454 function mutants (68 %): the
 outcome's fields (state, cause, events, API calls), the timeout texts, `until_ready`'s backoff, the schedule, the
@@ -267,23 +267,22 @@ Survivors of `ebship/watch.py`, each equivalent (changes nothing observable):
 - `FAILURE_PREFIXES` without `"Update environment operation is complete, but with errors."` or without `"Create
   environment operation is complete, but with errors."`: `INCOMPLETE_CLOSING` matches both.
 
-`ebship/output.py`, `ebship/envvars.py` and `ebship/settings.py` are measured, not yet worked on (their tests are being
-changed); what survives there, by kind:
+Survivors of `ebship/output.py`, `ebship/envvars.py` and `ebship/settings.py`, each equivalent:
 
-- `output.py` (3, all equivalent): `json.dumps(secret, ensure_ascii=None)` for `False` (only its truth counts);
+- `output.py` (3): `json.dumps(secret, ensure_ascii=None)` for `False` (only its truth counts);
   `traceback.format_exception` given `None` or `type(None)` as its first argument (ignored when a value and a traceback
   follow, since Python 3.10).
-  At 898f199 there were 31: the repr, ascii and JSON forms of a secret, the 3-character minimum, the longest-first order
-  of masking, the traceback's text and `Console.error`'s newline.
-- `envvars.py` (101 + 16): `draft_pending` is reached by no fast test (17); a malformed `${` (`break` for `continue`, the
-  position lost) that can hide later references; the counts and plurals of refusals; the texts of the unset-reference,
-  malformed-reference and unreadable-configuration messages; the odd-character warnings of keys and values; constants:
-  `NAMESPACE`, secret-name words (`PRIVATEKEY`, `APIKEY`, `TOKENS`, `PWD`, `SALT`), five `NOT_SECRETS` values, the rule
-  texts.
-- `settings.py` (7 + 1): the `"default"` source name compared in `load` (2) and the `"sources"` field left out of the
-  names (2); `.env`'s encoding (`None`, absent, `"UTF-8"`: equal under a UTF-8 locale); `SettingSpec.pattern_help`'s
-  default. At 898f199 there were 47, among them how an invalid secret setting is shown (with `(spec.secret) and False`
-  its value would be printed by its repr) and a registry host with a port but no dot.
+- `settings.py` (8): the `"default"` source name compared in `load` (`"XXdefaultXX"`, `"DEFAULT"`: an empty value with a
+  non-empty default can never come from the default); `- {"XXsourcesXX"}` (no setting is named SOURCES); `.env`'s encoding
+  (`None`, absent, `"UTF-8"`: python-dotenv's default is UTF-8 and codec names ignore case); `SettingSpec.pattern_help`'s
+  default (never shown: every spec with a pattern sets its own).
+- `envvars.py` (22): `_Substitution`'s text `""` (overwritten before it is read); `continue` for `break` on a match
+  inside consumed text (a name holds no `$`, so it never happens); the malformed `"${"` text and `secrets_known`'s key
+  (the text raises or is dropped; the key only reaches discarded messages); `or "XXXX"` on a missing DeploymentStatus
+  (still neither deployed nor pending); the refusal's `times` (printed only for secrets); `REFUSED_REASONS.get(..., None)`
+  (only tested for truth); eight `validate` mutants where `None` stands for `False` or `True` adds only `=` (which raises
+  before any warning); the `ASCII_LETTERS_DIGITS` and `DOCUMENTED_EXAMPLE_CHARACTERS` constant mutants (adding `X` to a
+  set that holds `X`).
 """
 
 
