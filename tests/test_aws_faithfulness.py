@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from tests_support import MARKER_PASSWORD, REGION, s3_client
+from tests_support import MARKER_PASSWORD, REGION, FakeClock, s3_client
 
 from ebship import release, versions
 from ebship.beanstalk import Beanstalk
@@ -207,17 +207,6 @@ def spec() -> versions.VersionSpec:
     return versions.VersionSpec(
         APP, "v1", "registry.example/acme/web:v1", "deploy-bucket", "deploy/v1/Dockerrun.aws.json", b"{}", "commit"
     )
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def stubbed_versions(*statuses: str) -> tuple[Beanstalk, Stubber]:

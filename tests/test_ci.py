@@ -7,7 +7,7 @@ import urllib.request
 
 import boto3
 import pytest
-from tests_support import MARKER_PASSWORD, REGION, Project, base_env, copy_project
+from tests_support import MARKER_PASSWORD, REGION, Project, base_env, copy_project, standin_env
 
 pytestmark = pytest.mark.slow
 
@@ -43,22 +43,7 @@ def ci_project(standin, registry, base_image, tmp_path_factory):
     (root / "environments.toml").write_text(f'[e2e]\neb_environment = "{ENV_NAME}"\nbranch = "release/e2e"\n')
     project = Project(
         root,
-        {
-            **base_env(),
-            "AWS_ENDPOINT_URL": standin.endpoint_url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_REGION": REGION,
-            "IMAGE_REPOSITORY": f"{registry.address}/acme/ci",
-            "REGISTRY_USERNAME": registry.username,
-            "REGISTRY_PASSWORD": registry.password,
-            "BASE_IMAGE": base_image,
-            "DOCKER_BUILD_NETWORK": "host",
-            "EB_BUCKET": "ci-deploys",
-            "EB_APPLICATION": APP,
-            "DEPLOY_TIMEOUT": "120",
-            "CI": "true",
-        },
+        standin_env(standin.endpoint_url, registry, base_image, "acme/ci", "ci-deploys", APP, DEPLOY_TIMEOUT="120", CI="true"),
     )
     project.commit("Declare the e2e environment")
     return project
@@ -163,6 +148,7 @@ def test_dry_run_changes_nothing(ci_project, standin, engine):
     ci_project.git("checkout", "-q", "-B", "release/e2e")
     (ci_project.root / "app" / "sampleapp" / "dry_run_marker.py").write_text("MARKER = 1\n")
     ci_project.commit("A commit that is only planned")
+
     def images() -> set[tuple[str, ...]]:  # this project's images only: the engine may be shared with other builds
         return {tuple(image.tags) + (image.id,) for image in engine.images.list(name=ci_project.env["IMAGE_REPOSITORY"])}
 

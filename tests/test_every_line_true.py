@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 import pytest
 from test_first_contact import interrupt_once_the_update_started, wait_for
-from tests_support import MARKER_PASSWORD, REGION, Project, base_env, copy_project, s3_client
+from tests_support import MARKER_PASSWORD, REGION, Project, base_env, copy_project, s3_client, standin_env
 
 from ebship import registry_auth, targets
 from ebship.deploy import accepted_health
@@ -221,22 +221,16 @@ def released(standin: Any, registry: Any, base_image: str, tmp_path_factory: Any
     (root / "environments.toml").write_text(f'[rel]\neb_environment = "{ENV_NAME}"\nbranch = "main"\nhealth = ["Green"]\n')
     project = Project(
         root,
-        {
-            **base_env(),
-            "AWS_ENDPOINT_URL": standin.endpoint_url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_REGION": REGION,
-            "IMAGE_REPOSITORY": f"{registry.address}/acme/truth",
-            "REGISTRY_USERNAME": registry.username,
-            "REGISTRY_PASSWORD": registry.password,
-            "BASE_IMAGE": base_image,
-            "DOCKER_BUILD_NETWORK": "host",
-            "EB_BUCKET": BUCKET,
-            "EB_APPLICATION": APP,
-            "DEPLOY_TIMEOUT": "180",
-            "ACCEPTED_HEALTH": "Green,Yellow",  # environments.toml's Green must win over it
-        },
+        standin_env(
+            standin.endpoint_url,
+            registry,
+            base_image,
+            "acme/truth",
+            BUCKET,
+            APP,
+            DEPLOY_TIMEOUT="180",
+            ACCEPTED_HEALTH="Green,Yellow",  # environments.toml's Green must win over it
+        ),
     )
     project.commit("Declare the environment")
     for task in ("docker.build", "docker.push", "s3.auth", "eb.version"):

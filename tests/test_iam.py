@@ -10,7 +10,7 @@ from pathlib import Path
 
 import boto3
 import pytest
-from tests_support import REGION, Project, base_env, copy_project
+from tests_support import REGION, Project, copy_project, standin_env
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "iam.md"
@@ -162,22 +162,7 @@ def exercised(registry, base_image, tmp_path_factory):
         )
         project = Project(
             root,
-            {
-                **base_env(),
-                "AWS_ENDPOINT_URL": standin.endpoint_url,
-                "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_REGION": REGION,
-                "IMAGE_REPOSITORY": f"{registry.address}/acme/iam",
-                "REGISTRY_USERNAME": registry.username,
-                "REGISTRY_PASSWORD": registry.password,
-                "BASE_IMAGE": base_image,
-                "DOCKER_BUILD_NETWORK": "host",
-                "EB_BUCKET": BUCKET,
-                "EB_APPLICATION": APP,
-                "DEPLOY_TIMEOUT": "120",
-                "CI": "true",
-            },
+            standin_env(standin.endpoint_url, registry, base_image, "acme/iam", BUCKET, APP, DEPLOY_TIMEOUT="120", CI="true"),
         )
         project.commit("Declare the e2e environment")
         project.git("checkout", "-q", "-B", "release/e2e")

@@ -14,7 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
-from tests_support import REGION, Project, base_env, copy_project, s3_client
+from tests_support import REGION, Project, copy_project, s3_client, standin_env
 
 pytestmark = pytest.mark.slow
 
@@ -120,22 +120,7 @@ def deployed(standin: Any, registry: Any, base_image: str, tmp_path_factory: Any
     declare(root, "sampleapp.settings")
     project = Project(
         root,
-        {
-            **base_env(),
-            "AWS_ENDPOINT_URL": standin.endpoint_url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_REGION": REGION,
-            "IMAGE_REPOSITORY": f"{registry.address}/acme/why",
-            "REGISTRY_USERNAME": registry.username,
-            "REGISTRY_PASSWORD": registry.password,
-            "BASE_IMAGE": base_image,
-            "DOCKER_BUILD_NETWORK": "host",
-            "EB_BUCKET": BUCKET,
-            "EB_APPLICATION": APP,
-            "DEPLOY_TIMEOUT": "240",
-            "WHY_SECRET": SECRET,
-        },
+        standin_env(standin.endpoint_url, registry, base_image, "acme/why", BUCKET, APP, DEPLOY_TIMEOUT="240", WHY_SECRET=SECRET),
     )
     project.commit("Declare the environment")
     for task in ("docker.build", "docker.push", "s3.auth", "eb.version"):

@@ -99,6 +99,27 @@ def copy_project(destination: Path) -> Path:
     return destination
 
 
+def standin_env(
+    endpoint: str, registry, base_image: str, repository: str, bucket: str, application: str, **extra: str
+) -> dict[str, str]:
+    """The process environment for `inv` against a stand-in at ``endpoint`` and the tests' registry."""
+    return {
+        **base_env(),
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": REGION,
+        "IMAGE_REPOSITORY": f"{registry.address}/{repository}",
+        "REGISTRY_USERNAME": registry.username,
+        "REGISTRY_PASSWORD": registry.password,
+        "BASE_IMAGE": base_image,
+        "DOCKER_BUILD_NETWORK": "host",
+        "EB_BUCKET": bucket,
+        "EB_APPLICATION": application,
+        **extra,
+    }
+
+
 def base_env() -> dict[str, str]:
     """The process environment for `inv`, without anything of the developer's that could change a test's outcome."""
     keep = ("PATH", "HOME", "LANG", "LC_ALL", "DOCKER_HOST", "TMPDIR", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT")
