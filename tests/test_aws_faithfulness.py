@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from tests_support import MARKER_PASSWORD, REGION, FakeClock, s3_client
+from tests_support import MARKER_PASSWORD, REGION, FakeClock, s3_client, standin_client
 
 from ebship import release, versions
 from ebship.beanstalk import Beanstalk
@@ -39,13 +39,7 @@ def standin(aws: Any) -> Iterator[Any]:
 
 
 def eb_client(env: dict[str, str]) -> Any:
-    return boto3.client(
-        "elasticbeanstalk",
-        endpoint_url=env["AWS_ENDPOINT_URL"],
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    return standin_client("elasticbeanstalk", env)
 
 
 def no_secret(*results: Any) -> None:

@@ -28,16 +28,21 @@ class FakeClock:
         self.now += seconds
 
 
-def s3_client(aws_env: dict[str, str]):
+def standin_client(service: str, aws_env: dict[str, str]):
+    """A boto3 client of ``service`` on the stand-in named by ``aws_env``'s AWS_ENDPOINT_URL."""
     import boto3
 
     return boto3.client(
-        "s3",
+        service,
         endpoint_url=aws_env["AWS_ENDPOINT_URL"],
         region_name=REGION,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
+
+
+def s3_client(aws_env: dict[str, str]):
+    return standin_client("s3", aws_env)
 
 
 @dataclass

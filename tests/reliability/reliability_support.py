@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from tests_support import REGION, Project, base_env, copy_project
+from tests_support import REGION, Project, copy_project, standin_env
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / ".local" / "reliability"
@@ -173,23 +173,9 @@ def make_project(
     (root / "environments.toml").write_text(environments_toml)
     project = Project(
         root,
-        {
-            **base_env(),
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_REGION": REGION,
-            "IMAGE_REPOSITORY": f"{registry.address}/{repository}",
-            "REGISTRY_USERNAME": registry.username,
-            "REGISTRY_PASSWORD": registry.password,
-            "BASE_IMAGE": base_image,
-            "DOCKER_BUILD_NETWORK": "host",
-            "EB_BUCKET": bucket,
-            "EB_APPLICATION": application,
-            "DEPLOY_TIMEOUT": "180",
-            "CI": "true",
-            **extra,
-        },
+        standin_env(
+            endpoint, registry, base_image, repository, bucket, application, **{"DEPLOY_TIMEOUT": "180", "CI": "true", **extra}
+        ),
     )
     project.commit("Declare the reliability environment")
     return project
