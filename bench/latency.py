@@ -207,7 +207,8 @@ def _follow(
 
 
 def run(stack: Stack, deploys: int, pace: tuple[float, float], bundle: dict[str, str] | None, log, seed: int = 7) -> list[Sample]:  # type: ignore[no-untyped-def]
-    from ebship.deploy import Deployer, S3LastGood, Target
+    from ebship.deploy import Deployer, S3LastGood
+    from ebship.job import Target
     from ebship.output import Console
 
     Recording = _recording_class()

@@ -14,24 +14,15 @@ from typing import Any, Protocol
 
 from ebship.aws import error_code
 from ebship.beanstalk import Beanstalk, BeanstalkError, EnvState, Event
+from ebship.clock import Clock, Deadline, SystemClock
 from ebship.environments import DEFAULT_HEALTH
 from ebship.errors import DeployTimeout, PipelineError, UsageError
+from ebship.job import Job, Target, accepted_health
 from ebship.output import Console
 from ebship.plan import Plan, Step, print_plan
-from ebship.watch import DEFAULT_SCHEDULE, DEFAULT_SETTLE, Clock, Deadline, Expectation, Outcome, Schedule, SystemClock, Watcher
+from ebship.watch import DEFAULT_SCHEDULE, DEFAULT_SETTLE, Expectation, Outcome, Schedule, Watcher
 
 NOT_READY = "is in an invalid state for this operation"
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where a deploy goes: the Elastic Beanstalk environment behind a name such as stg."""
-
-    name: str  # the name the user gave (--env)
-    environment: str  # the Elastic Beanstalk environment name
-    application: str
-    # The colours environments.toml declares; () when it declares none: ACCEPTED_HEALTH decides (accepted_health).
-    health: tuple[str, ...] = ()
 
 
 @dataclass
@@ -311,22 +302,14 @@ def describe_final(report: Report) -> str:
     return state.describe() if state else "unknown"
 
 
-def accepted_health(target: Target, setting: str) -> tuple[str, ...]:
-    """environments.toml's health for the environment when it declares one (even the default's ["Green"]), else
-    ACCEPTED_HEALTH, else Green."""
-    if target.health:
-        return target.health
-    return tuple(colour for colour in setting.split(",") if colour) or DEFAULT_HEALTH
-
-
-def deploy_task(job: Any, target: Target, label: str, rollback: bool, dry_run: bool) -> Report:
+def deploy_task(job: Job, target: Target, label: str, rollback: bool, dry_run: bool) -> Report:
     """eb.deploy as the task runs it: settings in, verdict out (raises unless the deploy ended healthy)."""
     report = run_deploy(job, target, label, rollback, dry_run)
     summarize(report, job.console)
     return report
 
 
-def run_deploy(job: Any, target: Target, label: str, rollback: bool, dry_run: bool, version_pending: bool = False) -> Report:
+def run_deploy(job: Job, target: Target, label: str, rollback: bool, dry_run: bool, version_pending: bool = False) -> Report:
     """Deploys and returns the report without judging it (``summarize`` does); ``version_pending`` for a dry run
     planned before eb.version has created the version."""
     from ebship.aws import client

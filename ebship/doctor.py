@@ -14,9 +14,9 @@ from typing import Any
 from ebship import envvars, registry_auth
 from ebship.aws import bucket_region, client, describe_error, error_code, known_failure, session
 from ebship.images import Credentials
-from ebship.release import DENIED, Job
+from ebship.job import Destination, Job
+from ebship.release import DENIED
 from ebship.settings import read_dotenv
-from ebship.targets import Resolved
 
 REQUIRED = ("IMAGE_REPOSITORY", "REGISTRY_USERNAME", "REGISTRY_PASSWORD", "EB_APPLICATION", "EB_BUCKET")
 
@@ -40,7 +40,7 @@ class Failed(Exception):
         self.detail, self.fix = detail, fix
 
 
-def run(job: Job, resolved: Resolved, out: Callable[[str], None] | None = None) -> bool:
+def run(job: Job, resolved: Destination, out: Callable[[str], None] | None = None) -> bool:
     print_line = out or job.console.print
     settings = job.settings
     target = resolved.target

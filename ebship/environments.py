@@ -186,7 +186,7 @@ def check_unique(data: Mapping[str, Any], key: str, what: str) -> list[str]:
     ]
 
 
-def resolve(name: str, environments: Mapping[str, Environment]) -> Environment:
+def named(name: str, environments: Mapping[str, Environment]) -> Environment:
     """The environment ``--env NAME`` names; an unknown name is a ``UsageError`` that lists the known ones."""
     if name in environments:
         return environments[name]

@@ -12,20 +12,20 @@ from dataclasses import replace
 from ebship import environments, envvars
 from ebship.aws import client
 from ebship.beanstalk import Beanstalk
-from ebship.deploy import Deployer, Report, accepted_health, summarize
+from ebship.clock import Deadline, SystemClock
+from ebship.deploy import Deployer, Report, summarize
 from ebship.errors import DeployTimeout, UsageError
+from ebship.job import Destination, Job, accepted_health
 from ebship.logs import explainer
 from ebship.plan import Plan, Secret, Step, print_plan, reveal
-from ebship.release import Job
 from ebship.settings import read_dotenv
-from ebship.targets import Resolved
-from ebship.watch import Deadline, Expectation, SystemClock
+from ebship.watch import Expectation
 
 
-def declared_variables(job: Job, resolved: Resolved, like: str = "") -> dict[str, str]:
+def declared_variables(job: Job, resolved: Destination, like: str = "") -> dict[str, str]:
     if like:
         declared = environments.load(job.root / environments.DEFAULT_PATH)
-        return dict(environments.resolve(like, declared).variables)
+        return dict(environments.named(like, declared).variables)
     if resolved.declared is not None:
         return dict(resolved.declared.variables)
     raise UsageError(
@@ -34,7 +34,7 @@ def declared_variables(job: Job, resolved: Resolved, like: str = "") -> dict[str
     )
 
 
-def plan_update(resolved: Resolved, difference: envvars.EnvDiff) -> Plan:
+def plan_update(resolved: Destination, difference: envvars.EnvDiff) -> Plan:
     target = resolved.target
     notes = tuple(envvars.describe(difference))
     if difference.empty:
@@ -50,7 +50,7 @@ def plan_update(resolved: Resolved, difference: envvars.EnvDiff) -> Plan:
     return Plan(f"eb.env {target.name} ({target.environment})", (Step("eb.update_environment", params, summary),), notes)
 
 
-def apply(job: Job, resolved: Resolved, prune: bool, strict: bool, dry_run: bool, like: str = "") -> Report | None:
+def apply(job: Job, resolved: Destination, prune: bool, strict: bool, dry_run: bool, like: str = "") -> Report | None:
     variables = declared_variables(job, resolved, like)
     lookup = {**read_dotenv(job.root / ".env"), **os.environ}
     values = envvars.resolve(variables, lookup)

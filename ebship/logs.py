@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ebship.beanstalk import Beanstalk, LogEntry
+from ebship.clock import Deadline
 from ebship.output import Console
-from ebship.watch import Deadline
 
 TRACEBACK = "Traceback (most recent call last):"
 ENGINE_LOG = "eb-engine.log"

@@ -7,10 +7,10 @@ from typing import Any
 
 from ebship.aws import client
 from ebship.beanstalk import Beanstalk, Event
-from ebship.deploy import Target, url_of
+from ebship.deploy import url_of
 from ebship.errors import UsageError
+from ebship.job import Job, Target
 from ebship.plan import Plan, Step, execute, print_plan
-from ebship.release import Job
 
 MAX_EVENTS = 1000  # DescribeEvents' MaxRecords: 1 to 1000 (botocore model)
 

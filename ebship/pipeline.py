@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 
 from ebship import environments, release, versions
 from ebship.aws import known_failure
-from ebship.deploy import Report, Target, final_state, rollback_verdict, url_of
+from ebship.deploy import Report, final_state, rollback_verdict, url_of
 from ebship.deploy import summarize as judge
 from ebship.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TIMEOUT, EXIT_USAGE, PipelineError, UsageError
+from ebship.job import Job, Target
 from ebship.output import Console
-from ebship.release import Job
 
 DEPLOY_SETTINGS = ("IMAGE_REPOSITORY", "EB_APPLICATION", "EB_BUCKET")
 

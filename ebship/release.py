@@ -7,7 +7,6 @@ wrappers, and ``ci`` composes these functions. Each step plans first, then acts 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,44 +14,12 @@ from ebship import images, registry_auth
 from ebship.aws import client as aws_client
 from ebship.aws import describe_error, error_code
 from ebship.errors import PipelineError, UsageError
-from ebship.output import Console
+from ebship.job import Job
 from ebship.plan import Plan, Step, execute, print_plan
-from ebship.settings import Settings
-from ebship.source import Source, describe
 
 RELEASE_DOCKERFILE = "Dockerfile"
 TEST_DOCKERFILE = "Dockerfile.test"
 RECORDS = Path(".local") / "pushed"
-
-
-@dataclass
-class Job:
-    root: Path
-    settings: Settings
-    console: Console
-    _source: Source | None = field(default=None, repr=False)
-
-    @property
-    def source(self) -> Source:
-        if self._source is None:
-            self._source = describe(self.root)
-        return self._source
-
-    @property
-    def release_ref(self) -> str:
-        return f"{self.settings.image_repository}:{self.source.tag}"
-
-    @property
-    def test_ref(self) -> str:
-        return f"{self.settings.image_repository}:{self.source.tag}-test"
-
-    @property
-    def cache_ref(self) -> str:
-        return f"{self.settings.image_repository}:latest"
-
-    def credentials(self) -> images.Credentials:
-        self.settings.require("IMAGE_REPOSITORY", "REGISTRY_USERNAME", "REGISTRY_PASSWORD")
-        return images.Credentials(self.settings.registry, self.settings.registry_username, self.settings.registry_password)
 
 
 # --- docker.build -------------------------------------------------------------------------------------------------
@@ -102,7 +69,7 @@ def build(job: Job, dry_run: bool = False) -> str:
     cache_from: list[str] = []
 
     def pull_cache(reference: str) -> None:
-        credentials = _credentials_if_set(job)
+        credentials = job.credentials_if_set()
         if images.pull_quietly(client, reference, credentials):
             job.console.print(f"Using {reference} as a cache source.")
             cache_from.append(reference)
@@ -327,10 +294,3 @@ def _engine_if_up() -> Any | None:
         return images.engine()
     except UsageError:
         return None
-
-
-def _credentials_if_set(job: Job) -> images.Credentials | None:
-    settings = job.settings
-    if settings.registry_username and settings.registry_password:
-        return images.Credentials(settings.registry, settings.registry_username, settings.registry_password)
-    return None

@@ -7,25 +7,17 @@ ordinary task works against it unchanged.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ebship import environments
-from ebship.deploy import Target
 from ebship.errors import UsageError
+from ebship.job import Destination, Target
 
 LOCAL = environments.LOCAL
 LOCAL_DIR = Path(".local") / "stand-in"
 LOCAL_STATE = LOCAL_DIR / "localeb.json"  # written by `inv local.up` (localeb.cluster)
 LOCAL_REPOSITORY = "sampleapp"
-
-
-@dataclass(frozen=True)
-class Resolved:
-    target: Target
-    declared: environments.Environment | None  # None for local
-    flags: dict[str, str]  # settings the target imposes (local: endpoint, bucket, registry, ...)
 
 
 def local_state(root: Path) -> dict[str, Any]:
@@ -48,17 +40,17 @@ def local_flags(state: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def resolve(root: Path, name: str, application: str) -> Resolved:
+def destination(root: Path, name: str, application: str) -> Destination:
     """``application`` is EB_APPLICATION as configured; a declared environment may override it."""
     if name == LOCAL:
         state = local_state(root)
         flags = local_flags(state)
-        return Resolved(Target(LOCAL, str(state["environment"]), flags["EB_APPLICATION"]), None, flags)
-    declared = environments.resolve(name, environments.load(root / environments.DEFAULT_PATH))
+        return Destination(Target(LOCAL, str(state["environment"]), flags["EB_APPLICATION"]), None, flags)
+    declared = environments.named(name, environments.load(root / environments.DEFAULT_PATH))
     app = declared.application or application
     if not app:
         raise UsageError(
             f"No Elastic Beanstalk application for {name}: set EB_APPLICATION (or application in environments.toml)."
         )
     flags = {"EB_APPLICATION": app} if declared.application else {}
-    return Resolved(Target(name, declared.eb_environment, app, declared.health), declared, flags)
+    return Destination(Target(name, declared.eb_environment, app, declared.health), declared, flags)

@@ -13,8 +13,9 @@ from ebship import dockerrun
 from ebship.aws import bucket_region, describe_error, error_code
 from ebship.beanstalk import Beanstalk
 from ebship.errors import DeployTimeout, PipelineError, UsageError
+from ebship.job import Job
 from ebship.plan import Plan, Step, execute, print_plan
-from ebship.release import Job, pushed_digest
+from ebship.release import pushed_digest
 
 TEMPLATE = "Dockerrun.aws.json.template"
 BUNDLE_NAME = "Dockerrun.aws.json"

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import functools
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from ebship.beanstalk import Beanstalk, BeanstalkError, EnvState, Event
+from ebship.clock import Deadline
 
 # The one event that closes a successful update (developer guide, eb3-deploy.md: the last of the four deploy events).
 SUCCESS_CLOSINGS = ("Environment update completed successfully.",)
@@ -41,20 +40,6 @@ INCOMPLETE_CLOSING = re.compile(r"^\w+ environment operation is complete, but wi
 # allowed command timeout time (they might still finish eventually on their own): [...]"): the cause worth printing.
 COMMAND_TIMEOUT_WARNING = "have not responded in the allowed command timeout time"
 FAILING_SEVERITIES = ("ERROR", "FATAL")
-
-
-class Clock(Protocol):
-    def monotonic(self) -> float: ...
-
-    def sleep(self, seconds: float) -> None: ...
-
-
-class SystemClock:
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
 
 
 @dataclass(frozen=True)
@@ -156,24 +141,6 @@ class Evidence:
     @property
     def cause(self) -> str:
         return "\n".join(self.warnings + self.failures)
-
-
-class Deadline:
-    def __init__(self, clock: Clock, seconds: float) -> None:
-        self.clock = clock
-        self.at = clock.monotonic() + seconds
-        self.seconds = seconds
-
-    @property
-    def left(self) -> float:
-        return self.at - self.clock.monotonic()
-
-    @property
-    def passed(self) -> bool:
-        return self.left <= 0
-
-    def sleep(self, seconds: float) -> None:
-        self.clock.sleep(max(0.0, min(seconds, self.left)))
 
 
 class Watcher:

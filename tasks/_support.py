@@ -9,12 +9,11 @@ from typing import Any, TypeVar
 
 from invoke import Exit
 
-from ebship import envvars, targets
-from ebship import settings as settings_module
+from ebship import job as jobs
+from ebship import targets
 from ebship.errors import EXIT_FAILED, EXIT_INTERRUPTED, UsageError
+from ebship.job import Destination, Job
 from ebship.output import console
-from ebship.release import Job
-from ebship.targets import Resolved
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,19 +22,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def job(flags: Mapping[str, str | None] | None = None) -> Job:
     """The settings (defaults < .env < environment < flags) and the commit, for the project at ROOT."""
-    settings = settings_module.load(flags, dotenv_path=ROOT / ".env")
-    console.add_credentials(settings.registry_username, settings.registry_password)
-    console.add_secrets(settings.secrets)
-    console.add_secrets(envvars.declared_secrets(ROOT))  # what the app may print: its secret variables
-    return Job(root=ROOT, settings=settings, console=console)
+    return jobs.load(ROOT, console, flags)
 
 
-def targeted(env: str | None, flags: Mapping[str, str | None] | None = None) -> tuple[Job, Resolved]:
+def targeted(env: str | None, flags: Mapping[str, str | None] | None = None) -> tuple[Job, Destination]:
     """The job and the resolved ``--env``; a target's own settings (``local``'s endpoint, ...) rank below flags."""
     if not env:
         raise UsageError("Name the environment: --env stg (see environments.toml), or --env local for the stand-in.")
     plain = job(flags)
-    resolved = targets.resolve(ROOT, env, plain.settings.eb_application)
+    resolved = targets.destination(ROOT, env, plain.settings.eb_application)
     if not resolved.flags:
         return plain, resolved
     merged = {**resolved.flags, **{key: value for key, value in (flags or {}).items() if value is not None}}

@@ -23,6 +23,7 @@ from ebship import release, versions
 from ebship.beanstalk import Beanstalk
 from ebship.deploy import S3LastGood
 from ebship.errors import DeployTimeout, PipelineError
+from ebship.job import Job
 from ebship.output import Console
 from ebship.settings import load
 
@@ -70,7 +71,7 @@ def test_s3_auth_first_run_uploads_and_the_next_one_skips(project: Any, aws: Any
     no_secret(dry, first, again)
 
 
-def job_for(tmp_path: Path, registry: Any = None) -> release.Job:
+def job_for(tmp_path: Path, registry: Any = None) -> Job:
     """``registry``: the tests' real one, for s3.auth, which checks the login before it uploads."""
     settings = load(
         environ={
@@ -82,7 +83,7 @@ def job_for(tmp_path: Path, registry: Any = None) -> release.Job:
         },
         dotenv_path=tmp_path / ".env",
     )
-    return release.Job(tmp_path, settings, Console(io.StringIO(), io.StringIO()))
+    return Job(tmp_path, settings, Console(io.StringIO(), io.StringIO()))
 
 
 def denied(stubber: Stubber, method: str, code: str = "AccessDenied", status: int = 403) -> None:

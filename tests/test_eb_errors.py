@@ -10,8 +10,9 @@ from botocore.stub import Stubber
 from tests_support import FakeClock
 
 from ebship.beanstalk import Beanstalk, BeanstalkError
-from ebship.deploy import Deployer, Target
+from ebship.deploy import Deployer
 from ebship.errors import EXIT_FAILED
+from ebship.job import Target
 from ebship.output import Console
 from ebship.watch import Schedule
 

@@ -211,13 +211,13 @@ def test_bad_branch_and_application_values_are_refused(tmp_path):
 
 def test_resolve_returns_the_named_environment(tmp_path):
     loaded = environments.load(write(tmp_path, GOOD))
-    assert environments.resolve("prod", loaded) is loaded["prod"]
+    assert environments.named("prod", loaded) is loaded["prod"]
 
 
 def test_resolve_names_the_unknown_environment_and_lists_the_known_ones(tmp_path):
     loaded = environments.load(write(tmp_path, GOOD))
     with pytest.raises(UsageError) as raised:
-        environments.resolve("stgg", loaded)
+        environments.named("stgg", loaded)
     message = str(raised.value)
     assert "Unknown environment 'stgg'" in message
     assert "Known environments: prod, stg." in message
@@ -227,7 +227,7 @@ def test_resolve_names_the_unknown_environment_and_lists_the_known_ones(tmp_path
 
 def test_resolve_with_nothing_declared():
     with pytest.raises(UsageError, match="no environments are declared"):
-        environments.resolve("stg", {})
+        environments.named("stg", {})
 
 
 def test_for_branch(tmp_path):

@@ -21,9 +21,9 @@ from test_first_contact import interrupt_once_the_update_started, wait_for
 from tests_support import MARKER_PASSWORD, REGION, Project, base_env, copy_project, s3_client, standin_env
 
 from ebship import registry_auth, targets
-from ebship.deploy import accepted_health
 from ebship.errors import EXIT_INTERRUPTED
 from ebship.images import Credentials
+from ebship.job import accepted_health
 
 STACK = "64bit Amazon Linux 2023 v4.6.0 running Docker"
 
@@ -43,7 +43,7 @@ def test_declared_health_wins_over_accepted_health_even_when_it_is_green(tmp_pat
     )
 
     def applied(name: str, setting: str) -> tuple[str, ...]:
-        return accepted_health(targets.resolve(tmp_path, name, "app").target, setting)
+        return accepted_health(targets.destination(tmp_path, name, "app").target, setting)
 
     assert applied("strict", "Green,Yellow") == ("Green",)
     assert applied("lenient", "Green") == ("Green", "Yellow")

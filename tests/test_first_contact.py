@@ -19,11 +19,9 @@ from tests_support import MARKER_PASSWORD, REGION, Project, base_env, copy_proje
 
 from ebship import aws, doctor, pipeline, versions
 from ebship import settings as settings_module
-from ebship.deploy import Target
 from ebship.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
+from ebship.job import Destination, Job, Target
 from ebship.output import Console
-from ebship.release import Job
-from ebship.targets import Resolved
 
 NO_CREDENTIALS = "No AWS credentials found"
 MARKER_KEY_ID = "AKIAM4RK3R7F3A000000"
@@ -263,7 +261,7 @@ def test_doctor_application_and_environment_checks_fail_cleanly_on_a_refusal(fre
     )
     lines: list[str] = []
     target = Target("stg", "sampleapp-stg", "sampleapp")
-    ok = doctor.run(a_job(tmp_path, settings, Console(io.StringIO(), io.StringIO())), Resolved(target, None, {}), lines.append)
+    ok = doctor.run(a_job(tmp_path, settings, Console(io.StringIO(), io.StringIO())), Destination(target, None, {}), lines.append)
     assert not ok
     text = "\n".join(lines)
     rows = table_of(text)
@@ -301,7 +299,7 @@ def test_doctor_and_eb_version_agree_on_a_legacy_eu_bucket(aws_env, tmp_path):
         )
         lines: list[str] = []
         target = Target("stg", "sampleapp-stg", "sampleapp")
-        doctor.run(a_job(tmp_path, settings, Console(io.StringIO(), io.StringIO())), Resolved(target, None, {}), lines.append)
+        doctor.run(a_job(tmp_path, settings, Console(io.StringIO(), io.StringIO())), Destination(target, None, {}), lines.append)
         assert (table_of("\n".join(lines))["bucket"] == "PASS") is agrees, "\n".join(lines)
         s3 = aws.client(settings, "s3")
         if agrees:

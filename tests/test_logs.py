@@ -12,8 +12,8 @@ from tests_support import FakeClock
 
 from ebship import logs
 from ebship.beanstalk import LogEntry
+from ebship.clock import Deadline
 from ebship.output import Console
-from ebship.watch import Deadline
 
 RULE = "-" * 40
 APP_LOG = "/var/log/eb-docker/containers/eb-current-app/eb-3f2a9c1d7e4b-stdouterr.log"

@@ -9,7 +9,8 @@ from botocore.exceptions import ClientError
 from tests_support import FakeClock
 
 from ebship.beanstalk import Beanstalk, Event
-from ebship.watch import Deadline, Evidence, Expectation, Outcome, Schedule, SystemClock, Watcher, classify
+from ebship.clock import Deadline, SystemClock
+from ebship.watch import Evidence, Expectation, Outcome, Schedule, Watcher, classify
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 REQUEST = "req-1"
