@@ -20,8 +20,26 @@ def placeholders(template: str) -> list[str]:
     return sorted(set(PLACEHOLDER.findall(template)))
 
 
-def render(template: str, values: Mapping[str, str], source: str = "Dockerrun.aws.json.template") -> bytes:
-    """Fills the template and returns the validated document's bytes."""
+def without_authentication(template: str, source: str = "Dockerrun.aws.json.template") -> str:
+    """The template without its ``Authentication`` block, for an image that Elastic Beanstalk's instance profile pulls
+    (ECR; developer guide, "Using images from an Amazon ECR repository"): the block's placeholders are then not needed.
+    The template stays one file, valid for both kinds of registry."""
+    try:
+        document = json.loads(template)
+    except json.JSONDecodeError as error:
+        raise UsageError(f"{source} is not valid JSON: {error.msg} at line {error.lineno}.") from None
+    if isinstance(document, dict):
+        document.pop("Authentication", None)
+    return json.dumps(document, indent=2)
+
+
+def render(
+    template: str, values: Mapping[str, str], source: str = "Dockerrun.aws.json.template", authentication: bool = True
+) -> bytes:
+    """Fills the template and returns the validated document's bytes; without `authentication` the document has no
+    ``Authentication`` block, whatever the template holds."""
+    if not authentication:
+        template = without_authentication(template, source)
     needed = placeholders(template)
     missing = [name for name in needed if not values.get(name)]
     if missing:

@@ -58,11 +58,11 @@ def _clients(state: dict[str, Any]) -> tuple[Any, Any]:
     return boto3.client("elasticbeanstalk", **options), boto3.client("s3", **options)
 
 
-def _start_registry_detached(root: Path, username: str, password: str) -> dict[str, Any]:
+def _start_registry_detached(root: Path, username: str, password: str, ecr_password: str) -> dict[str, Any]:
     """Starts the registry from a helper in a session of its own, so that it outlives the caller."""
     result = subprocess.run(
         [sys.executable, "-m", "localeb.cluster", "start-registry", str(root), username],
-        input=password, capture_output=True, text=True, start_new_session=True, timeout=120,
+        input=f"{password}\n{ecr_password}", capture_output=True, text=True, start_new_session=True, timeout=120,
         cwd=Path(__file__).resolve().parent.parent, check=False,
     )
     if result.returncode != 0:
@@ -104,10 +104,13 @@ def _start(
     server_args: list[str] | None,
     timeout: float,
 ) -> dict[str, Any]:
+    from localeb import ecr
     from localeb.server import start_server
 
     username, password = "localeb", secrets.token_urlsafe(24)
-    registry = _start_registry_detached(state_dir / "registry", username, password)
+    # The stand-in's ECR hands this out as its tokens' password; the registry accepts it for the user AWS.
+    ecr_password = secrets.token_urlsafe(32)
+    registry = _start_registry_detached(state_dir / "registry", username, password, ecr_password)
     state: dict[str, Any] = {
         "version": 1,
         "created": datetime.now(UTC).isoformat(),
@@ -122,7 +125,9 @@ def _start(
                      "root": str(state_dir / "registry")},
     }
     _write(state_dir, state)
-    server = start_server(state_dir / SERVER_LOG, port=port, extra_args=server_args, detached=True)
+    ecr_env = {ecr.REGISTRY_VARIABLE: registry["address"], ecr.PASSWORD_VARIABLE: ecr_password}
+    server = start_server(state_dir / SERVER_LOG, port=port, extra_args=server_args, detached=True,
+                          env={**os.environ, **ecr_env})
     state.update(endpoint_url=server.endpoint_url,
                  server={"pid": server.process.pid, "server_id": server.server_id,
                          "log": str(server.log_path)})
@@ -277,9 +282,9 @@ def down(state_dir: Path) -> dict[str, Any]:
 def _start_registry_main(root: str, username: str) -> None:
     from localeb.registry import RegistryUnavailable, start_registry
 
-    password = sys.stdin.read()
+    password, _, ecr_password = sys.stdin.read().partition("\n")
     try:
-        registry = start_registry(Path(root), username, password)
+        registry = start_registry(Path(root), username, password, ecr_password=ecr_password)
     except RegistryUnavailable as error:
         sys.exit(str(error))
     print(json.dumps({
@@ -293,4 +298,5 @@ if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "start-registry":
         _start_registry_main(sys.argv[2], sys.argv[3])
     else:
-        sys.exit("usage: python -m localeb.cluster start-registry ROOT USERNAME  (password on stdin)")
+        sys.exit("usage: python -m localeb.cluster start-registry ROOT USERNAME  (password, then the ECR password, "
+                 "on stdin, one per line)")

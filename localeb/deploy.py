@@ -11,7 +11,7 @@ import time
 import traceback
 from typing import TYPE_CHECKING
 
-from localeb import s3store
+from localeb import ecr, s3store
 from localeb.dockerrun import (
     BundleError,
     Dockerrun,
@@ -139,6 +139,10 @@ def _install(
         return None, None, variables
     spec = _fetch_spec(eb, env, bucket, key)
     credentials = _credentials(eb, env, spec)
+    try:  # an ECR image is pulled with the instance profile (localeb.ecr)
+        spec, credentials = ecr.instance_profile_pull(env.account, env.region, spec, credentials)
+    except DeployError as error:
+        raise _instance_failure(env, error.events[0]) from None
     running = _start(eb, env, label, spec, variables, options, pull=True, credentials=credentials)
     with eb.lock:
         if version is not None and version.status in ("Unprocessed", "Processing"):

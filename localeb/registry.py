@@ -16,6 +16,8 @@ from pathlib import Path
 
 from localeb.server import free_port
 
+ECR_USERNAME = "AWS"  # the user of every ECR token (ECR user guide, "Private registry authentication")
+
 
 class RegistryUnavailable(RuntimeError):
     pass
@@ -73,9 +75,13 @@ def _wait(address: str, timeout: float, log_path: Path) -> None:
     raise RegistryUnavailable(f"the registry did not answer on {address} within {timeout:.0f} s; see {log_path}")
 
 
-def start_registry(root: Path, username: str, password: str, port: int = 0, timeout: float = 30) -> RunningRegistry:
+def start_registry(
+    root: Path, username: str, password: str, port: int = 0, timeout: float = 30, ecr_password: str = "",
+) -> RunningRegistry:
+    """`ecr_password`, when given, is also accepted for ECR's user ``AWS`` (the stand-in's ECR hands it out as tokens)."""
     root.mkdir(parents=True, exist_ok=True)
-    (root / "htpasswd").write_text(_htpasswd(username, password))
+    users = _htpasswd(username, password) + (_htpasswd(ECR_USERNAME, ecr_password) if ecr_password else "")
+    (root / "htpasswd").write_text(users)
     port = port or free_port()
     address = f"127.0.0.1:{port}"
     log_path = root / "registry.log"

@@ -115,6 +115,7 @@ def build_app(settings: Settings | None = None, faults: list[FaultRule] | None =
         create_backend_app,
     )
 
+    from localeb import ecr
     from localeb.backend import LocalEB
     from localeb.platform import DockerPlatform
     from localeb.responses import install
@@ -122,6 +123,7 @@ def build_app(settings: Settings | None = None, faults: list[FaultRule] | None =
     settings = settings or Settings()
     backend = LocalEB(settings, DockerPlatform(settings.server_id))
     install(backend)
+    ecr.install()
     dispatcher = DomainDispatcherApplication(create_backend_app)
 
     def status() -> dict[str, Any]:
