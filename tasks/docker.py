@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from invoke import Collection, Exit, task
+from invoke import Collection, Exit
 
 from ebship.errors import EXIT_FAILED
+from tasks._flags import task
 from tasks._support import job_for, reported
 
 DRY_RUN = "Print what would be done, secrets masked, and change nothing."

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from invoke import Collection, task
+from invoke import Collection
 
+from tasks._flags import seconds, task
 from tasks._support import job_for, reported, targeted
 
 DRY_RUN = "Print the plan, secrets masked, and change nothing."
@@ -40,7 +41,7 @@ def deploy(c, env=None, label=None, rollback=False, timeout=None, dry_run=False)
     """Deploy a registered version and follow it to a verdict; exit 0 deployed, 1 failed, 2 bad input, 3 timed out."""
     from ebship import deploy as deploying
 
-    current, resolved = targeted(env, {"DEPLOY_TIMEOUT": timeout})
+    current, resolved = targeted(env, {"DEPLOY_TIMEOUT": seconds("--timeout", timeout)})
     deploying.deploy_task(current, resolved.target, label or current.source.tag, rollback, dry_run)
 
 
@@ -59,7 +60,7 @@ def env(c, env=None, like=None, prune=False, relaxed=False, timeout=None, dry_ru
     """Make the environment's variables match environments.toml: print the difference (masked), apply only that."""
     from ebship import envupdate
 
-    current, resolved = targeted(env, {"DEPLOY_TIMEOUT": timeout})
+    current, resolved = targeted(env, {"DEPLOY_TIMEOUT": seconds("--timeout", timeout)})
     envupdate.apply(current, resolved, prune=prune, strict=not relaxed, dry_run=dry_run, like=like or "")
 
 

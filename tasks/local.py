@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
-from invoke import Collection, task
+from invoke import Collection
 
+from tasks._flags import task
 from tasks._support import ROOT, reported
 
 APPLICATION = "sampleapp"

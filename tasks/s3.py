@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from invoke import Collection, task
+from invoke import Collection
 
+from tasks._flags import task
 from tasks._support import job_for, reported
 
 
