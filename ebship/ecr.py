@@ -4,8 +4,8 @@ questions (does the repository exist, is the tag there).
 An image on ECR needs no registry credentials in settings and no auth file: the token comes from the caller's AWS
 credentials, and Elastic Beanstalk's instances pull with their instance profile (developer guide, "Using images from
 an Amazon ECR repository": "Elastic Beanstalk automatically authenticates to the Amazon ECR registry with your
-environment's instance profile"). A token lasts 12 hours (ECR user guide, "Private registry authentication"), so it
-is asked for at each push and never stored.
+environment's instance profile"). A token lasts 12 hours (botocore's model, AuthorizationData: "Authorization tokens
+are valid for 12 hours"), so it is asked for at each push and never stored.
 """
 
 from __future__ import annotations
@@ -134,14 +134,13 @@ def credentials(client: Any, repository: str, console: Console) -> Credentials:
     if not data or not data.get("authorizationToken"):
         raise EcrError(f"ECR answered GetAuthorizationToken for registry {ecr.account} without a token.")
     token = str(data["authorizationToken"])
-    console.add_secrets([token])
     try:
         username, separator, password = base64.b64decode(token, validate=True).decode().partition(":")
     except (ValueError, UnicodeDecodeError):
         separator, username, password = "", "", ""
     if not separator or not password:
         raise EcrError(f"ECR's token for registry {ecr.account} is not base64 of user:password.")
-    console.add_credentials(username, password)
+    console.add_credentials(username, password)  # the password and base64 of user:password, which is the token
     endpoint = str(data.get("proxyEndpoint") or f"https://{ecr.host}")
     return Credentials(endpoint.split("://", 1)[-1].rstrip("/"), username, password)
 

@@ -33,7 +33,7 @@ from localeb.registry import ECR_USERNAME as USERNAME
 
 REGISTRY_VARIABLE = "LOCALEB_ECR_REGISTRY"
 PASSWORD_VARIABLE = "LOCALEB_ECR_PASSWORD"
-# ECR user guide, "Private registry authentication": "an authorization token [...] is valid for 12 hours".
+# botocore's model, AuthorizationData expiresAt: "Authorization tokens are valid for 12 hours."
 TOKEN_LIFETIME = timedelta(hours=12)
 # ECR user guide, "Private registry concepts": "https://aws_account_id.dkr.ecr.region.amazonaws.com" (.amazonaws.com.cn
 # in the China regions).

@@ -50,6 +50,7 @@ def test_ecr_hosts_of_every_partition_are_recognised_with_their_region(repositor
         "123456789012.dkr.ecr.cn-north-1.amazonaws.com/web",  # a China region under the global suffix
         "123456789012.dkr.ecr.us-east-1.amazonaws.com.cn/web",  # a global region under the China suffix
         "123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.example/web",
+        "123456789012.dkr-ecr.nowhere.on.aws/web",  # dual-stack, but no partition's region
         "public.ecr.aws/acme/web",  # ECR Public: anonymous pulls, no GetAuthorizationToken of ecr
     ],
 )
