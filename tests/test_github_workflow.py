@@ -184,3 +184,20 @@ def test_every_action_is_pinned_to_a_commit():
         for step in job["steps"]:
             if "uses" in step:
                 assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", step["uses"]), f"{name}: {step['uses']}"
+
+
+# --- its documentation -----------------------------------------------------------------------------------------------
+
+
+def test_the_docs_name_every_variable_and_secret_and_trust_each_deploy_environment():
+    import json
+
+    doc = (ROOT / "docs" / "github-actions.md").read_text()
+    read = set(re.findall(r"\$\{\{ (?:vars|secrets)\.(\w+) \}\}", WORKFLOW.read_text()))
+    variables = {"AWS_REGION", "AWS_ROLE_ARN", "IMAGE_REPOSITORY", "EB_APPLICATION", "EB_BUCKET"}
+    assert read == variables | {"REGISTRY_USERNAME", "REGISTRY_PASSWORD"}
+    assert not [name for name in read if f"`{name}`" not in doc]
+    (policy,) = re.findall(r"```json\n(.*?)```", doc, re.DOTALL)
+    (statement,) = json.loads(policy)["Statement"]
+    subjects = statement["Condition"]["StringLike"]["token.actions.githubusercontent.com:sub"]
+    assert subjects == [f"repo:OWNER/REPO:environment:{environment_of(job)}" for job in deploy_jobs().values()]
