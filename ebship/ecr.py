@@ -87,6 +87,9 @@ def client_for(session: Any, repository: str, endpoint_url: str = "") -> Any:
     return session.client("ecr", region_name=region_of(repository), endpoint_url=endpoint_url or None)
 
 
+TOKEN_ORIGIN = "the AWS credentials: the login is an ECR token from GetAuthorizationToken, asked for at each push"
+
+
 class EcrError(PipelineError):
     pass
 
@@ -142,7 +145,7 @@ def credentials(client: Any, repository: str, console: Console) -> Credentials:
         raise EcrError(f"ECR's token for registry {ecr.account} is not base64 of user:password.")
     console.add_credentials(username, password)  # the password and base64 of user:password, which is the token
     endpoint = str(data.get("proxyEndpoint") or f"https://{ecr.host}")
-    return Credentials(endpoint.split("://", 1)[-1].rstrip("/"), username, password)
+    return Credentials(endpoint.split("://", 1)[-1].rstrip("/"), username, password, origin=TOKEN_ORIGIN)
 
 
 def push_repository(repository: str, login: Credentials) -> str:

@@ -46,6 +46,8 @@ class Credentials:
     registry: str
     username: str
     password: str = field(repr=False)
+    # Where they came from, for the hint of a refused login.
+    origin: str = field(default="REGISTRY_USERNAME and REGISTRY_PASSWORD", compare=False)
 
     def auth_config(self) -> dict[str, str]:
         return {"username": self.username, "password": self.password}
@@ -304,7 +306,7 @@ def login_failure(credentials: Credentials, reason: str, status: int | None) -> 
     if status == 401 or any(sign in lowered for sign in REFUSED):
         return (
             f"The registry {credentials.registry} refused the login of {credentials.username!r}: {reason}. "
-            "Check REGISTRY_USERNAME and REGISTRY_PASSWORD."
+            f"Check {credentials.origin}."
         )
     if any(sign in lowered for sign in UNREACHED):
         return (

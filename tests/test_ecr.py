@@ -12,7 +12,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from ebship import dockerrun, ecr
+from ebship import dockerrun, ecr, images
 from ebship.errors import PipelineError, UsageError
 from ebship.images import Credentials
 from ebship.output import Console
@@ -88,6 +88,7 @@ def test_credentials_come_from_the_token_and_are_masked():
         login = ecr.credentials(client, REPOSITORY, console)
     assert (login.registry, login.username, login.password) == ("123456789012.dkr.ecr.eu-west-1.amazonaws.com", "AWS", MARKER)
     assert MARKER not in repr(login)
+    assert login.origin == ecr.TOKEN_ORIGIN
     console.print(f"{MARKER} {_token('AWS', MARKER)} {login.password!r}")
     assert MARKER not in out.getvalue() and _token("AWS", MARKER) not in out.getvalue()
     assert ecr.push_repository(REPOSITORY, login) == REPOSITORY
@@ -96,6 +97,15 @@ def test_credentials_come_from_the_token_and_are_masked():
 def test_the_push_goes_to_the_registry_the_token_names():
     login = Credentials("127.0.0.1:5123", "AWS", MARKER)  # the local stand-in's proxyEndpoint
     assert ecr.push_repository(REPOSITORY, login) == "127.0.0.1:5123/acme/web"
+
+
+def test_a_refused_ecr_login_points_at_the_aws_credentials_not_the_registry_settings():
+    refusal = "login attempt to https://x/v2/ failed with status: 401 Unauthorized"
+    token_login = Credentials("123456789012.dkr.ecr.eu-west-1.amazonaws.com", "AWS", MARKER, origin=ecr.TOKEN_ORIGIN)
+    said = images.login_failure(token_login, refusal, 500)
+    assert "GetAuthorizationToken" in said and "REGISTRY_USERNAME" not in said
+    robot = Credentials("quay.io", "robot", MARKER)
+    assert images.login_failure(robot, refusal, 500).endswith("Check REGISTRY_USERNAME and REGISTRY_PASSWORD.")
 
 
 @pytest.mark.parametrize(
