@@ -32,7 +32,7 @@ def version(c, env=None, label=None, dry_run=False):
         "env": ENV,
         "label": "Version label to deploy (default: the commit's sha, as eb.version registered it).",
         "rollback": "On failure, redeploy the version that ran before (ROLLBACK=true does it by default).",
-        "timeout": "Seconds the whole deploy may take, waits included (DEPLOY_TIMEOUT, default 900).",
+        "timeout": "Whole seconds the whole deploy may take, waits included (DEPLOY_TIMEOUT, default 900).",
         "dry_run": DRY_RUN,
     }
 )
@@ -51,7 +51,7 @@ def deploy(c, env=None, label=None, rollback=False, timeout=None, dry_run=False)
         "prune": "Also remove variables the environment has but environments.toml no longer declares.",
         "like": "Apply the variables another environment declares (e.g. --env local --like stg to rehearse stg's).",
         "relaxed": "No warnings about characters outside Elastic Beanstalk's documented set (commas are refused all the same).",
-        "timeout": "Seconds the configuration update may take (DEPLOY_TIMEOUT).",
+        "timeout": "Whole seconds the configuration update may take (DEPLOY_TIMEOUT, default 900).",
         "dry_run": DRY_RUN,
     }
 )
