@@ -207,7 +207,9 @@ def _follow(
 
 
 def run(stack: Stack, deploys: int, pace: tuple[float, float], bundle: dict[str, str] | None, log, seed: int = 7) -> list[Sample]:  # type: ignore[no-untyped-def]
-    from ebship.deploy import Deployer, S3LastGood
+    from ebship.cloud import Storage
+    from ebship.deploy import Deployer
+    from ebship.lastgood import S3LastGood
     from ebship.job import Target
     from ebship.output import Console
 
@@ -230,7 +232,7 @@ def run(stack: Stack, deploys: int, pace: tuple[float, float], bundle: dict[str,
             Recording(tool_eb.client, start, (tool_eb, tool_s3)),
             Console(io.StringIO(), io.StringIO()),
             timeout=600,
-            last_good=S3LastGood(tool_s3.client, BUCKET, "bench"),
+            last_good=S3LastGood(Storage(tool_s3.client), BUCKET, "bench"),
         )
         results: dict[str, Follow] = {}
         deadline = time.time() + 600

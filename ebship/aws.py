@@ -7,14 +7,18 @@ at, become one line saying what to fix (``known_failure``), whichever call meets
 
 from __future__ import annotations
 
+import functools
 import os
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ebship.errors import EXIT_FAILED, EXIT_USAGE, PipelineError, UsageError
 from ebship.settings import Settings
 
 if TYPE_CHECKING:
     import boto3
+
+T = TypeVar("T")
 
 # Throttling ("Rate exceeded") and 5xx answers are retried with backoff by botocore's standard mode.
 RETRIES = {"mode": "standard", "max_attempts": 8}
@@ -55,6 +59,26 @@ def _stand_in_web_identity(settings: Settings) -> boto3.session.Session | None:
     return chain if credentials is not None and credentials.method == "assume-role-with-web-identity" else None
 
 
+def translated(make: Callable[..., T]) -> Callable[..., T]:
+    """Botocore's own failures while a session or client is made (a profile that does not exist, SSO expired, ...)
+    become the one line ``known_failure`` gives, as a call's would."""
+
+    @functools.wraps(make)
+    def making(*args: Any, **kwargs: Any) -> T:
+        from botocore.exceptions import BotoCoreError
+
+        try:
+            return make(*args, **kwargs)
+        except BotoCoreError as error:
+            known = known_failure(error)
+            if known is None:
+                raise
+            raise known from None
+
+    return making
+
+
+@translated
 def session(settings: Settings) -> boto3.session.Session:
     import boto3
 
@@ -77,6 +101,7 @@ def session(settings: Settings) -> boto3.session.Session:
     return current
 
 
+@translated
 def client(settings: Settings, service: str) -> Any:
     from botocore.config import Config
 
@@ -232,3 +257,69 @@ def describe_error(error: Exception) -> str:
     if detail:
         return f"{detail.get('Code', 'Error')}: {detail.get('Message', '')}".rstrip(": ")
     return str(error)
+
+
+# Still failing after botocore's own retries: a poller backs off and asks again rather than failing the deploy.
+TRANSIENT = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "ServiceUnavailable",
+        "InternalFailure",
+        "InternalError",
+        "500",
+        "502",
+        "503",
+        "504",
+    }
+)
+PRUNE_HINT = "Delete old versions with `inv eb.prune --keep N` (or set a version lifecycle policy)."
+PRIVILEGE_HINT = "The AWS identity in use lacks a permission for this call: check its IAM policy."
+HINTS = {
+    "TooManyApplicationVersionsException": PRUNE_HINT,
+    "TooManyApplicationVersions": PRUNE_HINT,
+    "InsufficientPrivilegesException": PRIVILEGE_HINT,
+    "InsufficientPrivileges": PRIVILEGE_HINT,
+    "OperationInProgressFailure": "Another operation is running on this resource: try again once it has finished.",
+    "S3LocationNotInServiceRegionException": "Use a bucket in the environment's region (EB_BUCKET).",
+}
+SERVICE_NAMES = {"elasticbeanstalk": "Elastic Beanstalk", "s3": "S3", "sts": "STS"}
+
+
+class CloudError(PipelineError):
+    """An AWS call refused, in the project's terms: the operation, AWS's error code and message, and a hint when one
+    helps. Every call of the facade (``call``) raises this and nothing else for an error AWS answered."""
+
+    def __init__(self, service: str, operation: str, error: Exception) -> None:
+        self.service = service
+        self.operation = operation
+        self.code = error_code(error)
+        self.message = str((getattr(error, "response", None) or {}).get("Error", {}).get("Message", ""))
+        hint = HINTS.get(self.code, "")
+        who = SERVICE_NAMES.get(service, service)
+        super().__init__(f"{who} refused {operation}: {describe_error(error)}" + (f"\n  {hint}" if hint else ""))
+
+    @property
+    def transient(self) -> bool:
+        return self.code in TRANSIENT
+
+
+def call(service: str, client: Any, operation: str, **params: Any) -> Any:
+    """Makes one call; AWS's refusals become ``CloudError``, and credentials or connections AWS cannot use become the one
+    line ``known_failure`` gives. This is the one place the project catches botocore's errors."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return getattr(client, operation)(**params)
+    except ClientError as error:
+        refused = credentials_failure(error)
+        if refused is not None:
+            raise refused from None
+        raise CloudError(service, operation, error) from None
+    except BotoCoreError as error:
+        known = known_failure(error)
+        if known is None:
+            raise
+        raise known from None

@@ -1,48 +1,36 @@
 """eb.deploy: put a registered version on an environment and report, truthfully, how it ended.
 
-Waits (bounded) for Ready, updates, follows the update's own events, confirms by the final state, and on failure can
-redeploy the version that ran before. One deadline covers all of it.
+The plan waits (bounded) for Ready, updates, follows the update's own events, confirms by the final state, and on
+failure can redeploy the version that ran healthy before. One deadline covers all of it. ``Deployer`` is the executor's
+actions for environment updates (eb.deploy's and eb.env's): the plan's steps dispatch to its ``eb_*`` methods.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
-from ebship.aws import error_code
-from ebship.beanstalk import Beanstalk, BeanstalkError, EnvState, Event
+from ebship.aws import CloudError
+from ebship.beanstalk import Beanstalk, EnvState
 from ebship.clock import Clock, Deadline, SystemClock
+from ebship.cloud import Cloud
 from ebship.environments import DEFAULT_HEALTH
-from ebship.errors import DeployTimeout, PipelineError, UsageError
+from ebship.errors import UsageError
 from ebship.job import Job, Target, accepted_health
+from ebship.lastgood import LastGood, MemoryLastGood, S3LastGood
 from ebship.output import Console
-from ebship.plan import Plan, Step, print_plan
+from ebship.plan import Plan, Step, executor
+from ebship.verdict import Report, judge
 from ebship.watch import DEFAULT_SCHEDULE, DEFAULT_SETTLE, Expectation, Outcome, Schedule, Watcher
 
 NOT_READY = "is in an invalid state for this operation"
 
 
-@dataclass
-class Report:
-    outcome: Outcome
-    label: str
-    target: Target
-    previous_label: str = ""
-    rollback: Outcome | None = None
-    no_op: bool = False
-    events: list[Event] = field(default_factory=list)
-
-
-def url_of(state: EnvState | None) -> str:
-    if state is None or not state.cname:
-        return ""
-    return state.cname if "://" in state.cname else f"http://{state.cname}"
-
-
-def plan_deploy(target: Target, label: str, state: EnvState) -> Plan:
+def plan_deploy(target: Target, label: str, state: EnvState, rollback_to: str | None = None) -> Plan:
+    """``rollback_to``: None when no rollback was asked for; "" when one was, but no other version is known to have
+    run healthy."""
     steps = []
     if state.status != "Ready":
         steps.append(
@@ -60,7 +48,18 @@ def plan_deploy(target: Target, label: str, state: EnvState) -> Plan:
             f"then follow it until Ready with health {'/'.join(target.health)}",
         )
     )
-    return Plan(f"eb.deploy {label} to {target.name} ({target.environment})", tuple(steps))
+    notes: tuple[str, ...] = ()
+    if rollback_to:
+        steps.append(
+            Step(
+                "eb.roll_back",
+                {"ApplicationName": target.application, "EnvironmentName": target.environment, "VersionLabel": rollback_to},
+                f"if the deploy fails: redeploy {rollback_to}, the last version that ran healthy on {target.environment}",
+            )
+        )
+    elif rollback_to == "":
+        notes = (f"no rollback if it fails: no version other than {label} is known to have run healthy on {target.environment}",)
+    return Plan(f"eb.deploy {label} to {target.name} ({target.environment})", tuple(steps), notes)
 
 
 def preflight(eb: Beanstalk, target: Target, label: str, version_pending: bool = False) -> EnvState:
@@ -81,51 +80,12 @@ def preflight(eb: Beanstalk, target: Target, label: str, version_pending: bool =
     return state
 
 
-class LastGood(Protocol):
-    """Where the label last deployed healthy to each environment is remembered, for rollbacks.
-
-    The environment's own VersionLabel cannot be trusted after a failed deploy: whether it reverts is UNCONFIRMED.
-    """
-
-    def read(self, environment: str) -> str: ...
-
-    def write(self, environment: str, label: str) -> None: ...
-
-
-class MemoryLastGood:
-    def __init__(self) -> None:
-        self.labels: dict[str, str] = {}
-
-    def read(self, environment: str) -> str:
-        return self.labels.get(environment, "")
-
-    def write(self, environment: str, label: str) -> None:
-        self.labels[environment] = label
-
-
-class S3LastGood:
-    """A small JSON object per environment in the deployment bucket, so any runner finds it."""
-
-    def __init__(self, s3: Any, bucket: str, prefix: str) -> None:
-        self.s3, self.bucket, self.prefix = s3, bucket, prefix.strip("/")
-
-    def key(self, environment: str) -> str:
-        return f"{self.prefix}/_environments/{environment}/last-good.json".lstrip("/")
-
-    def read(self, environment: str) -> str:
-        try:
-            body = self.s3.get_object(Bucket=self.bucket, Key=self.key(environment))["Body"].read()
-        except Exception as error:
-            if error_code(error):
-                return ""
-            raise
-        return str(json.loads(body).get("label", ""))
-
-    def write(self, environment: str, label: str) -> None:
-        if self.read(environment) == label:
-            return
-        body = json.dumps({"label": label, "recorded": datetime.now(UTC).isoformat()}).encode()
-        self.s3.put_object(Bucket=self.bucket, Key=self.key(environment), Body=body, ServerSideEncryption="AES256")
+def previous_healthy(state: EnvState, target: Target, last_good: LastGood) -> str:
+    """The version that ran healthy before this deploy: the environment's own when it is Ready and healthy now, else
+    the record of the last healthy deploy (after a failed deploy the environment's VersionLabel cannot be trusted)."""
+    if state.status == "Ready" and state.health in target.health:
+        return state.version_label
+    return last_good.read(target.environment)
 
 
 class Deployer:
@@ -152,7 +112,7 @@ class Deployer:
     def _watcher(self, deadline: Deadline) -> Watcher:
         return Watcher(self.eb, deadline, self._print_event, lambda note: self.console.print(f"  ({note})"), self.schedule)
 
-    def _print_event(self, event: Event) -> None:
+    def _print_event(self, event: Any) -> None:
         self.console.print(f"  {event.line()}")
 
     def run(
@@ -165,43 +125,72 @@ class Deployer:
             if not dry_run:
                 self.last_good.write(target.environment, label)
             return Report(Outcome("deployed", state), label, target, state.version_label, no_op=True)
-        plan = plan_deploy(target, label, state)
-        print_plan(plan, self.console, dry_run)
-        if dry_run:
-            return Report(Outcome("deployed", state), label, target, state.version_label, no_op=True)
-        deadline = Deadline(self.clock, self.timeout)
-        if state.status != "Ready":
-            # The update under way may be this very label's (a run interrupted after UpdateEnvironment): once it is
-            # over, deploying the label again would only repeat it.
-            ready = self._watcher(deadline).until_ready(target.environment)
-            if ready is not None and runs_healthy(ready, label, target):
-                self.console.print(
-                    f"{target.environment} now runs {label}, Ready and {ready.health}: the update that was under way "
-                    "deployed it; nothing to deploy."
-                )
-                self.last_good.write(target.environment, label)
-                return Report(Outcome("deployed", ready), label, target, ready.version_label, no_op=True)
-        outcome, before = self.update(target, {"VersionLabel": label}, Expectation(label, target.health, self.settle), deadline)
-        # A healthy environment runs what it says; after a failed deploy only our own record is trustworthy.
-        previous = before.version_label if before and before.health in target.health else self.last_good.read(target.environment)
-        report = Report(outcome, label, target, previous)
-        if outcome.ok:
+        previous = previous_healthy(state, target, self.last_good)
+        rollback_to = (previous if previous != label else "") if rollback else None
+        return self.execute(plan_deploy(target, label, state, rollback_to), target, label, dry_run, previous, state)
+
+    def execute(
+        self,
+        plan: Plan,
+        target: Target,
+        label: str,
+        dry_run: bool,
+        previous: str = "",
+        state: EnvState | None = None,
+    ) -> Report:
+        """Runs a plan of environment updates (or, on a dry run, prints it) under one deadline; returns the report."""
+        self.target = target
+        self.deadline = Deadline(self.clock, self.timeout)
+        self.report = Report(Outcome("planned", state), label, target, previous, planned=dry_run)
+        executor(self, self.console, dry_run).run(plan)
+        return self.report
+
+    # -- the plan's actions ------------------------------------------------------------------------------------------
+
+    def eb_wait_ready(self, EnvironmentName: str) -> None:  # noqa: N803 (AWS's names, as the plan shows them)
+        # The update under way may be this very label's (a run interrupted after UpdateEnvironment): once it is over,
+        # deploying the label again would only repeat it.
+        ready = self._watcher(self.deadline).until_ready(EnvironmentName)
+        label, target = self.report.label, self.target
+        if ready is not None and runs_healthy(ready, label, target):
+            self.console.print(
+                f"{target.environment} now runs {label}, Ready and {ready.health}: the update that was under way "
+                "deployed it; nothing to deploy."
+            )
             self.last_good.write(target.environment, label)
-        elif outcome.result == "failed" and rollback:
-            if not previous or previous == label:
-                self.console.print(f"No rollback: no version is known to have run healthy on {target.environment} before.")
-            else:
-                self.console.print(f"Rolling back {target.environment} to {previous}, the last version that ran healthy.")
-                back, _ = self.update(
-                    target,
-                    {"VersionLabel": previous},
-                    Expectation(previous, target.health, self.settle),
-                    Deadline(self.clock, self.timeout),
-                )
-                report.rollback = back
-                if back.ok:
-                    self.last_good.write(target.environment, previous)
-        return report
+            self.report = Report(Outcome("deployed", ready), label, target, ready.version_label, no_op=True)
+
+    def eb_update_environment(
+        self,
+        ApplicationName: str,  # noqa: N803
+        EnvironmentName: str,  # noqa: N803
+        VersionLabel: str = "",  # noqa: N803
+        OptionSettings: list[dict[str, str]] | None = None,  # noqa: N803
+        OptionsToRemove: list[dict[str, str]] | None = None,  # noqa: N803
+    ) -> None:
+        """Deploys a version or settings (or both), and follows the update to its verdict."""
+        if self.report.no_op:
+            return
+        change: dict[str, Any] = {
+            "VersionLabel": VersionLabel,
+            "OptionSettings": OptionSettings,
+            "OptionsToRemove": OptionsToRemove,
+        }
+        expect = Expectation(VersionLabel, self.target.health, self.settle)
+        self.report.outcome, _ = self.update(self.target, change, expect, self.deadline)
+        if self.report.outcome.ok and VersionLabel:
+            self.last_good.write(EnvironmentName, VersionLabel)
+
+    def eb_roll_back(self, ApplicationName: str, EnvironmentName: str, VersionLabel: str) -> None:  # noqa: N803
+        """Only after a failed deploy: redeploys the version that ran healthy before, under a deadline of its own."""
+        if self.report.no_op or self.report.outcome.result != "failed":
+            return
+        self.console.print(f"Rolling back {EnvironmentName} to {VersionLabel}, the last version that ran healthy.")
+        expect = Expectation(VersionLabel, self.target.health, self.settle)
+        back, _ = self.update(self.target, {"VersionLabel": VersionLabel}, expect, Deadline(self.clock, self.timeout))
+        self.report.rollback = back
+        if back.ok:
+            self.last_good.write(EnvironmentName, VersionLabel)
 
     def update(
         self, target: Target, change: dict[str, Any], expect: Expectation, deadline: Deadline
@@ -217,8 +206,14 @@ class Deployer:
                 ), None
             started = datetime.now(UTC)
             try:
-                request_id = self.eb.update(ApplicationName=target.application, EnvironmentName=target.environment, **change)
-            except BeanstalkError as error:
+                request_id = self.eb.update(
+                    application=target.application,
+                    environment=target.environment,
+                    version_label=change.get("VersionLabel", ""),
+                    option_settings=change.get("OptionSettings"),
+                    options_to_remove=change.get("OptionsToRemove"),
+                )
+            except CloudError as error:
                 if error.code == "InvalidParameterValue" and NOT_READY in error.message:
                     self.console.print(f"  ({target.environment} got busy before the update started; waiting for Ready again)")
                     continue
@@ -250,84 +245,46 @@ def going_on(target: Target, what: str) -> str:
     )
 
 
-def summarize(report: Report, console: Console) -> None:
-    """Prints the verdict; raises for anything but a healthy deploy so the exit code tells the truth."""
-    outcome, state = report.outcome, report.outcome.state
-    where = f"{report.target.name} ({report.target.environment})"
-    if report.no_op:
-        return
-    if outcome.ok and outcome.superseded_by:
-        console.print(
-            f"Deployed {report.label} to {where}: Elastic Beanstalk reported the update successful, then another update "
-            f"(request {outcome.superseded_by}) superseded it before its final state could be read; "
-            f"now {state.describe() if state else 'unknown'}."
-        )
-        return
-    if outcome.ok:
-        console.print(
-            f"Deployed {report.label} to {where}: {state.status}, health {state.health}, {url_of(state)}" if state else ""
-        )
-        return
-    lines = [f"Deploy of {report.label} to {where} {'TIMED OUT' if outcome.result == 'timeout' else 'FAILED'}."]
-    if outcome.cause:
-        lines += [f"  cause: {line}" for line in outcome.cause.splitlines()]
-    if report.rollback is None:
-        lines.append(f"  last known state: {state.describe() if state else 'unknown'}")
-    else:
-        # Both outcomes, each with its own state: the failed deploy's is history once the rollback has run.
-        lines.append(f"  state after the failed deploy: {state.describe() if state else 'unknown'}")
-        lines.append(f"  rollback to {report.previous_label}: {rollback_verdict(report.rollback)}")
-        lines.append(f"  now: {describe_final(report)}")
-    message = "\n".join(lines)
-    if outcome.result == "timeout":
-        raise DeployTimeout(message)
-    raise PipelineError(message)
-
-
-def rollback_verdict(back: Outcome) -> str:
-    if back.ok:
-        return "succeeded"
-    return back.result.upper() + (f" ({back.cause.splitlines()[0]})" if back.cause else "")
-
-
-def final_state(report: Report) -> EnvState | None:
-    """The state the environment was last seen in: after the rollback when one ran, else after the deploy."""
-    if report.rollback is not None and report.rollback.state is not None:
-        return report.rollback.state
-    return report.outcome.state
-
-
-def describe_final(report: Report) -> str:
-    state = final_state(report)
-    return state.describe() if state else "unknown"
-
-
-def deploy_task(job: Job, target: Target, label: str, rollback: bool, dry_run: bool) -> Report:
+def deploy(job: Job, target: Target, label: str, rollback: bool, dry_run: bool) -> Report:
     """eb.deploy as the task runs it: settings in, verdict out (raises unless the deploy ended healthy)."""
     report = run_deploy(job, target, label, rollback, dry_run)
-    summarize(report, job.console)
+    judge(report, job.console)
     return report
 
 
-def run_deploy(job: Job, target: Target, label: str, rollback: bool, dry_run: bool, version_pending: bool = False) -> Report:
-    """Deploys and returns the report without judging it (``summarize`` does); ``version_pending`` for a dry run
-    planned before eb.version has created the version."""
-    from ebship.aws import client
+def deployer_for(job: Job, cloud: Cloud) -> Deployer:
+    """The deployer with the job's settings: its deadline, the health settle time, the last-good record in the bucket,
+    and the tail logs fetched after a failure."""
     from ebship.logs import explainer
 
     settings = job.settings
-    settings.require("EB_APPLICATION")
-    target = replace(target, health=accepted_health(target, settings.accepted_health))
-    eb = Beanstalk(client(settings, "elasticbeanstalk"))
-    last_good = S3LastGood(client(settings, "s3"), settings.eb_bucket, settings.bundle_prefix) if settings.eb_bucket else None
-    deployer = Deployer(
-        eb,
+    last_good = S3LastGood(cloud.s3, settings.eb_bucket, settings.bundle_prefix) if settings.eb_bucket else None
+    return Deployer(
+        cloud.eb,
         job.console,
         float(settings.deploy_timeout),
+        clock=cloud.clock,
         last_good=last_good,
         settle=float(settings.health_settle_timeout),
-        explain=explainer(eb, job.console),
+        explain=explainer(cloud.eb, job.console),
     )
+
+
+def run_deploy(
+    job: Job,
+    target: Target,
+    label: str,
+    rollback: bool,
+    dry_run: bool,
+    version_pending: bool = False,
+    cloud: Cloud | None = None,
+) -> Report:
+    """Deploys and returns the report without judging it (``judge`` does); ``version_pending`` for a dry run planned
+    before eb.version has created the version."""
+    settings = job.settings
+    settings.require("EB_APPLICATION")
+    target = replace(target, health=accepted_health(target, settings.accepted_health))
+    deployer = deployer_for(job, cloud or Cloud(settings))
     return deployer.run(
         target, label, rollback=rollback or settings.rollback == "true", dry_run=dry_run, version_pending=version_pending
     )

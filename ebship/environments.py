@@ -8,7 +8,7 @@ One table per environment::
     health = ["Green"]                 # optional: EB health colours accepted after a deploy (else ACCEPTED_HEALTH)
     application = "sampleapp"          # optional: EB application name, overriding the project's default
     [stg.variables]                    # optional: the environment properties this environment should have
-    SECRET_KEY = "${SECRET_KEY}"       # a reference, resolved by ``ebship.envvars.resolve``; never a secret here
+    SECRET_KEY = "${SECRET_KEY}"       # a reference, resolved by ``ebship.envvars.resolve_references``; never a secret here
 
 Loading checks everything and reports every problem in one ``UsageError``: a TOML syntax error (file and line),
 unknown keys (a typo such as ``brnach`` is refused, with a suggestion), wrong types, Elastic Beanstalk environment

@@ -60,7 +60,7 @@ CONTROL_NAMES = {
 
 
 @dataclass(frozen=True)
-class Resolved:
+class ResolvedValues:
     """The values with every reference replaced, and which keys got (part of) their value from a reference."""
 
     values: Mapping[str, str] = field(repr=False)
@@ -126,7 +126,7 @@ def _substitute(key: str, value: str, lookup: Mapping[str, str]) -> _Substitutio
     return result
 
 
-def resolve(variables: Mapping[str, str], lookup: Mapping[str, str]) -> Resolved:
+def resolve_references(variables: Mapping[str, str], lookup: Mapping[str, str]) -> ResolvedValues:
     """Replaces the ``${NAME}`` references in ``variables``' values from ``lookup`` (the caller passes the process
     environment layered over ``.env``). One ``UsageError`` lists every unset reference and every malformed one."""
     values: dict[str, str] = {}
@@ -155,7 +155,7 @@ def resolve(variables: Mapping[str, str], lookup: Mapping[str, str]) -> Resolved
             lines.append("Malformed references:")
             lines.extend(malformed)
         raise UsageError("\n".join(lines))
-    return Resolved(values=values, references=references, substituted=tuple(sorted(substituted)))
+    return ResolvedValues(values=values, references=references, substituted=tuple(sorted(substituted)))
 
 
 # -- which values are secret ----------------------------------------------------------------------------------------

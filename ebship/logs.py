@@ -7,6 +7,7 @@ Fetching them is a courtesy: whatever goes wrong here adds one line saying so, n
 
 from __future__ import annotations
 
+import http.client
 import re
 import urllib.request
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from datetime import datetime, timedelta
 
 from ebship.beanstalk import Beanstalk, LogEntry
 from ebship.clock import Deadline
+from ebship.errors import PipelineError
 from ebship.output import Console
 
 TRACEBACK = "Traceback (most recent call last):"
@@ -154,7 +156,7 @@ def fetched(fetch: Callable[[str, float], str], url: str, deadline: Deadline) ->
     EnvironmentInfoDescription: "Make the URL available only to trusted parties")."""
     try:
         return fetch(url, max(1.0, min(10.0, deadline.left)))
-    except Exception as error:
+    except (OSError, ValueError, http.client.HTTPException) as error:  # urllib's errors, timeouts, a cut-off answer
         text = reason(error).replace(url, PRESIGNED).replace(url.partition("?")[2] or url, PRESIGNED)
         raise LogsUnavailable(text) from None
 
@@ -171,7 +173,7 @@ def explain_failure(
     console.print("Why it failed (each instance's tail logs, then enhanced health's causes):")
     try:
         tails = fetch_tails(eb, environment, deadline, fetch)
-    except Exception as error:  # a courtesy: no failure here may change the verdict
+    except (LogsUnavailable, PipelineError) as error:  # a courtesy: no failure here may change the verdict
         console.print(f"  Could not fetch the tail logs ({reason(error)}): {HOW_TO_GET}.")
         tails = {}
     for instance, text in tails.items():
@@ -181,7 +183,7 @@ def explain_failure(
             console.print(f"    {line}")
     try:
         causes = eb.health_causes(environment)
-    except Exception as error:
+    except PipelineError as error:
         console.print(f"  Could not read enhanced health's causes ({reason(error)}).")
         return
     for cause in causes:

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import time
-from typing import Any
+from datetime import UTC, datetime
 
-from ebship.aws import client
-from ebship.beanstalk import Beanstalk, Event
-from ebship.deploy import url_of
+from ebship.actions import Actions
+from ebship.beanstalk import Event, Version
+from ebship.cloud import Cloud
 from ebship.errors import UsageError
 from ebship.job import Job, Target
-from ebship.plan import Plan, Step, execute, print_plan
+from ebship.plan import Plan, Step, executor
+from ebship.verdict import url_of
 
 MAX_EVENTS = 1000  # DescribeEvents' MaxRecords: 1 to 1000 (botocore model)
+MIN_DATE = datetime.min.replace(tzinfo=UTC)
 
 
 def whole_number(flag: str, text: object, low: int, high: int | None = None) -> int:
@@ -27,12 +28,8 @@ def whole_number(flag: str, text: object, low: int, high: int | None = None) -> 
     return number
 
 
-def _eb(job: Job) -> Beanstalk:
-    return Beanstalk(client(job.settings, "elasticbeanstalk"))
-
-
-def status(job: Job, target: Target) -> None:
-    state = _eb(job).environment(target.environment, target.application)
+def status(job: Job, target: Target, cloud: Cloud | None = None) -> None:
+    state = (cloud or Cloud(job.settings)).eb.environment(target.environment, target.application)
     if state is None:
         raise UsageError(f"No environment named {target.environment!r} in application {target.application!r}.")
     rows = [
@@ -47,9 +44,10 @@ def status(job: Job, target: Target) -> None:
         job.console.print(f"{key:<12} {value}")
 
 
-def events(job: Job, target: Target, count: int, follow: bool, poll: float = 2.0) -> None:
-    eb = _eb(job)
-    seen: set[tuple[Any, ...]] = set()
+def events(job: Job, target: Target, count: int, follow: bool, poll: float = 2.0, cloud: Cloud | None = None) -> None:
+    """Prints the recent events; with ``follow``, goes on printing new ones every ``poll`` seconds until interrupted."""
+    cloud = cloud or Cloud(job.settings)
+    seen: set[tuple[object, ...]] = set()
 
     def show(batch: list[Event]) -> None:
         for event in batch:
@@ -57,49 +55,40 @@ def events(job: Job, target: Target, count: int, follow: bool, poll: float = 2.0
                 seen.add(event.key)
                 job.console.print(event.line())
 
-    show(eb.recent_events(target.environment, count))
+    show(cloud.eb.recent_events(target.environment, count))
     while follow:
-        time.sleep(poll)
-        show(eb.recent_events(target.environment, 100))
+        cloud.clock.sleep(poll)
+        show(cloud.eb.recent_events(target.environment, 100))
 
 
-def plan_prune(application: str, versions: list[dict[str, Any]], in_use: set[str], keep: int) -> Plan:
+def plan_prune(application: str, versions: list[Version], in_use: set[str], keep: int) -> Plan:
     """Versions beyond the newest ``keep``, minus those an environment runs; newest first as the API lists them."""
-    ordered = sorted(versions, key=lambda v: v["DateCreated"], reverse=True)
-    doomed = [v for v in ordered[keep:] if v["VersionLabel"] not in in_use]
-    kept_in_use = [v["VersionLabel"] for v in ordered[keep:] if v["VersionLabel"] in in_use]
-    notes = tuple(f"keeping {label}: an environment runs it" for label in kept_in_use)
-
-    def bundle(version: dict[str, Any]) -> tuple[str, str]:
-        source = version.get("SourceBundle") or {}
-        return (source.get("S3Bucket", ""), source.get("S3Key", ""))
-
+    ordered = sorted(versions, key=lambda v: v.created or MIN_DATE, reverse=True)
+    doomed = [v for v in ordered[keep:] if v.label not in in_use]
+    notes = tuple(f"keeping {v.label}: an environment runs it" for v in ordered[keep:] if v.label in in_use)
     # A bundle shared with a version that stays is left in S3, or the survivor could not be deployed again.
-    kept_bundles = {bundle(v) for v in ordered if v not in doomed}
+    kept_bundles = {(v.bucket, v.key) for v in ordered if v not in doomed}
     steps = tuple(
         Step(
             "eb.delete_application_version",
             {
                 "ApplicationName": application,
-                "VersionLabel": v["VersionLabel"],
-                "DeleteSourceBundle": bundle(v) not in kept_bundles,
+                "VersionLabel": v.label,
+                "DeleteSourceBundle": (v.bucket, v.key) not in kept_bundles,
             },
-            f"delete version {v['VersionLabel']}"
-            + (" and its bundle" if bundle(v) not in kept_bundles else " (its bundle is shared: kept)"),
+            f"delete version {v.label}"
+            + (" and its bundle" if (v.bucket, v.key) not in kept_bundles else " (its bundle is shared: kept)"),
         )
         for v in doomed
     )
     return Plan(f"eb.prune {application}: keep the newest {keep}", steps, notes)
 
 
-def prune(job: Job, keep: int, dry_run: bool) -> None:
+def prune(job: Job, keep: int, dry_run: bool, cloud: Cloud | None = None) -> None:
     keep = whole_number("--keep", keep, 1)
     job.settings.require("EB_APPLICATION")
-    eb = _eb(job)
+    actions = Actions(job, cloud)
     application = job.settings.eb_application
-    environments = eb.call("describe_environments", ApplicationName=application, IncludeDeleted=False)["Environments"]
-    in_use = {env.get("VersionLabel", "") for env in environments if env.get("Status") != "Terminated"}
-    plan = plan_prune(application, eb.versions(application), in_use, keep)
-    print_plan(plan, job.console, dry_run)
-    if not dry_run:
-        execute(plan, {"eb.delete_application_version": lambda **params: eb.call("delete_application_version", **params)})
+    in_use = {state.version_label for state in actions.cloud.eb.environments(application)}
+    plan = plan_prune(application, actions.cloud.eb.versions(application), in_use, keep)
+    executor(actions, job.console, dry_run).run(plan)

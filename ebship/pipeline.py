@@ -10,14 +10,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from ebship import environments, release, versions
+from ebship import environments, release, standin, targets, versions
 from ebship.aws import known_failure
-from ebship.deploy import Report, final_state, rollback_verdict, url_of
-from ebship.deploy import summarize as judge
+from ebship.deploy import run_deploy
 from ebship.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TIMEOUT, EXIT_USAGE, PipelineError, UsageError
 from ebship.job import Job, Target
 from ebship.output import Console
+from ebship.verdict import Report, final_state, judge, rollback_verdict, url_of
 
 DEPLOY_SETTINGS = ("IMAGE_REPOSITORY", "EB_APPLICATION", "EB_BUCKET")
 
@@ -79,7 +80,7 @@ class Runner:
         self.dry_run = dry_run
 
     def stage(self, name: str, body: Callable[[], str]) -> None:
-        """Runs one stage; its failure (or Ctrl-C) stops the run with the stage named."""
+        """Runs one stage; its failure (or Ctrl-C) stops the run with the stage named (``failed`` says why)."""
         self.console.print(f"\n=== {name} ===")
         stage = Stage(name)
         self.report.stages.append(stage)
@@ -90,85 +91,94 @@ class Runner:
         except KeyboardInterrupt:
             stage.result = "interrupted"
             raise
-        except Exception as error:
-            known = known_failure(error)
-            stage.detail = one_line(str(known)) if known is not None else f"unexpected error ({type(error).__name__})"
-            raise
         finally:
             stage.seconds = time.monotonic() - started
 
 
+def start(job: Job, *, explicit_env: str, ci: bool) -> CiReport:
+    """Decides where this run deploys, before anything runs (a missing target under CI stops here, exit 2)."""
+    decision = decide(job, explicit_env, ci)
+    job.console.print(f"inv ci: {decision.reason}.")
+    return CiReport(job.source.branch, decision)
+
+
 def run(
     job: Job,
+    report: CiReport,
     *,
-    explicit_env: str,
-    ci: bool,
     dry_run: bool,
-    targeted: Callable[[str], tuple[Job, Target]],
-    start_local: Callable[[], None],
-    deploy: Callable[[Job, Target, str, bool], Report],
-) -> CiReport:
-    """Runs the stages; never raises for a stage's failure: the report carries the exit code and the cause."""
-    decision = decide(job, explicit_env, ci)
-    report = CiReport(job.source.branch, decision)
+    start_local: Callable[[], Any] | None = None,
+) -> None:
+    """Runs the stages; raises at the first that fails (``failed`` records why, ``finish`` prints the summary).
+    ``start_local`` starts the stand-in for a rehearsal (default: ``ebship.standin.start``)."""
+    decision = report.decision
     runner = Runner(job.console, report, dry_run)
-    job.console.print(f"inv ci: {decision.reason}.")
-
-    def stages() -> None:
-        deploy_job, target = job, None
+    deploy_job, target = job, None
+    if decision.environment:
+        if decision.rehearsal:
+            starting = start_local or (lambda: standin.start(job.root, job.console))
+            runner.stage("local.up", lambda: _start_local(starting, dry_run))
+        if not (dry_run and decision.rehearsal and not _local_running(job)):
+            deploy_job, destination = targets.targeted(job.root, job.console, decision.environment)
+            target = destination.target
+    runner.stage("docker.build", lambda: release.build(deploy_job, dry_run=dry_run)[:19])
+    runner.stage("docker.test", lambda: _test(deploy_job, dry_run))
+    if target is None:
         if decision.environment:
-            if decision.rehearsal:
-                runner.stage("local.up", lambda: _start_local(start_local, dry_run))
-            if not (dry_run and decision.rehearsal and not _local_running(job)):
-                deploy_job, target = targeted(decision.environment)
-        runner.stage("docker.build", lambda: release.build(deploy_job, dry_run=dry_run)[:19])
-        runner.stage("docker.test", lambda: _test(deploy_job, dry_run))
-        if target is None:
-            if decision.environment:
-                job.console.print("(dry run: the local stand-in is not running, so the deploy stages are not planned)")
-            return
-        report.label = deploy_job.source.tag
+            job.console.print("(dry run: the local stand-in is not running, so the deploy stages are not planned)")
+        return
+    report.label = deploy_job.source.tag
+    deploy_to = target
 
-        def push() -> str:
-            report.digest = release.push(deploy_job, dry_run=dry_run)
-            return report.digest
+    def push() -> str:
+        report.digest = release.push(deploy_job, dry_run=dry_run)
+        return report.digest
 
-        runner.stage("docker.push", push)
-        runner.stage("s3.auth", lambda: release.upload_auth(deploy_job, dry_run=dry_run))
+    runner.stage("docker.push", push)
+    runner.stage("s3.auth", lambda: release.upload_auth(deploy_job, dry_run=dry_run))
 
-        def version() -> str:
-            try:
-                return versions.register(deploy_job, report.label, dry_run=dry_run).label
-            except versions.LabelConflict as conflict:
-                raise UsageError(f"{conflict.fact} {relabel_advice(target, report.label)}") from None
+    def version() -> str:
+        try:
+            return versions.register(deploy_job, report.label, dry_run=dry_run).label
+        except versions.LabelConflict as conflict:
+            raise UsageError(f"{conflict.fact} {relabel_advice(deploy_to, report.label)}") from None
 
-        runner.stage("eb.version", version)
+    runner.stage("eb.version", version)
 
-        def deploy_stage() -> str:
-            report.deploy = deploy(deploy_job, target, report.label, dry_run)
-            judge(report.deploy, job.console)  # raises unless healthy
-            state = report.deploy.outcome.state
-            return f"{state.health} at {url_of(state)}" if state and not dry_run else ""
+    def deploy_stage() -> str:
+        report.deploy = run_deploy(deploy_job, deploy_to, report.label, False, dry_run, version_pending=dry_run)
+        judge(report.deploy, job.console)  # raises unless healthy
+        state = report.deploy.outcome.state
+        return f"{state.health} at {url_of(state)}" if state and not dry_run else ""
 
-        runner.stage("eb.deploy", deploy_stage)
+    runner.stage("eb.deploy", deploy_stage)
 
-    try:
-        stages()
-    except KeyboardInterrupt:
-        report.exit_code = EXIT_INTERRUPTED
-        job.console.error("Interrupted.")
-    except Exception as error:
-        known = known_failure(error)
-        if known is None:  # a bug: its traceback, masked, for the report
-            job.console.traceback(error)
-            job.console.error(f"Unexpected error ({type(error).__name__}); the traceback above is masked.")
-            report.exit_code = EXIT_FAILED
-        else:
-            job.console.error(str(known))
-            report.exit_code = known.exit_code
+
+def interrupted(report: CiReport, console: Console) -> None:
+    report.exit_code = EXIT_INTERRUPTED
+    console.error("Interrupted.")
+
+
+def failed(report: CiReport, error: Exception, console: Console) -> None:
+    """Records why the run stopped: a known failure's one line, or, for a bug, its masked traceback."""
+    known = known_failure(error)
+    stage = next((s for s in reversed(report.stages) if s.result == "failed"), None)
+    if known is None:
+        console.traceback(error)
+        console.error(f"Unexpected error ({type(error).__name__}); the traceback above is masked.")
+        report.exit_code = EXIT_FAILED
+        detail = f"unexpected error ({type(error).__name__})"
+    else:
+        console.error(str(known))
+        report.exit_code = known.exit_code
+        detail = one_line(str(known))
+    if stage is not None and not stage.detail:
+        stage.detail = detail
+
+
+def finish(report: CiReport, console: Console, dry_run: bool) -> None:
     report.exit_code = settled_exit_code(report)
-    summarize(report, job.console, dry_run)
-    return report
+    summarize(report, console, dry_run)
 
 
 # Stages that change what others see (the registry, the bucket, the application, the environment) when they end ok.
@@ -200,7 +210,7 @@ def one_line(text: str) -> str:
     return "; ".join(line.strip() for line in text.splitlines()[:3])
 
 
-def _start_local(start_local: Callable[[], None], dry_run: bool) -> str:
+def _start_local(start_local: Callable[[], Any], dry_run: bool) -> str:
     if dry_run:
         return "would start the local stand-in if it is not running"
     start_local()

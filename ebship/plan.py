@@ -76,11 +76,40 @@ def print_plan(plan: Plan, console: Console, dry_run: bool) -> None:
         console.print("  nothing to do")
 
 
-Handler = Callable[..., Any]
+class Executor:
+    """Runs a plan: prints it, then dispatches each step to the method of ``actions`` named after its action
+    ("s3.put_object" runs ``actions.s3_put_object``), with the secrets the plan carries revealed only to that call."""
+
+    dry_run = False
+
+    def __init__(self, actions: object, console: Console) -> None:
+        self.actions = actions
+        self.console = console
+
+    def run(self, plan: Plan) -> list[Any]:
+        methods = [self.method(step.action) for step in plan.steps]  # every action known before the first runs
+        print_plan(plan, self.console, dry_run=False)
+        return [method(**reveal(dict(step.params))) for method, step in zip(methods, plan.steps, strict=True)]
+
+    def method(self, action: str) -> Callable[..., Any]:
+        method = getattr(self.actions, action.replace(".", "_"), None)
+        if not callable(method):
+            raise KeyError(f"{type(self.actions).__name__} has no method for the action {action!r}")
+        return method
 
 
-def execute(plan: Plan, handlers: Mapping[str, Handler]) -> list[Any]:
-    missing = {step.action for step in plan.steps} - handlers.keys()
-    if missing:
-        raise KeyError(f"no handler for {sorted(missing)}")
-    return [handlers[step.action](**reveal(dict(step.params))) for step in plan.steps]
+class DisplayExecutor:
+    """A dry run: prints the same plan, every parameter shown with its secrets masked, and runs nothing."""
+
+    dry_run = True
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def run(self, plan: Plan) -> list[Any]:
+        print_plan(plan, self.console, dry_run=True)
+        return []
+
+
+def executor(actions: object, console: Console, dry_run: bool) -> Executor | DisplayExecutor:
+    return DisplayExecutor(console) if dry_run else Executor(actions, console)

@@ -7,12 +7,15 @@ ordinary task works against it unchanged.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ebship import environments
+from ebship import job as jobs
 from ebship.errors import UsageError
-from ebship.job import Destination, Target
+from ebship.job import Destination, Job, Target
+from ebship.output import Console
 
 LOCAL = environments.LOCAL
 LOCAL_DIR = Path(".local") / "stand-in"
@@ -54,3 +57,17 @@ def destination(root: Path, name: str, application: str) -> Destination:
         )
     flags = {"EB_APPLICATION": app} if declared.application else {}
     return Destination(Target(name, declared.eb_environment, app, declared.health), declared, flags)
+
+
+def targeted(
+    root: Path, console: Console, env: str | None, flags: Mapping[str, str | None] | None = None
+) -> tuple[Job, Destination]:
+    """The job and the destination of ``--env``; a target's own settings (``local``'s endpoint, ...) rank below flags."""
+    if not env:
+        raise UsageError("Name the environment: --env stg (see environments.toml), or --env local for the stand-in.")
+    plain = jobs.load(root, console, flags)
+    found = destination(root, env, plain.settings.eb_application)
+    if not found.flags:
+        return plain, found
+    merged = {**found.flags, **{key: value for key, value in (flags or {}).items() if value is not None}}
+    return jobs.load(root, console, merged), found

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from ebship.beanstalk import Beanstalk, BeanstalkError, EnvState, Event
+from ebship.aws import CloudError
+from ebship.beanstalk import Beanstalk, EnvState, Event
 from ebship.clock import Deadline
 
 # The one event that closes a successful update (developer guide, eb3-deploy.md: the last of the four deploy events).
@@ -167,7 +168,7 @@ class Watcher:
         self.calls += 1
         try:
             return operation()
-        except BeanstalkError as error:
+        except CloudError as error:
             if not error.transient:
                 raise
             self.on_note(f"Elastic Beanstalk answered {error.code}; asking again later.")
@@ -318,7 +319,7 @@ class Watcher:
         """Enhanced health's causes, as ": cause; cause", or "" (basic health has none to give)."""
         try:
             causes = self._ask(functools.partial(self.eb.health_causes, name))
-        except BeanstalkError:
+        except CloudError:
             return ""
         return (": " + "; ".join(causes)) if isinstance(causes, list) and causes else ""
 

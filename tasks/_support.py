@@ -11,7 +11,7 @@ from invoke import Exit
 
 from ebship import job as jobs
 from ebship import targets
-from ebship.errors import EXIT_FAILED, EXIT_INTERRUPTED, UsageError
+from ebship.errors import EXIT_FAILED, EXIT_INTERRUPTED
 from ebship.job import Destination, Job
 from ebship.output import console
 
@@ -26,15 +26,8 @@ def job(flags: Mapping[str, str | None] | None = None) -> Job:
 
 
 def targeted(env: str | None, flags: Mapping[str, str | None] | None = None) -> tuple[Job, Destination]:
-    """The job and the resolved ``--env``; a target's own settings (``local``'s endpoint, ...) rank below flags."""
-    if not env:
-        raise UsageError("Name the environment: --env stg (see environments.toml), or --env local for the stand-in.")
-    plain = job(flags)
-    resolved = targets.destination(ROOT, env, plain.settings.eb_application)
-    if not resolved.flags:
-        return plain, resolved
-    merged = {**resolved.flags, **{key: value for key, value in (flags or {}).items() if value is not None}}
-    return job(merged), resolved
+    """The job and the destination of ``--env``; a target's own settings (``local``'s endpoint, ...) rank below flags."""
+    return targets.targeted(ROOT, console, env, flags)
 
 
 def job_for(env: str | None, flags: Mapping[str, str | None] | None = None) -> Job:

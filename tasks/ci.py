@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from invoke import Exit, task
+from invoke import Exit
 
+from ebship.job import Job
+from tasks._flags import task
 from tasks._support import job, reported, targeted
+
+if TYPE_CHECKING:
+    from ebship.pipeline import CiReport
 
 
 @task(
@@ -18,25 +25,24 @@ from tasks._support import job, reported, targeted
 @reported
 def ci(c, env=None, dry_run=False):
     """Build, test, and on a deploy branch push, upload auth, register and deploy; rehearses locally by default."""
-    from ebship import pipeline
-    from ebship.deploy import run_deploy
-    from tasks.local import start
-
-    def target_of(name: str):
-        resolved_job, resolved = targeted(name)
-        return resolved_job, resolved.target
-
-    report = pipeline.run(
-        job(),
-        explicit_env=env or "",
-        ci=os.environ.get("CI", "").lower() in ("true", "1", "yes"),
-        dry_run=dry_run,
-        targeted=target_of,
-        start_local=start,
-        deploy=lambda deploy_job, target, label, dry: run_deploy(deploy_job, target, label, False, dry, version_pending=dry),
-    )
+    report = run_ci(job(), env or "", os.environ.get("CI", "").lower() in ("true", "1", "yes"), dry_run)
     if report.exit_code:
         raise Exit(code=report.exit_code)
+
+
+def run_ci(current: Job, env: str, ci: bool, dry_run: bool, start_local: Callable[[], Any] | None = None) -> CiReport:
+    """inv ci's run and its last-resort handler: whatever stops the stages, the summary says how far the run got."""
+    from ebship import pipeline
+
+    report = pipeline.start(current, explicit_env=env, ci=ci)
+    try:
+        pipeline.run(current, report, dry_run=dry_run, start_local=start_local)
+    except KeyboardInterrupt:
+        pipeline.interrupted(report, current.console)
+    except Exception as error:  # the last-resort handler of inv ci: a bug's masked traceback, then the summary
+        pipeline.failed(report, error, current.console)
+    pipeline.finish(report, current.console, dry_run)
+    return report
 
 
 @task(help={"env": "Environment to check: a name from environments.toml, or local."})

@@ -42,7 +42,7 @@ def deploy(c, env=None, label=None, rollback=False, timeout=None, dry_run=False)
     from ebship import deploy as deploying
 
     current, resolved = targeted(env, {"DEPLOY_TIMEOUT": seconds("--timeout", timeout)})
-    deploying.deploy_task(current, resolved.target, label or current.source.tag, rollback, dry_run)
+    deploying.deploy(current, resolved.target, label or current.source.tag, rollback, dry_run)
 
 
 @task(

@@ -7,6 +7,7 @@ paths the stand-in cannot produce (S3 denying the upload, a version FAILED) use 
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import tarfile
 import uuid
@@ -20,10 +21,12 @@ from botocore.stub import Stubber
 from tests_support import MARKER_PASSWORD, REGION, FakeClock, s3_client, standin_client
 
 from ebship import release, versions
+from ebship.actions import Actions
 from ebship.beanstalk import Beanstalk
-from ebship.deploy import S3LastGood
+from ebship.cloud import Cloud, Storage
 from ebship.errors import DeployTimeout, PipelineError
 from ebship.job import Job
+from ebship.lastgood import S3LastGood
 from ebship.output import Console
 from ebship.settings import load
 
@@ -86,6 +89,11 @@ def job_for(tmp_path: Path, registry: Any = None) -> Job:
     return Job(tmp_path, settings, Console(io.StringIO(), io.StringIO()))
 
 
+def on(s3: Any) -> Cloud:
+    """The facade over a stubbed S3 client."""
+    return Cloud(load({}, environ={"AWS_REGION": REGION}), s3=Storage(s3))
+
+
 def denied(stubber: Stubber, method: str, code: str = "AccessDenied", status: int = 403) -> None:
     stubber.add_client_error(method, service_error_code=code, service_message="Access Denied", http_status_code=status)
 
@@ -96,7 +104,7 @@ def test_s3_auth_names_the_permission_when_the_upload_is_denied(tmp_path: Path, 
         denied(stubber, "get_object")
         denied(stubber, "put_object")
         with pytest.raises(PipelineError) as raised:
-            release.upload_auth(job_for(tmp_path, registry), s3=s3)
+            release.upload_auth(job_for(tmp_path, registry), cloud=on(s3))
     message = str(raised.value)
     assert raised.value.exit_code == 1
     assert "s3:PutObject on arn:aws:s3:::deploy-bucket/registry-auth/config.json" in message
@@ -108,14 +116,14 @@ def test_s3_auth_uploads_when_reading_is_denied(tmp_path: Path, registry: Any) -
     with Stubber(s3) as stubber:
         denied(stubber, "get_object")
         stubber.add_response("put_object", {})
-        assert release.upload_auth(job_for(tmp_path, registry), s3=s3) == "s3://deploy-bucket/registry-auth/config.json"
+        assert release.upload_auth(job_for(tmp_path, registry), cloud=on(s3)) == "s3://deploy-bucket/registry-auth/config.json"
         stubber.assert_no_pending_responses()
 
 
 @pytest.mark.parametrize("list_bucket", ["granted", "denied"])
 def test_the_last_good_version_record_reads_as_none_yet_in_both_modes(project: Any, standin: Any, list_bucket: str) -> None:
     standin(s3_list_bucket=list_bucket)
-    record = S3LastGood(s3_client(project.env), project.env["EB_BUCKET"], f"deploy-{uuid.uuid4().hex[:8]}")
+    record = S3LastGood(Storage(s3_client(project.env)), project.env["EB_BUCKET"], f"deploy-{uuid.uuid4().hex[:8]}")
     assert record.read("stg") == ""
     record.write("stg", "v1")
     assert record.read("stg") == "v1"
@@ -225,10 +233,18 @@ def stubbed_versions(*statuses: str) -> tuple[Beanstalk, Stubber]:
     return Beanstalk(client), stubber
 
 
+def wait_processed(eb: Beanstalk, job: Job, timeout: float) -> None:
+    """eb.version's wait for processing, on a fake clock, with DEPLOY_TIMEOUT set to ``timeout``."""
+    job = dataclasses.replace(job, settings=dataclasses.replace(job.settings, deploy_timeout=str(timeout)))
+    actions = Actions(job, Cloud(job.settings, FakeClock(), eb=eb))
+    version = spec()
+    actions.eb_wait_processed(version.application, version.label, version.bucket, version.key)
+
+
 def test_a_failed_version_is_a_failure_naming_the_bundle(tmp_path: Path) -> None:
     eb, stubber = stubbed_versions("Unprocessed", "Processing", "Failed")
     with pytest.raises(PipelineError) as raised:
-        versions.wait_processed(eb, spec(), job_for(tmp_path), 60, clock=FakeClock())
+        wait_processed(eb, job_for(tmp_path), 60)
     assert raised.value.exit_code == 1
     assert "status FAILED" in str(raised.value) and "s3://deploy-bucket/deploy/v1/Dockerrun.aws.json" in str(raised.value)
     stubber.assert_no_pending_responses()
@@ -237,5 +253,5 @@ def test_a_failed_version_is_a_failure_naming_the_bundle(tmp_path: Path) -> None
 def test_processing_past_the_deadline_is_a_timeout_with_the_last_status(tmp_path: Path) -> None:
     eb, _ = stubbed_versions(*["PROCESSING"] * 40)
     with pytest.raises(DeployTimeout) as raised:
-        versions.wait_processed(eb, spec(), job_for(tmp_path), 10, clock=FakeClock())
+        wait_processed(eb, job_for(tmp_path), 10)
     assert raised.value.exit_code == 3 and "still PROCESSING after 10 s" in str(raised.value)

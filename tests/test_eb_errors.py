@@ -9,7 +9,8 @@ import pytest
 from botocore.stub import Stubber
 from tests_support import FakeClock
 
-from ebship.beanstalk import Beanstalk, BeanstalkError
+from ebship.aws import CloudError
+from ebship.beanstalk import Beanstalk
 from ebship.deploy import Deployer
 from ebship.errors import EXIT_FAILED
 from ebship.job import Target
@@ -40,8 +41,8 @@ def test_create_version_errors_carry_a_hint(code, hint):
         stub.add_client_error(
             "create_application_version", service_error_code=code, service_message="limit", http_status_code=400
         )
-        with pytest.raises(BeanstalkError) as raised:
-            Beanstalk(client).call("create_application_version", ApplicationName="web", VersionLabel="v2")
+        with pytest.raises(CloudError) as raised:
+            Beanstalk(client).create_version("web", "v2", "", "b", "deploy/v2/Dockerrun.aws.json")
     assert raised.value.exit_code == EXIT_FAILED
     assert code in str(raised.value) and hint in str(raised.value)
     assert not raised.value.transient
@@ -61,7 +62,7 @@ def test_insufficient_privileges_on_update_fails_the_deploy_clearly():
             http_status_code=403,
         )
         deployer = Deployer(Beanstalk(client), Console(out, io.StringIO()), 60, FakeClock(), Schedule())
-        with pytest.raises(BeanstalkError, match="InsufficientPrivileges"):
+        with pytest.raises(CloudError, match="InsufficientPrivileges"):
             deployer.run(Target("stg", "web-stg", "web"), "v2")
 
 
@@ -74,8 +75,8 @@ def test_operation_in_progress_is_reported_not_retried():
             service_message="busy",
             http_status_code=400,
         )
-        with pytest.raises(BeanstalkError) as raised:
-            Beanstalk(client).call("delete_application_version", ApplicationName="web", VersionLabel="v0")
+        with pytest.raises(CloudError) as raised:
+            Beanstalk(client).delete_version("web", "v0", delete_bundle=False)
     assert "try again" in str(raised.value) and not raised.value.transient
 
 
@@ -83,6 +84,6 @@ def test_throttling_left_after_retries_counts_as_transient():
     client = eb_client()
     with Stubber(client) as stub:
         stub.add_client_error("describe_environments", service_error_code="Throttling", service_message="Rate exceeded")
-        with pytest.raises(BeanstalkError) as raised:
+        with pytest.raises(CloudError) as raised:
             Beanstalk(client).environment("web-stg")
     assert raised.value.transient

@@ -73,7 +73,7 @@ def test_the_repository_file_loads_and_its_values_pass_the_strict_check():
     assert environments.for_branch("release/prod", loaded).name == "prod"
     for environment in loaded.values():
         references = {name for value in environment.variables.values() for name in _names(value)}
-        resolved = envvars.resolve(environment.variables, {name: "token-value" for name in references})
+        resolved = envvars.resolve_references(environment.variables, {name: "token-value" for name in references})
         envvars.validate(resolved.values)  # e.g. no "*" or "," that EB documents as refused
 
 

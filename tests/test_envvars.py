@@ -31,7 +31,7 @@ AWKWARD = {
 
 def unset_message(variables, lookup) -> str:
     with pytest.raises(UsageError) as raised:
-        envvars.resolve(variables, lookup)
+        envvars.resolve_references(variables, lookup)
     assert raised.value.exit_code == EXIT_USAGE
     return str(raised.value)
 
@@ -47,7 +47,7 @@ def invalid_message(values, strict=True, kept=None) -> str:
 
 
 def test_a_reference_is_replaced_anywhere_and_several_times():
-    resolved = envvars.resolve(
+    resolved = envvars.resolve_references(
         {
             "WHOLE": "${SECRET_KEY}",
             "INSIDE": "postgres://app:${DB_PASSWORD}@${DB_HOST}:5432/app",
@@ -67,7 +67,7 @@ def test_a_reference_is_replaced_anywhere_and_several_times():
 
 
 def test_secret_values_hold_the_referencing_values_and_the_looked_up_parts():
-    resolved = envvars.resolve(
+    resolved = envvars.resolve_references(
         {"URL": "postgres://app:${PW}@db/app", "KEY": "${SECRET_KEY}", "PLAIN": "not-secret", "E": "${EMPTY}"},
         {"PW": "hunter2", "SECRET_KEY": MARKER, "EMPTY": ""},
     )
@@ -78,12 +78,12 @@ def test_secret_values_hold_the_referencing_values_and_the_looked_up_parts():
 
 
 def test_an_empty_value_in_the_environment_counts_as_set():
-    assert envvars.resolve({"A": "x${EMPTY}y"}, {"EMPTY": ""}).values == {"A": "xy"}
+    assert envvars.resolve_references({"A": "x${EMPTY}y"}, {"EMPTY": ""}).values == {"A": "xy"}
 
 
 def test_the_process_environment_layered_over_dotenv():
     lookup = ChainMap({"A": "from-environment"}, {"A": "from-dotenv", "B": "only-in-dotenv"})
-    assert envvars.resolve({"X": "${A}/${B}"}, lookup).values == {"X": "from-environment/only-in-dotenv"}
+    assert envvars.resolve_references({"X": "${A}/${B}"}, lookup).values == {"X": "from-environment/only-in-dotenv"}
 
 
 @pytest.mark.parametrize(
@@ -103,17 +103,17 @@ def test_the_process_environment_layered_over_dotenv():
     ],
 )
 def test_escapes_and_literal_dollar_signs(written, result):
-    assert envvars.resolve({"K": written}, {"A": "value"}).values == {"K": result}
+    assert envvars.resolve_references({"K": written}, {"A": "value"}).values == {"K": result}
 
 
 def test_an_escaped_reference_is_no_reference():
-    resolved = envvars.resolve({"K": "$${SECRET}"}, {})
+    resolved = envvars.resolve_references({"K": "$${SECRET}"}, {})
     assert resolved.values == {"K": "${SECRET}"}
     assert resolved.secret_keys == frozenset()
 
 
 def test_substituted_text_is_never_scanned_again():
-    resolved = envvars.resolve({"K": "${A}"}, {"A": "${B} and $${C}", "B": "no"})
+    resolved = envvars.resolve_references({"K": "${A}"}, {"A": "${B} and $${C}", "B": "no"})
     assert resolved.values == {"K": "${B} and $${C}"}
 
 
@@ -398,7 +398,7 @@ def test_awkward_values_survive_resolve_validate_diff_and_the_api_call_unchanged
     written["FROM_ENV"] = "${AWKWARD_SECRET}"
     written["MIXED"] = "user=${USER_NAME} pass='${PASSWORD}' \\${USER_NAME}"
     lookup = {"AWKWARD_SECRET": "\"q\" 'q' \\ = @ : / + - _ .  x", "USER_NAME": "a@b", "PASSWORD": 'p"w\\d='}
-    resolved = envvars.resolve(written, lookup)
+    resolved = envvars.resolve_references(written, lookup)
     expected = dict(AWKWARD, FROM_ENV=lookup["AWKWARD_SECRET"], MIXED="user=a@b pass='p\"w\\d=' \\a@b")
     assert resolved.values == expected
     envvars.validate(resolved.values)
@@ -420,7 +420,7 @@ def test_awkward_values_survive_resolve_validate_diff_and_the_api_call_unchanged
 
 def test_a_refused_secret_from_the_environment_never_reaches_any_message():
     lookup = {"REGISTRY_PASSWORD": BAD_MARKER + ",x"}
-    resolved = envvars.resolve({"REGISTRY_PASSWORD": "${REGISTRY_PASSWORD}"}, lookup)
+    resolved = envvars.resolve_references({"REGISTRY_PASSWORD": "${REGISTRY_PASSWORD}"}, lookup)
     assert resolved.values["REGISTRY_PASSWORD"] == lookup["REGISTRY_PASSWORD"]
     with pytest.raises(UsageError) as raised:
         envvars.validate(resolved.values, secret_keys=resolved.secret_keys)

@@ -18,7 +18,7 @@ MALFORMED = (
 
 def resolve_error(variables: dict[str, str], lookup: dict[str, str]) -> str:
     with pytest.raises(UsageError) as raised:
-        envvars.resolve(variables, lookup)
+        envvars.resolve_references(variables, lookup)
     return str(raised.value)
 
 
@@ -53,7 +53,9 @@ def test_unset_names_are_listed_once_each_in_order_of_name():
 
 
 def test_resolved_values_references_and_substituted_values():
-    resolved = envvars.resolve({"URL": "pg://${U}:${P}@h/${U}", "APP": "app", "E": "$${X}"}, {"U": "user", "P": "pw-1"})
+    resolved = envvars.resolve_references(
+        {"URL": "pg://${U}:${P}@h/${U}", "APP": "app", "E": "$${X}"}, {"U": "user", "P": "pw-1"}
+    )
     assert dict(resolved.values) == {"URL": "pg://user:pw-1@h/user", "APP": "app", "E": "${X}"}
     assert dict(resolved.references) == {"URL": ("U", "P")}
     assert resolved.substituted == ("pw-1", "user")
@@ -62,7 +64,7 @@ def test_resolved_values_references_and_substituted_values():
 
 
 def test_a_none_in_the_lookup_is_unset_and_an_empty_string_is_set():
-    assert envvars.resolve({"K": "a${E}b"}, {"E": ""}).values == {"K": "ab"}
+    assert envvars.resolve_references({"K": "a${E}b"}, {"E": ""}).values == {"K": "ab"}
     assert "  K: ${N} is not set" in resolve_error({"K": "${N}"}, {"N": None})  # type: ignore[dict-item]
 
 

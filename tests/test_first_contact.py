@@ -17,11 +17,12 @@ import boto3
 import pytest
 from tests_support import MARKER_PASSWORD, REGION, Project, base_env, copy_project
 
-from ebship import aws, doctor, pipeline, versions
+from ebship import aws, cloud, doctor, pipeline
 from ebship import settings as settings_module
-from ebship.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
+from ebship.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 from ebship.job import Destination, Job, Target
 from ebship.output import Console
+from tasks.ci import run_ci
 
 NO_CREDENTIALS = "No AWS credentials found"
 MARKER_KEY_ID = "AKIAM4RK3R7F3A000000"
@@ -143,7 +144,7 @@ def test_credentials_aws_refuses_become_one_line_exit_2(fresh_run, service, oper
             if service == "s3":
                 made.list_objects_v2(Bucket="some-bucket")
             else:  # through the facade that turns other refusals into its own message: this one must get through
-                Beanstalk(made).call("describe_environments", EnvironmentNames=["sampleapp-stg"])
+                Beanstalk(made).environment("sampleapp-stg")
     assert raised.value.exit_code == EXIT_USAGE
     assert code in str(raised.value) and says in str(raised.value)
     assert "\n" not in str(raised.value) and MARKER_KEY_ID not in str(raised.value) and MARKER_PASSWORD not in str(raised.value)
@@ -232,7 +233,7 @@ def test_doctor_application_and_environment_checks_fail_cleanly_on_a_refusal(fre
     with AWS's words; the table goes on."""
     from botocore.stub import Stubber
 
-    answers = {  # each check makes a client of its own, in the table's order
+    answers = {  # the facade makes one client per service, on first use; each answers in the table's order
         "sts": [lambda stub: stub.add_response("get_caller_identity", {"Arn": "arn:aws:iam::123456789012:user/ci"})],
         "s3": [
             lambda stub: stub.add_response("get_bucket_location", {}),  # us-east-1
@@ -251,11 +252,12 @@ def test_doctor_application_and_environment_checks_fail_cleanly_on_a_refusal(fre
     def stubbed(settings, service):
         made = aws.client(settings, service)
         stub = Stubber(made)
-        answers[service].pop(0)(stub)
+        for answer in answers[service]:
+            answer(stub)
         stub.activate()
         return made
 
-    monkeypatch.setattr(doctor, "client", stubbed)
+    monkeypatch.setattr(cloud, "client", stubbed)
     settings = settings_module.load(
         {"EB_BUCKET": "deploys", "EB_APPLICATION": "sampleapp"}, environ={"AWS_REGION": REGION}, dotenv_path=tmp_path / ".env"
     )
@@ -276,7 +278,7 @@ def test_doctor_application_and_environment_checks_fail_cleanly_on_a_refusal(fre
     ("constraint", "region"), [(None, "us-east-1"), ("", "us-east-1"), ("EU", "eu-west-1"), ("eu-west-2", "eu-west-2")]
 )
 def test_bucket_region_reads_the_legacy_constraints(constraint, region):
-    assert aws.bucket_region(constraint) == region
+    assert cloud.bucket_region(constraint) == region
 
 
 @pytest.mark.slow
@@ -301,12 +303,12 @@ def test_doctor_and_eb_version_agree_on_a_legacy_eu_bucket(aws_env, tmp_path):
         target = Target("stg", "sampleapp-stg", "sampleapp")
         doctor.run(a_job(tmp_path, settings, Console(io.StringIO(), io.StringIO())), Destination(target, None, {}), lines.append)
         assert (table_of("\n".join(lines))["bucket"] == "PASS") is agrees, "\n".join(lines)
-        s3 = aws.client(settings, "s3")
+        storage = cloud.Cloud(settings).s3
         if agrees:
-            versions.check_bucket_region(s3, bucket, region)
+            storage.require_bucket_in(bucket, region)
         else:
-            with pytest.raises(Exception, match="is in eu-west-1"):
-                versions.check_bucket_region(s3, bucket, region)
+            with pytest.raises(UsageError, match="is in eu-west-1"):
+                storage.require_bucket_in(bucket, region)
 
 
 # --- inv ci's summary: OK only when every stage ended ok -------------------------------------------------------------
@@ -330,10 +332,7 @@ def rehearsal(tmp_path: Path, start_local) -> tuple[pipeline.CiReport, str, str]
     settings = settings_module.load({}, environ={}, dotenv_path=tmp_path / ".env")
     job = a_job(git_project(tmp_path / "project"), settings, Console(out, err))
 
-    def never(*_):
-        raise AssertionError("not reached")
-
-    report = pipeline.run(job, explicit_env="", ci=False, dry_run=False, targeted=never, start_local=start_local, deploy=never)
+    report = run_ci(job, "", ci=False, dry_run=False, start_local=start_local)
     return report, out.getvalue(), err.getvalue()
 
 

@@ -57,7 +57,7 @@ def test_keys_that_do_not(key):
 
 
 def test_secret_values_hold_the_values_of_keys_that_name_a_secret_even_when_written_plainly():
-    resolved = envvars.resolve({"API_TOKEN": "plain-t0ken", "APP_NAME": "sampleapp", "DSN": "x"}, {})
+    resolved = envvars.resolve_references({"API_TOKEN": "plain-t0ken", "APP_NAME": "sampleapp", "DSN": "x"}, {})
     assert "plain-t0ken" in resolved.secret_values
     assert "sampleapp" not in resolved.secret_values
 
@@ -129,5 +129,7 @@ def test_every_task_registers_the_declared_secrets(tmp_path, monkeypatch):
 
 
 def test_switches_are_never_masked_even_under_a_secret_name():
-    resolved = envvars.resolve({"SECRET_CHECKS": "true", "API_TOKEN_REQUIRED_KEY": "off", "DB_PASSWORD": "${PW}"}, {"PW": "no"})
+    resolved = envvars.resolve_references(
+        {"SECRET_CHECKS": "true", "API_TOKEN_REQUIRED_KEY": "off", "DB_PASSWORD": "${PW}"}, {"PW": "no"}
+    )
     assert resolved.secret_values == ()

@@ -7,7 +7,7 @@ import pytest
 from ebship import images, registry_auth
 from ebship.errors import PipelineError
 from ebship.output import MASK, Console
-from ebship.plan import Plan, Secret, Step, execute, print_plan
+from ebship.plan import DisplayExecutor, Executor, Plan, Secret, Step, print_plan
 
 PASSWORD = 'p"a$s\\w€rd'
 
@@ -38,8 +38,34 @@ def test_plan_prints_secrets_masked_and_executes_with_real_values():
     plan = Plan("demo", (Step("put", {"Body": b"abc", "Password": Secret("s3cr3t-value")}, "put something"),))
     print_plan(plan, console, dry_run=True)
     assert "s3cr3t-value" not in out.getvalue() and "<3 bytes>" in out.getvalue()
-    seen = execute(plan, {"put": lambda Body, Password: (Body, Password)})
-    assert seen == [(b"abc", "s3cr3t-value")]
+
+    class Actions:
+        def put(self, Body, Password):  # noqa: N803
+            return Body, Password
+
+    assert Executor(Actions(), console).run(plan) == [(b"abc", "s3cr3t-value")]
+    assert "s3cr3t-value" not in out.getvalue()
+
+
+def test_the_display_executor_prints_the_plan_and_runs_nothing():
+    console, out, _ = console_with_secret()
+    plan = Plan("demo", (Step("s3.put_object", {"Key": "k", "Password": Secret("s3cr3t-value")}, "put something"),))
+    assert DisplayExecutor(console).run(plan) == []
+    assert "Dry run, nothing will change. demo:" in out.getvalue() and "Password: ****" in out.getvalue()
+
+
+def test_an_executor_refuses_a_plan_it_has_no_method_for_before_running_any_step():
+    console, _, _ = console_with_secret()
+    ran = []
+
+    class Actions:
+        def first(self):
+            ran.append("first")
+
+    plan = Plan("demo", (Step("first", {}, "one"), Step("s3.missing", {}, "two")))
+    with pytest.raises(KeyError, match="s3.missing"):
+        Executor(Actions(), console).run(plan)
+    assert ran == []
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,138 @@
+"""What each plan action does: one method per action, which ``ebship.plan.Executor`` dispatches to by name
+("docker.build" runs ``docker_build``). The steps' modules only plan; nothing here decides what to do.
+
+Elastic Beanstalk's environment updates (waiting for Ready, deploying and following an update, rolling back) are the
+actions of ``ebship.deploy.Deployer``, which keeps the outcome each one reached.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from ebship import images, registry_auth
+from ebship.aws import CloudError
+from ebship.clock import Deadline
+from ebship.cloud import DENIED, Cloud
+from ebship.errors import DeployTimeout, PipelineError
+from ebship.job import Job
+
+
+class Actions:
+    def __init__(self, job: Job, cloud: Cloud | None = None) -> None:
+        self.job = job
+        self.console = job.console
+        self._cloud = cloud
+
+    @functools.cached_property
+    def cloud(self) -> Cloud:
+        return self._cloud or Cloud(self.job.settings)
+
+    @functools.cached_property
+    def engine(self) -> Any:
+        return images.engine()
+
+    # -- the Docker engine and the registry ---------------------------------------------------------------------------
+
+    def docker_pull_cache(self, reference: str) -> str:
+        """Pulls the image a fresh runner builds on; "" when the registry does not have it (the build goes on without)."""
+        if images.pull_quietly(self.engine, reference, self.job.credentials_if_set()):
+            self.console.print(f"Using {reference} as a cache source.")
+            return reference
+        self.console.print(f"No cache image {reference} could be pulled; building without one.")
+        return ""
+
+    def docker_build(
+        self,
+        dockerfile: str,
+        tag: str,
+        buildargs: dict[str, str],
+        labels: dict[str, str],
+        network_mode: str,
+        cache_from: list[str],
+    ) -> str:
+        # A cache source the plan named but no pull could get is left out: the engine would fail on it.
+        present = [reference for reference in cache_from if images.image_exists(self.engine, reference)]
+        result = images.build(
+            self.engine,
+            context=self.job.root,
+            console=self.console,
+            dockerfile=dockerfile,
+            tag=tag,
+            buildargs=buildargs,
+            labels=labels,
+            network_mode=network_mode,
+            cache_from=present,
+        )
+        return result.image_id
+
+    def docker_run_tests(self, image: str) -> int:
+        return images.run_to_completion(self.engine, image, self.console)
+
+    def docker_tag(self, source: str, repository: str, tag: str) -> None:
+        self.engine.images.get(source).tag(repository, tag)
+
+    def docker_login(self, registry: str) -> None:
+        images.login(self.engine, self.job.credentials())
+
+    def docker_push(self, repository: str, tag: str) -> str:
+        return images.push(self.engine, repository, tag, self.job.credentials(), self.console)
+
+    def registry_verify_login(self, registry: str, username: str) -> None:
+        registry_auth.verify_login(self.job.credentials(), self.job.settings.image_repository)
+
+    # -- S3 ------------------------------------------------------------------------------------------------------------
+
+    def s3_put_object(self, Bucket: str, Key: str, Body: bytes, ContentType: str) -> None:  # noqa: N803 (AWS's names)
+        try:
+            self.cloud.s3.put(Bucket, Key, Body, ContentType)
+        except CloudError as error:
+            if error.code in DENIED:
+                raise PipelineError(
+                    f"S3 denied the upload to s3://{Bucket}/{Key} ({error.code}: {error.message}): the credentials need "
+                    f"s3:PutObject on arn:aws:s3:::{Bucket}/{Key} (and s3:GetObject on it, with s3:ListBucket on "
+                    f"arn:aws:s3:::{Bucket}, to skip uploads that change nothing)."
+                ) from None
+            raise
+
+    # -- Elastic Beanstalk's application versions ----------------------------------------------------------------------
+
+    def eb_create_application_version(
+        self,
+        ApplicationName: str,
+        VersionLabel: str,
+        Description: str,
+        S3Bucket: str,
+        S3Key: str,  # noqa: N803
+    ) -> None:
+        self.cloud.eb.create_version(ApplicationName, VersionLabel, Description, S3Bucket, S3Key)
+
+    def eb_wait_processed(self, ApplicationName: str, VersionLabel: str, S3Bucket: str, S3Key: str) -> None:  # noqa: N803
+        """Waits until Elastic Beanstalk has processed the version, as the EB CLI does: only PROCESSED is ready; UNPROCESSED,
+        PROCESSING and BUILDING are not ends (ebcli/operations/commonops.py waits for PROCESSED or FAILED). Statuses are
+        compared in upper case: AWS sends them so, the botocore model spells them in title case."""
+        timeout = float(self.job.settings.deploy_timeout)
+        deadline = Deadline(self.cloud.clock, timeout)
+        interval = 0.2
+        while True:
+            version = self.cloud.eb.version(ApplicationName, VersionLabel)
+            status = version.status if version else ""
+            if status == "PROCESSED":
+                self.console.print(f"Version {VersionLabel} registered (processed).")
+                return
+            if status == "FAILED":
+                raise PipelineError(
+                    f"Elastic Beanstalk could not process the bundle of {VersionLabel} (status FAILED). "
+                    f"Check s3://{S3Bucket}/{S3Key}, delete the version (inv eb.prune, or the console) and run "
+                    "eb.version again."
+                )
+            if deadline.left < interval:
+                raise DeployTimeout(
+                    f"Version {VersionLabel} was still {status or 'missing'} after {timeout:.0f} s (DEPLOY_TIMEOUT), not "
+                    "PROCESSED: Elastic Beanstalk has not validated it yet. Run eb.version again to wait longer."
+                )
+            deadline.sleep(interval)
+            interval = min(interval * 1.5, 3.0)
+
+    def eb_delete_application_version(self, ApplicationName: str, VersionLabel: str, DeleteSourceBundle: bool) -> None:  # noqa: N803
+        self.cloud.eb.delete_version(ApplicationName, VersionLabel, DeleteSourceBundle)
