@@ -70,6 +70,7 @@ def print_plan(plan: Plan, console: Console, dry_run: bool) -> None:
     for number, step in enumerate(plan.steps, 1):
         console.print(f"  {number}. {step.summary}")
         if dry_run:
+            console.print(f"       action: {step.action}")
             for key, value in step.params.items():
                 console.print(f"       {key}: {shown(value)}")
     if plan.empty:
