@@ -30,15 +30,20 @@ from localeb.models import (
     ApplicationVersion,
     Environment,
     Event,
+    Instance,
     arn,
+    new_instance,
     now,
     random_id,
+    start_deployment,
 )
 from localeb.options import (
     DEFAULTS,
     OptionKey,
     as_option_list,
     check_environment_properties,
+    check_fleet_options,
+    fleet_size,
     merged,
     parse_removals,
     parse_settings,
@@ -92,8 +97,11 @@ class EnvironmentInfo:
 INFO_LIFETIME = timedelta(minutes=15)
 # The container's output, in the directory the developer guide names for the Docker platform on AL2 and later
 # ("Viewing logs from Amazon EC2 instances": /var/log/eb-docker/containers/eb-current-app/); the file name is the
-# stand-in's. eb-engine.log is not served: the stand-in keeps no engine log.
+# stand-in's. The platform engine's own log, where EB's failure events point ("For details, see 'eb-engine.log'.").
 CONTAINER_LOG = "/var/log/eb-docker/containers/eb-current-app/eb-{container}-stdouterr.log"
+ENGINE_LOG = "/var/log/eb-engine.log"
+# DescribeInstancesHealth's page: the model has a NextToken but no page size; a small one makes clients page.
+INSTANCES_PAGE = 2
 
 
 def _presigned(endpoint: str, region: str, info: EnvironmentInfo) -> str:
@@ -156,21 +164,70 @@ STATUS_COLOURS = {"NoData": "Grey", "Unknown": "Grey", "Pending": "Grey", "Ok": 
                   "Warning": "Yellow", "Degraded": "Red", "Severe": "Red", "Suspended": "Grey"}
 
 
-def _instance_status(env: Environment) -> str:
-    """The one instance's status is the environment's: with one instance, enhanced health reports the same."""
+def _instance_status(env: Environment, instance: Instance) -> str:
+    """A one-instance environment's instance has the environment's status. In a fleet each instance has its own: a fault
+    injection's, Severe after its deployment failed, else the environment's (Ok, Warning) or Info while it updates."""
+    if env.is_fleet and env.status == "Ready":
+        if instance.health_override:
+            return instance.health_override
+        if instance.deployment_status == "Failed":
+            return "Severe"
+        return "Warning" if env.health == "Yellow" else "Ok"
     return env.health_status if env.health_status in INSTANCE_STATUSES else "NoData"
 
 
-def _causes(env: Environment) -> list[str]:
-    if env.health_cause:
-        return [env.health_cause]
-    return ["The most recent deployment failed."] if env.health == "Red" else []
+def _mixed_versions(env: Environment) -> str:
+    """Enhanced health's cause for instances that do not run the environment's version (wording as EB's console shows
+    it: "Incorrect application version found on 1 out of 4 instances. Expected version ..."; not in a stored source)."""
+    wrong = [i for i in env.instances if i.container and i.label != env.version_label]
+    if not env.is_fleet or env.status != "Ready" or not wrong or not env.version_label:
+        return ""
+    where = "all instances" if len(wrong) == len(env.instances) else f"{len(wrong)} out of {len(env.instances)} instances"
+    return (f"Incorrect application version found on {where}. Expected version \"{env.version_label}\" "
+            f"(deployment {env.deployment_id}).")
+
+
+def _causes(env: Environment, instance: Instance | None = None) -> list[str]:
+    if instance is not None and env.is_fleet:
+        status = _instance_status(env, instance)
+        if status in ("Degraded", "Severe") and instance.deployment_status == "Failed":
+            return ["Application deployment failed at " f"{instance.deployment_time:%Y-%m-%dT%H:%M:%SZ}."
+                    if instance.deployment_time else "Application deployment failed."]
+        return [env.health_cause] if env.health_cause and status != "Ok" else []
+    causes = [env.health_cause] if env.health_cause else []
+    mixed = _mixed_versions(env)
+    if mixed:
+        causes.append(mixed)
+    if not causes and env.health == "Red":
+        causes.append("The most recent deployment failed.")
+    return causes
 
 
 def _picked(values: dict[str, Any], attributes: list[str] | None) -> dict[str, Any]:
     """The elements AttributeNames asks for ("All": every one; none: none)."""
     wanted = set(attributes or ())
     return {key: value for key, value in values.items() if "All" in wanted or key in wanted}
+
+
+def _instance_health(env: Environment, instance: Instance, attributes: list[str] | None) -> dict[str, Any]:
+    status = _instance_status(env, instance)
+    deployment = None
+    if instance.deployment_status is not None:
+        deployment = {key: value for key, value in {
+            "VersionLabel": instance.deployment_label,
+            "DeploymentId": instance.deployment_id,
+            "Status": instance.deployment_status,
+            "DeploymentTime": instance.deployment_time,
+        }.items() if value is not None}
+    details = {
+        "HealthStatus": status,
+        "Color": STATUS_COLOURS[status],
+        "Causes": _causes(env, instance),
+        "LaunchedAt": instance.launched_at,
+        "Deployment": deployment,
+    }
+    found = {"InstanceId": instance.id, **_picked(details, attributes)}
+    return {key: value for key, value in found.items() if value is not None}
 
 
 class LocalEB:
@@ -492,6 +549,7 @@ class LocalEB:
         options = merged(DEFAULTS, parse_settings(option_settings), [])
         if self.settings.env_limits != "off":
             check_environment_properties(options, self.settings.env_limits)
+        check_fleet_options(options)
         with self.lock:
             self.application(state, application)
             if any(e.name == name and not e.terminated for e in state.environments):
@@ -510,11 +568,13 @@ class LocalEB:
                 description=description,
                 options=options,
                 proxy=Proxy(),
-                instance_id=random_id("i-", 17, "0123456789abcdef"),
+                instances=[new_instance() for _ in range(1)],
                 version_label=version_label,
                 tags=tags,
                 operation_label=version_label,
             )
+            if env.is_fleet:
+                env.instances += [new_instance() for _ in range(fleet_size(options) - 1)]
             state.environments.append(env)
             if version_label:
                 self._start_deployment(env, version_label)
@@ -574,6 +634,7 @@ class LocalEB:
             new_options = merged(env.options, updates, removals)
             if (updates or removals) and self.settings.env_limits != "off":
                 check_environment_properties(new_options, self.settings.env_limits)
+            check_fleet_options(new_options)
             if description is not None:
                 env.description = description
             env.updated = now()
@@ -610,18 +671,21 @@ class LocalEB:
             worker(*args)
         finally:
             with self.lock:
-                if env.deployment_id == deployment and env.deployment_status == "In Progress":
-                    env.deployment_status = "Failed" if self._update_failed(state, request_id) else "Deployed"
-                    env.deployment_time = now()
+                for instance in env.instances:
+                    if instance.deployment_id == deployment and instance.deployment_status == "In Progress":
+                        failed = self._update_failed(state, request_id)
+                        instance.deployment_status = "Failed" if failed else "Deployed"
+                        instance.deployment_time = now()
                 if self._open_updates.get(env.id) == request_id:
                     self._settle_draft(state, env)
 
     @staticmethod
     def _start_deployment(env: Environment, label: str | None) -> None:
+        """A new deployment; a one-instance environment's instance takes it at once, a fleet's instances as their batch
+        comes (localeb.fleet)."""
         env.deployment_id += 1
-        env.deployment_label = label
-        env.deployment_status = "In Progress"
-        env.deployment_time = now()
+        if not env.is_fleet:
+            start_deployment(env, env.instances[0], label)
 
     @staticmethod
     def _update_failed(state: RegionState, request_id: str) -> bool:
@@ -670,8 +734,9 @@ class LocalEB:
         return description_now
 
     def _retire(self, env: Environment) -> None:
-        self.platform.remove(env.container.id if env.container else None)
-        env.container = None
+        for instance in env.instances:
+            self.platform.remove(instance.container.id if instance.container else None)
+            instance.container = None
         env.proxy.close()
         env.status = "Terminated"
         env.health = "Grey"
@@ -742,9 +807,9 @@ class LocalEB:
             env = self.find_environment(state, env_id, name)
             if not env.enhanced_health:
                 raise InvalidRequestException("DescribeEnvironmentHealth is not supported.")
-            instance = _instance_status(env)
             counts = {status: 0 for status in INSTANCE_STATUSES}
-            counts[instance] += 1
+            for instance in env.instances:
+                counts[_instance_status(env, instance)] += 1
             answer = {
                 "HealthStatus": env.health_status,
                 "Status": env.status,
@@ -760,31 +825,16 @@ class LocalEB:
         next_token: str | None,
     ) -> dict[str, Any]:
         """botocore model, DescribeInstancesHealth: enhanced health only; per instance its health, causes, launch
-        time and most recent deployment; no AttributeNames: the instance IDs only. One instance per environment."""
+        time and most recent deployment; no AttributeNames: the instance IDs only; NextToken pages."""
         with self.lock:
             env = self.find_environment(state, env_id, name)
             if not env.enhanced_health:
                 raise InvalidRequestException("DescribeInstancesHealth is not supported.")
-            if _untoken(next_token):
-                return {"InstanceHealthList": []}
-            status = _instance_status(env)
-            deployment = None
-            if env.deployment_status is not None:
-                deployment = {key: value for key, value in {
-                    "VersionLabel": env.deployment_label,
-                    "DeploymentId": env.deployment_id,
-                    "Status": env.deployment_status,
-                    "DeploymentTime": env.deployment_time,
-                }.items() if value is not None}
-            details = {
-                "HealthStatus": status,
-                "Color": STATUS_COLOURS[status],
-                "Causes": _causes(env),
-                "LaunchedAt": env.launched_at,
-                "Deployment": deployment,
-            }
-            instance = {"InstanceId": env.instance_id, **_picked(details, attributes)}
-            answer: dict[str, Any] = {"InstanceHealthList": [{k: v for k, v in instance.items() if v is not None}]}
+            start = _untoken(next_token)
+            page = env.instances[start:start + INSTANCES_PAGE]
+            answer: dict[str, Any] = {"InstanceHealthList": [_instance_health(env, i, attributes) for i in page]}
+            if start + INSTANCES_PAGE < len(env.instances):
+                answer["NextToken"] = _token(start + INSTANCES_PAGE)
             if attributes and ("All" in attributes or "RefreshedAt" in attributes):
                 answer["RefreshedAt"] = now()
             return answer
@@ -798,7 +848,7 @@ class LocalEB:
             return {
                 "EnvironmentName": env.name,
                 "AutoScalingGroups": [],
-                "Instances": [{"Id": env.instance_id}],
+                "Instances": [{"Id": instance.id} for instance in env.instances],
                 "LaunchConfigurations": [],
                 "LaunchTemplates": [],
                 "LoadBalancers": [],
@@ -824,26 +874,32 @@ class LocalEB:
         import zipfile
 
         self.sleep_phase()
-        container = env.container
-        files = [(CONTAINER_LOG.format(container=container.id[:12]), self.platform.output(container.id))] if container else []
-        if env.failed_output:  # the log of the container a failed deploy removed stays on the instance
-            failed, output = env.failed_output
-            files.append((CONTAINER_LOG.format(container=failed[:12]), output))
         sampled = now()
         stamp = int(sampled.timestamp() * 1000)
-        if info_type == "tail":
-            body, key_name = "".join(_log_section(path, output) for path, output in files).encode(), f"TailLogs-{stamp}.out"
-        else:
-            buffer = io.BytesIO()
-            with zipfile.ZipFile(buffer, "w") as bundle:
-                for path, output in files:
-                    bundle.writestr(path.lstrip("/"), output)
-            body, key_name = buffer.getvalue(), f"BundleLogs-{stamp}.zip"
         bucket = f"elasticbeanstalk-{env.region}-{env.account}"
-        key = f"resources/environments/logs/{info_type}/{env.id}/{env.instance_id}/{key_name}"
-        s3store.put_object(env.account, env.region, bucket, key, body)
+        compiled = []
+        for instance in list(env.instances):
+            files = [(ENGINE_LOG, "\n".join(instance.engine_log))] if instance.engine_log else []
+            container = instance.container
+            if container:
+                files.append((CONTAINER_LOG.format(container=container.id[:12]), self.platform.output(container.id)))
+            if instance.failed_output:  # the log of the container a failed deploy removed stays on the instance
+                failed, output = instance.failed_output
+                files.append((CONTAINER_LOG.format(container=failed[:12]), output))
+            if info_type == "tail":
+                body = "".join(_log_section(path, output) for path, output in files).encode()
+                key_name = f"TailLogs-{stamp}.out"
+            else:
+                buffer = io.BytesIO()
+                with zipfile.ZipFile(buffer, "w") as bundle:
+                    for path, output in files:
+                        bundle.writestr(path.lstrip("/"), output)
+                body, key_name = buffer.getvalue(), f"BundleLogs-{stamp}.zip"
+            key = f"resources/environments/logs/{info_type}/{env.id}/{instance.id}/{key_name}"
+            s3store.put_object(env.account, env.region, bucket, key, body)
+            compiled.append(EnvironmentInfo(info_type, instance.id, sampled, bucket, key))
         with self.lock:
-            self._infos.setdefault(env.id, []).append(EnvironmentInfo(info_type, env.instance_id, sampled, bucket, key))
+            self._infos.setdefault(env.id, []).extend(compiled)
             self.emit(state, "Pulled logs for environment instances.", env=env, request_id=request_id)
 
     def retrieve_environment_info(self, state: RegionState, env_id: str | None, name: str | None,
@@ -927,15 +983,17 @@ class LocalEB:
             while not self._closed:
                 time.sleep(interval)
                 with self.lock:
-                    watched = [(env, env.container.id) for env in self.all_environments()
-                               if env.container and env.status == "Ready" and env.health != "Red"]
-                for env, container_id in watched:
+                    watched = [(env, instance, instance.container.id) for env in self.all_environments()
+                               for instance in env.instances
+                               if instance.container and env.status == "Ready" and env.health != "Red"]
+                for env, instance, container_id in watched:
                     if self.platform.is_running(container_id):
                         continue
                     with self.lock:
-                        if env.container and env.container.id == container_id and env.status == "Ready":
+                        if instance.container and instance.container.id == container_id and env.status == "Ready":
                             state = self.state(env.account, env.region)
                             env.health = env.settled_health = "Red"
+                            instance.health_override = "Severe" if env.is_fleet else None
                             message = ("Environment health has transitioned from Ok to Severe. The application is not "
                                        "running on all instances." if env.enhanced_health
                                        else "Environment health has been set to RED")

@@ -40,6 +40,8 @@ MUTABLE_SETTINGS: dict[str, Callable[[Any], Any]] = {
     "health_timeout": float, "update_closing": str, "s3_list_bucket": str, "unprocessed_seconds": float, "draft_position": str,
     "iam_policy": parse_policy, "iam_access_key": lambda value: None if value in (None, "") else str(value),
     "iam_denial": str, "iam_principal": str,
+    "fail_batch": int, "partial_closing": str, "health_after_deploy": str, "replace_instance": str,
+    "evaluation_seconds": float,
 }
 DEFAULT_ACCOUNT = "123456789012"  # moto's account for any access key
 

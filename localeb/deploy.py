@@ -19,14 +19,14 @@ from localeb.dockerrun import (
     parse_dockerrun,
     registry_credentials,
 )
-from localeb.models import Environment, now
+from localeb.models import Environment, Instance, now
 from localeb.options import (
     OptionKey,
     environment_properties,
     health_check_path,
     healthy_codes,
 )
-from localeb.platform import DeployError, RunningContainer
+from localeb.platform import DeployError, RunningContainer, command_failed
 
 if TYPE_CHECKING:
     from localeb.backend import LocalEB, RegionState
@@ -50,13 +50,8 @@ UNSETTLED_CAUSE = "12.5 % of the requests are erroring with HTTP 4xx."
 LATE_CLOSING_SECONDS = 1.0
 
 
-def _instance_failure(env: Environment, cause: str) -> DeployError:
-    return DeployError(
-        cause,
-        f"[Instance: {env.instance_id}] Command failed on instance. Return code: 1 Output: "
-        "Engine execution has encountered an error.",
-        "Instance deployment failed. For details, see 'eb-engine.log'.",
-    )
+def _instance_failure(env: Environment, cause: str, instance: Instance | None = None) -> DeployError:
+    return DeployError(cause, *command_failed((instance or env.instances[0]).id))
 
 
 def _unexpected(env: Environment, error: Exception) -> DeployError:
@@ -104,33 +99,43 @@ def _credentials(eb: LocalEB, env: Environment, spec: Dockerrun) -> dict[str, st
 def _start(
     eb: LocalEB, env: Environment, label: str, spec: Dockerrun, variables: dict[str, str],
     options: dict[OptionKey, str], pull: bool, credentials: dict[str, str] | None = None,
+    instance: Instance | None = None, doomed: bool = False,
 ) -> RunningContainer:
+    """Runs the version on an instance (the first by default) and health-checks it; a container that fails is removed,
+    its output kept for the tail logs."""
+    instance = instance or env.instances[0]
     if pull:
         repository, tag = spec.repository_and_tag
         try:
             eb.platform.pull(spec.image, repository, tag, credentials, spec.update)
         except DeployError as error:
-            raise _instance_failure(env, error.events[0]) from None
+            raise _instance_failure(env, error.events[0], instance) from None
     try:
         running = eb.platform.run(env.id, env.name, label, spec, variables)
     except DeployError as error:
-        env.failed_output = error.failed_output or env.failed_output
-        raise
+        instance.failed_output = error.failed_output or instance.failed_output
+        if error.events:
+            raise
+        raise DeployError(*command_failed(instance.id), engine=error.engine) from None
+    if doomed:
+        eb.platform.kill(running.id)  # a fault injection (localeb.fleet): this instance's app dies as it starts
     try:
         eb.platform.wait_healthy(
-            running, env.instance_id, health_check_path(options), healthy_codes(options),
+            running, instance.id, health_check_path(options), healthy_codes(options),
             eb.settings.health_timeout, eb.settings.health_interval,
         )
     except DeployError:
-        env.failed_output = (running.id, eb.platform.output(running.id))
+        instance.failed_output = (running.id, eb.platform.output(running.id))
         eb.platform.remove(running.id)
         raise
     return running
 
 
-def _install(
+def prepare(
     eb: LocalEB, state: RegionState, env: Environment, label: str, options: dict[OptionKey, str],
-) -> tuple[RunningContainer | None, Dockerrun | None, dict[str, str]]:
+) -> tuple[Dockerrun | None, dict[str, str] | None, dict[str, str]]:
+    """What every instance needs to run the version: its Dockerrun (None for a version without a bundle), the registry
+    credentials, the environment properties."""
     with eb.lock:
         version = state.versions.get((env.application, label))
         bucket, key = (version.bucket, version.key) if version else (None, None)
@@ -143,25 +148,56 @@ def _install(
         spec, credentials = ecr.instance_profile_pull(env.account, env.region, spec, credentials)
     except DeployError as error:
         raise _instance_failure(env, error.events[0]) from None
-    running = _start(eb, env, label, spec, variables, options, pull=True, credentials=credentials)
+    return spec, credentials, variables
+
+
+def mark_processed(eb: LocalEB, state: RegionState, env: Environment, label: str) -> None:
     with eb.lock:
+        version = state.versions.get((env.application, label))
         if version is not None and version.status in ("Unprocessed", "Processing"):
             version.status = "Processed"
             version.updated = now()
+
+
+def _install(
+    eb: LocalEB, state: RegionState, env: Environment, label: str, options: dict[OptionKey, str],
+) -> tuple[RunningContainer | None, Dockerrun | None, dict[str, str]]:
+    spec, credentials, variables = prepare(eb, state, env, label, options)
+    if spec is None:
+        return None, None, variables
+    running = _start(eb, env, label, spec, variables, options, pull=True, credentials=credentials)
+    mark_processed(eb, state, env, label)
     return running, spec, variables
+
+
+def place(eb: LocalEB, instance: Instance, running: RunningContainer | None, label: str | None) -> None:
+    """Puts a container on an instance, removing the one it replaces."""
+    previous = instance.container
+    with eb.lock:
+        instance.container, instance.label = running, label if running else None
+    if previous is not None and (running is None or previous.id != running.id):
+        eb.platform.remove(previous.id)
+
+
+def serve_fleet(env: Environment) -> None:
+    """The proxy's targets: every instance's container, in turn (under the lock)."""
+    env.proxy.route([("127.0.0.1", i.container.host_port) for i in env.instances if i.container])
 
 
 def _switch(eb: LocalEB, env: Environment, running: RunningContainer | None, spec: Dockerrun | None,
             label: str | None, variables: dict[str, str]) -> None:
-    previous = env.container
     with eb.lock:
-        env.container = running
         env.deployed_spec = spec
         env.deployed_label = label
         env.deployed_variables = variables
         env.proxy.target = ("127.0.0.1", running.host_port) if running else None
-    if previous is not None:
-        eb.platform.remove(previous.id)
+    place(eb, env.instances[0], running, label)
+
+
+def log_failure(instance: Instance, failure: DeployError) -> None:
+    """eb-engine.log's account of a failed command: the cause in its words, then the cleanup."""
+    instance.log_engine("ERROR", failure.engine)
+    instance.log_engine("INFO", "Executing cleanup logic")
 
 
 def _settle(eb: LocalEB, state: RegionState, env: Environment, health: str, kind: str = "Application update",
@@ -218,22 +254,35 @@ def _health_in_progress(eb: LocalEB, state: RegionState, env: Environment, kind:
     """For enhanced health, the transition to Info that EB reports while an update runs; returns the start time."""
     if env.enhanced_health:
         before = {"Green": "Ok", "Red": "Severe"}.get(env.settled_health, "No Data")
-        eb.emit(state, f"Environment health has transitioned from {before} to Info. {kind} in progress on 1 "
-                       "instance. 0 out of 1 instance completed (running for 1 second).", env=env)
+        count = len(env.instances)
+        noun = "instance" if count == 1 else "instances"
+        eb.emit(state, f"Environment health has transitioned from {before} to Info. {kind} in progress on {count} "
+                       f"{noun}. 0 out of {count} {noun} completed (running for 1 second).", env=env)
     return time.monotonic()
 
 
 def launch(eb: LocalEB, state: RegionState, env: Environment, request_id: str) -> None:
     label = env.version_label
     eb.sleep_phase()
-    eb.emit(state, "Using the local Docker engine as the environment's only instance "
-            f"({env.instance_id}) behind {env.proxy.address}.", env=env, request_id=request_id)
+    if env.is_fleet:
+        eb.emit(state, f"Using the local Docker engine as the environment's {len(env.instances)} instances "
+                f"({', '.join(i.id for i in env.instances)}) behind {env.proxy.address}.", env=env, request_id=request_id)
+    else:
+        eb.emit(state, "Using the local Docker engine as the environment's only instance "
+                f"({env.instance_id}) behind {env.proxy.address}.", env=env, request_id=request_id)
     failure: DeployError | None = None
     if label:
         eb.sleep_phase()
         try:
-            running, spec, variables = _install(eb, state, env, label, env.options)
-            _switch(eb, env, running, spec, label, variables)
+            if env.is_fleet:
+                from localeb.fleet import launch_all
+
+                spec, variables = launch_all(eb, state, env, label)
+                with eb.lock:
+                    env.deployed_spec, env.deployed_label, env.deployed_variables = spec, label, variables
+            else:
+                running, spec, variables = _install(eb, state, env, label, env.options)
+                _switch(eb, env, running, spec, label, variables)
         except DeployError as error:
             failure = error
         except Exception as error:
@@ -245,6 +294,7 @@ def launch(eb: LocalEB, state: RegionState, env: Environment, request_id: str) -
         env.operation_label = None
         env.updated = now()
         if failure:
+            log_failure(env.instances[0], failure)
             for message in failure.events:
                 eb.emit(state, message, "ERROR", env=env, version_label=label, request_id=request_id)
             eb.emit(state, "Create environment operation is complete, but with errors. For more information, "
@@ -261,6 +311,11 @@ def deploy_version(
     eb: LocalEB, state: RegionState, env: Environment, label: str, previous_options: dict[OptionKey, str],
     request_id: str,
 ) -> None:
+    if env.is_fleet and eb.settings.update_closing != "command-timeouts":
+        from localeb import fleet
+
+        fleet.deploy_version(eb, state, env, label, previous_options, request_id)
+        return
     previous_label = env.deployed_label
     eb.sleep_phase()
     eb.emit(state, "Deploying new version to instance(s).", env=env, version_label=label, request_id=request_id)
@@ -285,6 +340,7 @@ def deploy_version(
         env.operation_label = None
         env.updated = now()
         if failure:
+            log_failure(env.instances[0], failure)
             for message in failure.events:
                 eb.emit(state, message, "ERROR", env=env, version_label=label, request_id=request_id)
             eb.emit(state, "Failed to deploy application.", "ERROR", env=env, version_label=label,
@@ -306,7 +362,7 @@ def configure(
     failure: DeployError | None = None
     variables = environment_properties(env.options)
     spec = env.deployed_spec
-    if spec is not None and env.container is not None:
+    if spec is not None and env.container is not None and not env.is_fleet:
         try:
             running = _start(eb, env, env.deployed_label or "", spec, variables, env.options, pull=False)
             _switch(eb, env, running, spec, env.deployed_label, variables)
@@ -314,10 +370,27 @@ def configure(
             failure = error
         except Exception as error:
             failure = _unexpected(env, error)
+    elif spec is not None and env.is_fleet:
+        # Every instance that runs the environment's version restarts with the new settings, one after another.
+        for instance in [i for i in env.instances if i.container and i.label == env.deployed_label]:
+            try:
+                running = _start(eb, env, env.deployed_label or "", spec, variables, env.options, pull=False,
+                                 instance=instance)
+            except DeployError as error:
+                failure = error
+                break
+            except Exception as error:
+                failure = _unexpected(env, error)
+                break
+            place(eb, instance, running, env.deployed_label)
+            with eb.lock:
+                env.deployed_variables = variables
+                serve_fleet(env)
     eb.sleep_phase()
     with eb.lock:
         env.updated = now()
         if failure:
+            log_failure(env.instances[0], failure)
             for message in failure.events:
                 eb.emit(state, message, "ERROR", env=env, request_id=request_id)
             eb.emit(state, "Failed to deploy configuration.", "ERROR", env=env, request_id=request_id)
@@ -350,7 +423,7 @@ def swap(eb: LocalEB, state: RegionState, source: Environment, destination: Envi
     with eb.lock:
         source.proxy, destination.proxy = destination.proxy, source.proxy
         for env in (source, destination):
-            env.proxy.target = ("127.0.0.1", env.container.host_port) if env.container else None
+            serve_fleet(env)
             env.status = "Ready"
             env.updated = now()
         for env in (source, destination):

@@ -43,3 +43,9 @@ class ResourceNotFound(ServiceException):
 
 class TooManyApplications(ServiceException):
     code = "TooManyApplicationsException"
+
+
+class ConfigurationValidation(ServiceException):
+    # An option value out of its range (transcript in ThoughtWorksStudios/eb_deployer#44: "Configuration validation
+    # exception: Invalid option value: '0' (Namespace: ..., OptionName: ...): Value is less than minimum allowed value: 1").
+    code = "ConfigurationValidationException"

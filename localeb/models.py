@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from localeb.dockerrun import Dockerrun
-from localeb.options import HEALTH_NAMESPACE, OptionKey
+from localeb.options import ENVIRONMENT_NAMESPACE, HEALTH_NAMESPACE, OptionKey
 from localeb.platform import RunningContainer
 from localeb.proxy import Proxy
 
@@ -111,6 +111,38 @@ class Event:
 
 
 @dataclass
+class Instance:
+    """One EC2 instance of an environment: a container on the local engine, its engine log and its last deployment."""
+
+    id: str
+    launched_at: datetime = field(default_factory=now)
+    container: RunningContainer | None = None
+    label: str | None = None  # the version its container runs
+    # The output of the last container a deploy removed because it failed: on the instance its log file stays in the
+    # container log directory, so tail logs still show it.
+    failed_output: tuple[str, str] | None = None  # (container id, output)
+    # eb-engine.log's lines, as the platform engine writes them ("2026/11/27 15:58:05.303030 [ERROR] ...").
+    engine_log: list[str] = field(default_factory=list)
+    # Its most recent deployment, as DescribeInstancesHealth's Deployment shows it (botocore model, Deployment: the ID
+    # "increases by one each time that you deploy source code or change instance configuration settings"; Status
+    # "In Progress", "Deployed" or "Failed"; the time it started while in progress, else ended).
+    deployment_id: int = 0
+    deployment_label: str | None = None
+    deployment_status: str | None = None
+    deployment_time: datetime | None = None
+    health_override: str | None = None  # an enhanced health status a fault injection gave it (Degraded, Severe)
+
+    def log_engine(self, level: str, message: str) -> None:
+        moment = now()
+        self.engine_log.append(f"{moment:%Y/%m/%d %H:%M:%S}.{moment.microsecond:06d} [{level}] {message}")
+        del self.engine_log[:-200]
+
+
+def new_instance() -> Instance:
+    return Instance(random_id("i-", 17, "0123456789abcdef"))
+
+
+@dataclass
 class Environment:
     id: str
     name: str
@@ -123,7 +155,7 @@ class Environment:
     description: str | None
     options: dict[OptionKey, str]
     proxy: Proxy
-    instance_id: str
+    instances: list[Instance]
     created: datetime = field(default_factory=now)
     updated: datetime = field(default_factory=now)
     status: str = "Launching"
@@ -132,23 +164,27 @@ class Environment:
     health_cause: str = ""  # enhanced health's cause for a Yellow environment
     version_label: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
-    container: RunningContainer | None = None
-    # The output of the last container a deploy removed because it failed: on the instance its log file stays in the
-    # container log directory, so tail logs still show it.
-    failed_output: tuple[str, str] | None = None  # (container id, output)
     deployed_spec: Dockerrun | None = None
     deployed_label: str | None = None
     deployed_variables: dict[str, str] = field(default_factory=dict)
     terminated: datetime | None = None
     operation_label: str | None = None
-    launched_at: datetime = field(default_factory=now)  # of its one instance
-    # The instance's most recent deployment, as DescribeInstancesHealth's Deployment shows it (botocore model,
-    # Deployment: the ID "increases by one each time that you deploy source code or change instance configuration
-    # settings"; Status "In Progress", "Deployed" or "Failed"; the time it started while in progress, else ended).
-    deployment_id: int = 0
-    deployment_label: str | None = None
-    deployment_status: str | None = None
-    deployment_time: datetime | None = None
+    deployment_id: int = 0  # the environment's last deployment (botocore model, Deployment.DeploymentId)
+
+    @property
+    def instance_id(self) -> str:
+        return self.instances[0].id
+
+    @property
+    def container(self) -> RunningContainer | None:
+        """The first instance's container (a one-instance environment's only one)."""
+        return self.instances[0].container if self.instances else None
+
+    @property
+    def is_fleet(self) -> bool:
+        """A load-balanced environment: its instances and its deployment policy (localeb.fleet) decide how it deploys;
+        a single-instance one deploys as one container (localeb.deploy)."""
+        return self.options.get((ENVIRONMENT_NAMESPACE, "EnvironmentType"), "SingleInstance") == "LoadBalanced"
 
     @property
     def arn(self) -> str:
@@ -185,3 +221,17 @@ class Environment:
             "Tier": self.tier,
             "EnvironmentArn": self.arn,
         })
+
+
+def start_deployment(env: Environment, instance: Instance, label: str | None) -> None:
+    """The environment's current deployment begins on this instance."""
+    instance.deployment_id = env.deployment_id
+    instance.deployment_label = label
+    instance.health_override = None
+    instance.deployment_status = "In Progress"
+    instance.deployment_time = now()
+
+
+def end_deployment(instance: Instance, failed: bool) -> None:
+    instance.deployment_status = "Failed" if failed else "Deployed"
+    instance.deployment_time = now()

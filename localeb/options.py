@@ -12,12 +12,13 @@ ENV_NAMESPACE = "aws:elasticbeanstalk:application:environment"
 APP_NAMESPACE = "aws:elasticbeanstalk:application"
 PROCESS_NAMESPACE = "aws:elasticbeanstalk:environment:process:default"
 HEALTH_NAMESPACE = "aws:elasticbeanstalk:healthreporting:system"
+ENVIRONMENT_NAMESPACE = "aws:elasticbeanstalk:environment"
 
 OptionKey = tuple[str, str]
 
 DEFAULTS: dict[OptionKey, str] = {
     (APP_NAMESPACE, "Application Healthcheck URL"): "",
-    ("aws:elasticbeanstalk:environment", "EnvironmentType"): "SingleInstance",
+    (ENVIRONMENT_NAMESPACE, "EnvironmentType"): "SingleInstance",
     ("aws:elasticbeanstalk:command", "DeploymentPolicy"): "AllAtOnce",
     (HEALTH_NAMESPACE, "SystemType"): "basic",
     (PROCESS_NAMESPACE, "Port"): "80",
@@ -135,3 +136,71 @@ def as_option_list(settings: dict[OptionKey, str]) -> list[dict[str, str]]:
         {"Namespace": namespace, "OptionName": name, "Value": value}
         for (namespace, name), value in sorted(settings.items())
     ]
+
+
+# Fleets (developer guide, using-features.rolling-version-deploy.md and command-options-general.md).
+ASG_NAMESPACE = "aws:autoscaling:asg"
+COMMAND_NAMESPACE = "aws:elasticbeanstalk:command"
+SPLIT_NAMESPACE = "aws:elasticbeanstalk:trafficsplitting"
+POLICIES = ("AllAtOnce", "Rolling", "RollingWithAdditionalBatch", "Immutable", "TrafficSplitting")
+# The stand-in's bound on a fleet: each instance is a container on one shared machine (AWS allows far more).
+MAX_FLEET = 6
+
+
+def _invalid(namespace: str, name: str, value: str, reason: str) -> Exception:
+    from localeb.errors import ConfigurationValidation
+
+    return ConfigurationValidation(
+        f"Configuration validation exception: Invalid option value: '{value}' (Namespace: '{namespace}', "
+        f"OptionName: '{name}'): {reason}"
+    )
+
+
+def _whole(settings: dict[OptionKey, str], key: OptionKey, default: int, low: int, high: int) -> int:
+    raw = settings.get(key, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _invalid(*key, raw, "Value is not an integer.") from None
+    if value < low:
+        raise _invalid(*key, raw, f"Value is less than minimum allowed value: {low}")
+    if value > high:
+        raise _invalid(*key, raw, f"Value is greater than maximum allowed value: {high}")
+    return value
+
+
+def fleet_size(settings: dict[OptionKey, str]) -> int:
+    """The instances of a load-balanced environment: the Auto Scaling group's MinSize (default 1, as EB's)."""
+    return _whole(settings, (ASG_NAMESPACE, "MinSize"), 1, 1, MAX_FLEET)
+
+
+def deployment_policy(settings: dict[OptionKey, str]) -> str:
+    policy = settings.get((COMMAND_NAMESPACE, "DeploymentPolicy"), "AllAtOnce")
+    if policy not in POLICIES:
+        raise _invalid(COMMAND_NAMESPACE, "DeploymentPolicy", policy,
+                       f"Value is not one of the allowed values: [{', '.join(POLICIES)}]")
+    return policy
+
+
+def batch_size(settings: dict[OptionKey, str], instances: int) -> int:
+    """Instances per batch: BatchSizeType Percentage (default, BatchSize 100) of the fleet rounded up, or Fixed."""
+    kind = settings.get((COMMAND_NAMESPACE, "BatchSizeType"), "Percentage")
+    if kind not in ("Percentage", "Fixed"):
+        raise _invalid(COMMAND_NAMESPACE, "BatchSizeType", kind, "Value is not one of the allowed values: [Fixed, Percentage]")
+    if kind == "Fixed":
+        return min(_whole(settings, (COMMAND_NAMESPACE, "BatchSize"), 1, 1, 10000), instances)
+    percent = _whole(settings, (COMMAND_NAMESPACE, "BatchSize"), 100, 1, 100)
+    return max(1, min(instances, -(-instances * percent // 100)))
+
+
+def traffic_split(settings: dict[OptionKey, str]) -> int:
+    """NewVersionPercent of aws:elasticbeanstalk:trafficsplitting (default 10)."""
+    return _whole(settings, (SPLIT_NAMESPACE, "NewVersionPercent"), 10, 0, 100)
+
+
+def check_fleet_options(settings: dict[OptionKey, str]) -> None:
+    """Refuses fleet options out of range before anything changes."""
+    fleet_size(settings)
+    deployment_policy(settings)
+    batch_size(settings, MAX_FLEET)
+    traffic_split(settings)

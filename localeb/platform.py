@@ -6,7 +6,6 @@ import http.client
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import docker
 import docker.errors
@@ -19,12 +18,30 @@ VERSION_LABEL = "localeb.version"
 
 
 class DeployError(Exception):
-    """A deploy step failed; `events` are the ERROR event messages that tell why."""
+    """A deploy step failed; `events` are the ERROR event messages that tell why, `engine` what eb-engine.log says.
 
-    def __init__(self, *events: str) -> None:
+    Events carry Elastic Beanstalk's own texts, never the container's output: that goes to the tail logs.
+    """
+
+    def __init__(self, *events: str, engine: str = "") -> None:
         super().__init__(events[0] if events else "deployment failed")
         self.events = list(events)
+        self.engine = engine or (events[0] if events else "")
         self.failed_output: tuple[str, str] | None = None  # (container id, output) of a container removed for failing
+
+
+# eb-engine.log's line for an app container that stops at start (a real one: "[ERROR] An error occurred during
+# execution of command [app-deploy] - [Docker Specific Start Application]. Stop running the command. Error: container
+# exited with code 3", as tests/test_logs.py quotes it).
+CONTAINER_EXITED = ("An error occurred during execution of command [app-deploy] - [Docker Specific Start Application]. "
+                    "Stop running the command. Error: container exited with code {code}")
+
+
+def command_failed(instance_id: str) -> tuple[str, str]:
+    """The ERROR events of an instance whose deploy command failed (public AL2 transcripts, eb-behaviour section 3)."""
+    return (f"[Instance: {instance_id}] Command failed on instance. Return code: 1 Output: "
+            "Engine execution has encountered an error.",
+            "Instance deployment failed. For details, see 'eb-engine.log'.")
 
 
 @dataclass
@@ -102,12 +119,9 @@ class DockerPlatform:
             container.reload()
             bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{spec.container_port}/tcp") or []
             if not bindings:
-                logs, output = _tail(container), self.output(container.id)
+                code, output = container.attrs["State"].get("ExitCode"), self.output(container.id)
                 self.remove(container.id)
-                exited = DeployError(
-                    f"Instance deployment: the container exited before its port {spec.container_port} could be "
-                    f"published. Last lines of its log:\n{logs}"
-                )
+                exited = DeployError(engine=CONTAINER_EXITED.format(code=code))
                 exited.failed_output = (container.id, output)
                 raise exited
             return RunningContainer(container.id, name, int(bindings[0]["HostPort"]))
@@ -125,13 +139,7 @@ class DockerPlatform:
                 container = client.containers.get(running.id)
                 if container.status in ("exited", "dead"):
                     code = container.attrs["State"].get("ExitCode")
-                    raise DeployError(
-                        f"[Instance: {instance_id}] The Docker container exited with code {code} right after it "
-                        f"started. Last lines of its log:\n{_tail(container)}",
-                        f"[Instance: {instance_id}] Command failed on instance. Return code: 1 Output: "
-                        "Engine execution has encountered an error.",
-                        "Instance deployment failed. For details, see 'eb-engine.log'.",
-                    )
+                    raise DeployError(*command_failed(instance_id), engine=CONTAINER_EXITED.format(code=code))
                 status = _probe(running.host_port, path)
                 if isinstance(status, int) and status in codes:
                     return
@@ -147,6 +155,17 @@ class DockerPlatform:
             f"{timeout:.0f} seconds: {last} (expected HTTP {expected}).",
             f"Instance id(s) '{instance_id}' did not pass health check after command execution. Aborting the operation.",
         )
+
+    def kill(self, container_id: str) -> None:
+        """Stops a container at once (a fault injection: the instance's app dies)."""
+        try:
+            client = self._client()
+            try:
+                client.containers.get(container_id).kill()
+            finally:
+                client.close()
+        except docker.errors.DockerException:
+            pass
 
     def is_running(self, container_id: str) -> bool:
         """False only when the engine says the container is gone or stopped; True when it cannot tell."""
@@ -220,14 +239,6 @@ def _probe(port: int, path: str) -> int | str:
         return f"no HTTP answer ({detail})"
     finally:
         connection.close()
-
-
-def _tail(container: Any, lines: int = 20) -> str:
-    try:
-        text = container.logs(tail=lines).decode("utf-8", errors="replace").rstrip()
-    except docker.errors.APIError:
-        return "(the log could not be read)"
-    return text or "(the container wrote nothing)"
 
 
 def _explain(error: docker.errors.APIError) -> str:

@@ -3,6 +3,9 @@
 Before any version is deployed it serves a sample page, as EB's sample application would.
 A deploy starts the new container on a private port and moves the proxy's target only once the container is
 healthy, so a failed deploy leaves the previous container serving.
+
+A fleet's instances are several targets, taken in turn (the load balancer); a traffic-splitting deployment sends a
+share of the connections to other targets (the new instances) while it evaluates them.
 """
 
 from __future__ import annotations
@@ -30,9 +33,32 @@ class Proxy:
         self._listener.listen(64)
         self.host = host
         self.port: int = self._listener.getsockname()[1]
-        self.target: tuple[str, int] | None = None
+        self.targets: list[tuple[str, int]] = []
+        self.canaries: list[tuple[str, int]] = []  # a traffic split's new instances
+        self.canary_percent = 0
+        self._turn = 0
         self._closed = False
         threading.Thread(target=self._accept, name=f"proxy-{self.port}", daemon=True).start()
+
+    @property
+    def target(self) -> tuple[str, int] | None:
+        return self.targets[0] if self.targets else None
+
+    @target.setter
+    def target(self, value: tuple[str, int] | None) -> None:
+        self.targets = [value] if value else []
+
+    def route(self, targets: list[tuple[str, int]], canaries: list[tuple[str, int]] | None = None,
+              canary_percent: int = 0) -> None:
+        self.targets, self.canaries, self.canary_percent = list(targets), list(canaries or []), canary_percent
+
+    def _next_target(self) -> tuple[str, int] | None:
+        """Round robin; with canaries, canary_percent of the connections (spread evenly) go to them."""
+        turn, self._turn = self._turn, self._turn + 1
+        pool = self.targets
+        if self.canaries and (turn + 1) * self.canary_percent // 100 > turn * self.canary_percent // 100:
+            pool = self.canaries
+        return pool[turn % len(pool)] if pool else None
 
     @property
     def address(self) -> str:
@@ -52,7 +78,7 @@ class Proxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
-            threading.Thread(target=self._serve, args=(client, self.target), daemon=True).start()
+            threading.Thread(target=self._serve, args=(client, self._next_target()), daemon=True).start()
 
     @staticmethod
     def _serve(client: socket.socket, target: tuple[str, int] | None) -> None:

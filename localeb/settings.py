@@ -19,6 +19,9 @@ CHOICES = {
     "s3_list_bucket": ("granted", "denied"),
     "draft_position": ("last", "first"),
     "iam_denial": ("access-denied", "access-denied-exception"),
+    "partial_closing": ("failed", "success"),
+    "health_after_deploy": ("Ok", "Degraded", "Severe"),
+    "replace_instance": ("none", "previous", "deployed"),
 }
 
 
@@ -71,6 +74,15 @@ class Settings:
     iam_denial: str = "access-denied"
     iam_principal: str = "arn:aws:iam::123456789012:user/localeb-caller"
     fault_seed: int | None = None
+    # Fleets' fault injections (README, "Fleets"): the app dies on the first instance of this batch (0: none); how
+    # an update whose instance failed closes; the instances' health after an update whose events said success; an
+    # instance of the first batch replaced once that batch is done, running the previous or the deployed version.
+    fail_batch: int = 0
+    partial_closing: str = "failed"
+    health_after_deploy: str = "Ok"
+    replace_instance: str = "none"
+    # A traffic-splitting deployment's evaluation, whatever EvaluationTime (minutes) says: short for tests.
+    evaluation_seconds: float = 2.0
 
     def version_status(self, status: str) -> str:
         return status.upper() if self.version_status_case == "upper" else status
@@ -122,6 +134,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--iam-principal", default=Settings.iam_principal,
                         help="the caller's ARN that denial messages name")
     parser.add_argument("--fault-seed", type=int, help="seed for the random choice of calls that get a fault")
+    parser.add_argument("--fail-batch", type=int, default=0, help="fleets: the app dies on an instance of batch N")
+    parser.add_argument("--partial-closing", choices=CHOICES["partial_closing"], default="failed",
+                        help="fleets: an update with a failed instance closes failed, or as a success (README: Fleets)")
+    parser.add_argument("--health-after-deploy", choices=CHOICES["health_after_deploy"], default="Ok",
+                        help="fleets: the instances' health after an update whose events said success")
+    parser.add_argument("--replace-instance", choices=CHOICES["replace_instance"], default="none",
+                        help="fleets: replace an instance of batch 1 mid-deploy, running the previous or deployed version")
+    parser.add_argument("--evaluation-seconds", type=float, default=2.0,
+                        help="fleets: a traffic-splitting deployment's evaluation time")
 
 
 def from_arguments(args: argparse.Namespace) -> Settings:
@@ -144,6 +165,11 @@ def from_arguments(args: argparse.Namespace) -> Settings:
         iam_access_key=args.iam_access_key,
         iam_denial=args.iam_denial,
         iam_principal=args.iam_principal,
+        fail_batch=args.fail_batch,
+        partial_closing=args.partial_closing,
+        health_after_deploy=args.health_after_deploy,
+        replace_instance=args.replace_instance,
+        evaluation_seconds=args.evaluation_seconds,
     )
     if args.server_id:
         settings.server_id = args.server_id
