@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from ebship import images, registry_auth
+from ebship import ecr, images, registry_auth
 from ebship.aws import CloudError
 from ebship.clock import Deadline
 from ebship.cloud import DENIED, Cloud
@@ -34,9 +34,31 @@ class Actions:
 
     # -- the Docker engine and the registry ---------------------------------------------------------------------------
 
+    @functools.cached_property
+    def registry_login(self) -> images.Credentials:
+        """The registry's login: REGISTRY_USERNAME/PASSWORD, or for ECR a token from GetAuthorizationToken (12 hours,
+        asked for at each run, never stored)."""
+        repository = self.job.settings.image_repository
+        if ecr.is_ecr(repository):
+            return ecr.credentials(self.cloud.ecr(repository), repository, self.console)
+        return self.job.credentials()
+
+    def pushed_as(self, repository: str) -> str:
+        """Where ``repository`` is pushed to and pulled from: itself, or for ECR the repository at the registry the token
+        is for (the same on AWS; the local stand-in serves ECR from its own registry and says so in the token)."""
+        return ecr.push_repository(repository, self.registry_login) if ecr.is_ecr(repository) else repository
+
     def docker_pull_cache(self, reference: str) -> str:
         """Pulls the image a fresh runner builds on; "" when the registry does not have it (the build goes on without)."""
-        if images.pull_quietly(self.engine, reference, self.job.credentials_if_set()):
+        repository, _, tag = reference.rpartition(":")
+        if ecr.is_ecr(repository):
+            source = f"{self.pushed_as(repository)}:{tag}"
+            pulled = images.pull_quietly(self.engine, source, self.registry_login)
+            if pulled and source != reference:
+                self.engine.images.get(source).tag(repository, tag)
+        else:
+            pulled = images.pull_quietly(self.engine, reference, self.job.credentials_if_set())
+        if pulled:
             self.console.print(f"Using {reference} as a cache source.")
             return reference
         self.console.print(f"No cache image {reference} could be pulled; building without one.")
@@ -73,13 +95,22 @@ class Actions:
         self.engine.images.get(source).tag(repository, tag)
 
     def docker_login(self, registry: str) -> None:
-        images.login(self.engine, self.job.credentials())
+        images.login(self.engine, self.registry_login)
 
     def docker_push(self, repository: str, tag: str) -> str:
-        return images.push(self.engine, repository, tag, self.job.credentials(), self.console)
+        target = self.pushed_as(repository)
+        if target != repository:
+            self.engine.images.get(f"{repository}:{tag}").tag(target, tag)
+        return images.push(self.engine, target, tag, self.registry_login, self.console)
 
     def registry_verify_login(self, registry: str, username: str) -> None:
         registry_auth.verify_login(self.job.credentials(), self.job.settings.image_repository)
+
+    def pushed_digest(self, reference: str) -> str:
+        """The digest the registry holds for ``reference`` ("" when it has none): asked of the registry, so it works on
+        any runner."""
+        repository, _, tag = reference.rpartition(":")
+        return images.registry_digest(self.engine, f"{self.pushed_as(repository)}:{tag}", self.registry_login)
 
     # -- S3 ------------------------------------------------------------------------------------------------------------
 

@@ -102,11 +102,13 @@ def session(settings: Settings) -> boto3.session.Session:
 
 
 @translated
-def client(settings: Settings, service: str) -> Any:
+def client(settings: Settings, service: str, region: str = "") -> Any:
+    """A client of ``service`` in the settings' region, or in ``region`` (an ECR registry's may differ)."""
     from botocore.config import Config
 
     made = session(settings).client(
         service,
+        region_name=region or None,
         endpoint_url=settings.aws_endpoint_url or None,
         config=Config(retries=RETRIES, connect_timeout=10, read_timeout=60),
     )
@@ -285,7 +287,7 @@ HINTS = {
     "OperationInProgressFailure": "Another operation is running on this resource: try again once it has finished.",
     "S3LocationNotInServiceRegionException": "Use a bucket in the environment's region (EB_BUCKET).",
 }
-SERVICE_NAMES = {"elasticbeanstalk": "Elastic Beanstalk", "s3": "S3", "sts": "STS"}
+SERVICE_NAMES = {"elasticbeanstalk": "Elastic Beanstalk", "s3": "S3", "sts": "STS", "ecr": "ECR"}
 
 
 class CloudError(PipelineError):

@@ -7,6 +7,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any
 
+from ebship import ecr
 from ebship.aws import CloudError, call, client, session
 from ebship.beanstalk import Beanstalk
 from ebship.clock import Clock, SystemClock
@@ -121,6 +122,10 @@ class Cloud:
     @property
     def region(self) -> str:
         return str(session(self.settings).region_name)
+
+    def ecr(self, repository: str) -> Any:
+        """An ECR client in the region of the repository's registry (the host names it)."""
+        return client(self.settings, "ecr", region=ecr.region_of(repository))
 
     def caller(self) -> str:
         """The ARN of the identity in use (STS GetCallerIdentity), which proves the credentials work."""

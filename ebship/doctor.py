@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ebship import envvars, registry_auth
+from ebship import ecr, envvars, registry_auth
 from ebship.aws import CloudError
 from ebship.cloud import Cloud, MissingBucket
 from ebship.errors import PipelineError
@@ -21,6 +21,7 @@ from ebship.job import Destination, Job
 from ebship.settings import read_dotenv
 
 REQUIRED = ("IMAGE_REPOSITORY", "REGISTRY_USERNAME", "REGISTRY_PASSWORD", "EB_APPLICATION", "EB_BUCKET")
+ECR_NEEDS_NOT = ("REGISTRY_USERNAME", "REGISTRY_PASSWORD")  # the login is a token from the AWS credentials
 
 
 @dataclass
@@ -53,8 +54,13 @@ class Checkup:
         return self.cloud.region
 
 
+def on_ecr(checkup: Checkup) -> bool:
+    return ecr.is_ecr(checkup.job.settings.image_repository)
+
+
 def settings_set(checkup: Checkup) -> str:
-    missing = [name for name in REQUIRED if not checkup.job.settings.value(name)]
+    required = [name for name in REQUIRED if not (on_ecr(checkup) and name in ECR_NEEDS_NOT)]
+    missing = [name for name in required if not checkup.job.settings.value(name)]
     if missing:
         raise Failed(f"missing: {', '.join(missing)}", "set them in .env, or export the registry credentials")
     return "all set"
@@ -110,7 +116,25 @@ def environment(checkup: Checkup) -> str:
     return f"{target.environment}: {state.status}, {state.health}, {state.platform}"
 
 
+def ecr_repository(checkup: Checkup) -> str:
+    """ECR: the repository exists, and holds this commit's tag once it is pushed."""
+    repository = checkup.job.settings.image_repository
+    client = checkup.cloud.ecr(repository)
+    found = ecr.require(repository)
+    if not ecr.repository_exists(client, repository):
+        raise Failed(
+            f"no ECR repository {found.name} in registry {found.account} ({found.region})",
+            f"create it: aws ecr create-repository --repository-name {found.name} --region {found.region}",
+        )
+    tag = checkup.job.source.tag
+    if not ecr.image_tag_exists(client, repository, tag):
+        raise Failed(f"{found.name} has no image tagged {tag} (this commit)", "run `inv docker.push`")
+    return f"{found.name} holds {tag}"
+
+
 def registry(checkup: Checkup) -> str:
+    if on_ecr(checkup):
+        return ecr_repository(checkup)
     settings = checkup.job.settings
     login = checkup.job.credentials_if_set()
     if login is None or not settings.image_repository:
@@ -132,6 +156,8 @@ def registry(checkup: Checkup) -> str:
 
 
 def auth_object(checkup: Checkup) -> str:
+    if on_ecr(checkup):
+        return "not needed: the instances pull from ECR with their instance profile"
     settings = checkup.job.settings
     upload = f"run `inv s3.auth --env {checkup.destination.target.name}`"
     location = f"s3://{settings.eb_bucket}/{settings.auth_key}"

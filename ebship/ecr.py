@@ -18,6 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from ebship.aws import CloudError, call
 from ebship.errors import PipelineError, UsageError
 from ebship.images import Credentials
 from ebship.output import Console
@@ -94,20 +95,13 @@ class EcrError(PipelineError):
     pass
 
 
-def _code(error: Exception) -> str:
-    response = getattr(error, "response", None)
-    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
+def _message(error: CloudError) -> str:
+    return " ".join(str(error.message or error).split())
 
 
-def _message(error: Exception) -> str:
-    response = getattr(error, "response", None)
-    said = response.get("Error", {}).get("Message", "") if isinstance(response, dict) else ""
-    return " ".join(str(said or error).split())
-
-
-def failure(error: Exception, ecr: EcrRepository, action: str) -> PipelineError:
+def failure(error: CloudError, ecr: EcrRepository, action: str) -> PipelineError:
     """ECR's refusal of `action` on the repository as one line that says what to do; bad input is a UsageError."""
-    code = _code(error)
+    code = error.code
     where = f"{ecr.name} in registry {ecr.account} ({ecr.region})"
     if code == "RepositoryNotFoundException":
         return UsageError(
@@ -118,9 +112,7 @@ def failure(error: Exception, ecr: EcrRepository, action: str) -> PipelineError:
         return EcrError(f"ECR denied ecr:{action} on {where}: {_message(error)} Grant it to these AWS credentials (docs/iam.md).")
     if code == "InvalidParameterException":
         return UsageError(f"ECR refused the repository {where}: {_message(error)}")
-    if code:
-        return EcrError(f"ECR {action} on {where} failed: {code}: {_message(error)}")
-    return EcrError(f"ECR {action} on {where} failed: {error.__class__.__name__}: {_message(error)}")
+    return EcrError(f"ECR {action} on {where} failed: {code}: {_message(error)}")
 
 
 def credentials(client: Any, repository: str, console: Console) -> Credentials:
@@ -128,10 +120,8 @@ def credentials(client: Any, repository: str, console: Console) -> Credentials:
     registry its proxyEndpoint names). The password, and the token carrying it, are masked from here on."""
     ecr = require(repository)
     try:
-        answer = client.get_authorization_token(registryIds=[ecr.account])
-    except Exception as error:
-        if not _code(error):
-            raise
+        answer = call("ecr", client, "get_authorization_token", registryIds=[ecr.account])
+    except CloudError as error:
         raise failure(error, ecr, "GetAuthorizationToken") from None
     data = (answer.get("authorizationData") or [None])[0]
     if not data or not data.get("authorizationToken"):
@@ -157,12 +147,10 @@ def push_repository(repository: str, login: Credentials) -> str:
 def repository_exists(client: Any, repository: str) -> bool:
     ecr = require(repository)
     try:
-        client.describe_repositories(registryId=ecr.account, repositoryNames=[ecr.name])
-    except Exception as error:
-        if _code(error) == "RepositoryNotFoundException":
+        call("ecr", client, "describe_repositories", registryId=ecr.account, repositoryNames=[ecr.name])
+    except CloudError as error:
+        if error.code == "RepositoryNotFoundException":
             return False
-        if not _code(error):
-            raise
         raise failure(error, ecr, "DescribeRepositories") from None
     return True
 
@@ -171,11 +159,11 @@ def image_tag_exists(client: Any, repository: str, tag: str) -> bool:
     """Whether ECR holds `repository:tag` (DescribeImages); a missing repository is the UsageError of `failure`."""
     ecr = require(repository)
     try:
-        found = client.describe_images(registryId=ecr.account, repositoryName=ecr.name, imageIds=[{"imageTag": tag}])
-    except Exception as error:
-        if _code(error) == "ImageNotFoundException":
+        found = call(
+            "ecr", client, "describe_images", registryId=ecr.account, repositoryName=ecr.name, imageIds=[{"imageTag": tag}]
+        )
+    except CloudError as error:
+        if error.code == "ImageNotFoundException":
             return False
-        if not _code(error):
-            raise
         raise failure(error, ecr, "DescribeImages") from None
     return any(tag in (detail.get("imageTags") or []) for detail in found.get("imageDetails", []))

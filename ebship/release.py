@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ebship import images, registry_auth
+from ebship import ecr, images, registry_auth
 from ebship.actions import Actions
 from ebship.cloud import Cloud, Storage
 from ebship.errors import UsageError
@@ -118,8 +118,18 @@ def test(job: Job, dry_run: bool = False) -> int:
 
 
 def plan_push(job: Job) -> Plan:
-    credentials = job.credentials()
     repository = job.settings.image_repository
+    if ecr.is_ecr(repository):
+        login = Step(
+            "docker.login",
+            {"registry": ecr.require(repository).host},
+            f"log in to {ecr.require(repository).host} with a token from ECR (GetAuthorizationToken, valid 12 hours)",
+        )
+    else:
+        credentials = job.credentials()
+        login = Step(
+            "docker.login", {"registry": credentials.registry}, f"log in to {credentials.registry} as {credentials.username}"
+        )
     return Plan(
         f"docker.push {job.release_ref}",
         (
@@ -128,9 +138,7 @@ def plan_push(job: Job) -> Plan:
                 {"source": job.release_ref, "repository": repository, "tag": "latest"},
                 f"tag {job.release_ref} as {job.cache_ref}",
             ),
-            Step(
-                "docker.login", {"registry": credentials.registry}, f"log in to {credentials.registry} as {credentials.username}"
-            ),
+            login,
             Step("docker.push", {"repository": repository, "tag": job.source.tag}, f"push {job.release_ref}"),
             Step(
                 "docker.push",
@@ -163,15 +171,19 @@ def record_push(job: Job, digest: str) -> None:
     (records / f"{job.source.tag}.json").write_text(json.dumps(record, indent=2) + "\n")
 
 
-def pushed_digest(job: Job) -> str:
-    """The digest of this commit's image as the registry holds it; asks the registry, so it works on any runner."""
-    credentials = job.credentials()
-    return images.registry_digest(images.engine(), job.release_ref, credentials)
-
-
 # --- s3.auth ------------------------------------------------------------------------------------------------------
 
+
 def plan_auth(job: Job, storage: Storage) -> Plan:
+    job.settings.require("IMAGE_REPOSITORY")
+    if ecr.is_ecr(job.settings.image_repository):
+        return Plan(
+            "s3.auth",
+            notes=(
+                "not needed for ECR: Elastic Beanstalk's instances pull with their instance profile "
+                "(the managed policy AmazonEC2ContainerRegistryReadOnly; docs/iam.md), so no auth file is written",
+            ),
+        )
     job.settings.require("IMAGE_REPOSITORY", "REGISTRY_USERNAME", "REGISTRY_PASSWORD", "EB_BUCKET")
     credentials = job.credentials()
     content = registry_auth.auth_file(credentials, job.settings.auth_format)
@@ -217,7 +229,7 @@ def upload_auth(job: Job, dry_run: bool = False, cloud: Cloud | None = None) -> 
     actions = Actions(job, cloud)
     plan = plan_auth(job, actions.cloud.s3)
     executor(actions, job.console, dry_run).run(plan)
-    return f"s3://{job.settings.eb_bucket}/{job.settings.auth_key}"
+    return "" if ecr.is_ecr(job.settings.image_repository) else f"s3://{job.settings.eb_bucket}/{job.settings.auth_key}"
 
 
 def _engine_if_up() -> Any | None:

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ebship import dockerrun
+from ebship import dockerrun, ecr
 from ebship.actions import Actions
 from ebship.cloud import Cloud, MissingBucket
 from ebship.errors import PipelineError, UsageError
 from ebship.job import Job
 from ebship.plan import Plan, Step, executor
-from ebship.release import pushed_digest
 
 TEMPLATE = "Dockerrun.aws.json.template"
 BUNDLE_NAME = "Dockerrun.aws.json"
@@ -52,9 +51,11 @@ def spec_for(job: Job, label: str = "") -> VersionSpec:
     template_path = job.root / TEMPLATE
     if not template_path.is_file():
         raise UsageError(f"{TEMPLATE} is missing from {job.root}.")
+    # An image on ECR is pulled with the instance profile: its Dockerrun names no auth file.
     bundle = dockerrun.render(
         template_path.read_text(),
         {"BUCKET": settings.eb_bucket, "AUTH_KEY": settings.auth_key, "IMAGE": job.release_ref, "PORT": settings.container_port},
+        authentication=not ecr.is_ecr(settings.image_repository),
     )
     description = (job.source.subject or f"commit {job.source.sha}")[:200]
     return VersionSpec(
@@ -136,12 +137,12 @@ def register(
 ) -> VersionSpec:
     """eb.version: renders, checks, uploads and registers; returns what was registered."""
     spec = spec_for(job, label)
+    actions = Actions(job, cloud)
     if verify_image and not dry_run:
-        digest = pushed_digest(job)
+        digest = actions.pushed_digest(spec.image)
         if not digest:
             raise UsageError(f"{spec.image} is not in the registry: run `inv docker.push` for this commit first.")
         job.console.print(f"Image {spec.image} is in the registry ({digest}).")
-    actions = Actions(job, cloud)
     executor(actions, job.console, dry_run).run(plan_version(spec, actions.cloud))
     return spec
 

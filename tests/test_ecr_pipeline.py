@@ -5,6 +5,7 @@ over real sockets, a real registry with auth and the real Docker engine."""
 from __future__ import annotations
 
 import io
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -118,3 +119,52 @@ def test_an_ecr_image_goes_from_build_to_a_healthy_environment_without_an_auth_f
         assert login.password not in out.getvalue()
     finally:
         engine.images.remove(f"{push_to}:{tag}", force=True)
+
+
+def test_the_tasks_ship_an_ecr_image_with_no_registry_credentials_and_no_auth_file(standin, base_image, tmp_path):
+    """What a user runs: the real tasks, IMAGE_REPOSITORY on ECR, and neither REGISTRY_USERNAME nor REGISTRY_PASSWORD."""
+    from tests_support import base_env, copy_project
+
+    repository = f"{cluster.ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/acme/ecr-tasks"
+    _client(standin, "ecr").create_repository(repositoryName="acme/ecr-tasks")
+    root = copy_project(tmp_path / "project")
+    (root / "environments.toml").write_text(f'[ecr]\neb_environment = "{standin["environment"]}"\nbranch = "release/ecr"\n')
+    import subprocess
+
+    subprocess.run(["git", "commit", "-qam", "Declare the ecr environment"], cwd=root, check=True)
+    env = {
+        **base_env(),
+        "AWS_ENDPOINT_URL": standin["endpoint_url"],
+        "AWS_ACCESS_KEY_ID": standin["access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": standin["secret_access_key"],
+        "AWS_REGION": REGION,
+        "IMAGE_REPOSITORY": repository,
+        "BASE_IMAGE": base_image,
+        "DOCKER_BUILD_NETWORK": "host",
+        "EB_BUCKET": standin["bucket"],
+        "EB_APPLICATION": standin["application"],
+        "DEPLOY_TIMEOUT": "180",
+    }
+    inv = str(Path(sys.executable).parent / "inv")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([inv, *args], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+
+    outputs = []
+    for args in (("docker.build",), ("docker.push",), ("s3.auth",), ("eb.version",), ("eb.deploy", "--env", "ecr")):
+        result = run(*args)
+        assert result.returncode == 0, f"{args}\n{result.stdout}\n{result.stderr}"
+        outputs.append(result.stdout + result.stderr)
+    assert "token from ECR" in outputs[1] and "not needed for ECR" in outputs[2]
+    s3 = _client(standin, "s3")
+    keys = [item["Key"] for item in s3.list_objects_v2(Bucket=standin["bucket"]).get("Contents", [])]
+    assert not any("registry-auth" in key for key in keys), keys
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True).stdout.strip()
+    bundle = s3.get_object(Bucket=standin["bucket"], Key=f"deploy/{sha}/Dockerrun.aws.json")["Body"].read()
+    assert b"Authentication" not in bundle and repository.encode() in bundle
+    environment = _client(standin, "elasticbeanstalk").describe_environments(EnvironmentNames=[standin["environment"]])
+    state = environment["Environments"][0]
+    assert state["VersionLabel"] == sha and state["Health"] == "Green", state
+    doctor = run("doctor", "--env", "ecr")
+    assert "PASS  registry login" in doctor.stdout and f"acme/ecr-tasks holds {sha}" in doctor.stdout, doctor.stdout
+    assert "PASS  auth object" in doctor.stdout and doctor.returncode == 0, doctor.stdout
