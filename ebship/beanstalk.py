@@ -41,6 +41,16 @@ class Event:
 
 
 @dataclass(frozen=True)
+class InstanceVersion:
+    """One instance's most recent deployment (DescribeInstancesHealth's Deployment): its version and Status
+    ("In Progress", "Deployed" or "Failed"); both "" for an instance that reports none."""
+
+    instance_id: str
+    version_label: str
+    status: str
+
+
+@dataclass(frozen=True)
 class LogEntry:
     """One instance's compiled logs: where RetrieveEnvironmentInfo says they can be read (a pre-signed S3 URL)."""
 
@@ -168,6 +178,27 @@ class Beanstalk:
                 return []
             raise
         return [str(cause) for cause in found.get("Causes", [])]
+
+    def instance_versions(self, environment: str) -> list[InstanceVersion] | None:
+        """Every instance's deployed version, page after page; None under basic health, which answers
+        InvalidRequestException (botocore model: DescribeInstancesHealth is for enhanced health only)."""
+        params: dict[str, Any] = {"EnvironmentName": environment, "AttributeNames": ["Deployment"]}
+        found: list[InstanceVersion] = []
+        for _ in range(100):  # a bound on paging: the pages hold the instances of one environment
+            try:
+                page = self._call("describe_instances_health", **params)
+            except CloudError as error:
+                if error.code in ("InvalidRequestException", "InvalidRequest"):
+                    return None
+                raise
+            for item in page.get("InstanceHealthList", []):
+                deployment = item.get("Deployment") or {}
+                found.append(InstanceVersion(str(item.get("InstanceId", "")), str(deployment.get("VersionLabel", "")),
+                                             str(deployment.get("Status", ""))))
+            if not page.get("NextToken"):
+                break
+            params["NextToken"] = page["NextToken"]
+        return found
 
     def request_tail_logs(self, environment: str) -> datetime | None:
         """Asks the instances to compile their tail logs; returns the service's time of the request (its HTTP Date),

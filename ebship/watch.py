@@ -291,6 +291,9 @@ class Watcher:
                     self._read_events(name, request_id, since, seen, evidence)
                     if evidence.verdict == "failure":
                         return Outcome("failed", state, evidence.cause, evidence.events, self.calls)
+                    mixed = self._mixed_versions(name, expect.version_label)
+                    if mixed:
+                        return self._failed(state, mixed, evidence)
                     return Outcome("deployed", state, "", evidence.events, self.calls)
                 if state.health == "Red":
                     return self._failed(state, "the environment's health is Red" + self._causes(name), evidence)
@@ -322,6 +325,27 @@ class Watcher:
         except CloudError:
             return ""
         return (": " + "; ".join(causes)) if isinstance(causes, list) and causes else ""
+
+    def _mixed_versions(self, name: str, label: str) -> str:
+        """When instances do not all run ``label``: which run what ("1 of 3 instances run v1, not v2: i-..."); "" when all
+        do, for a configuration update, or under basic health (no per-instance versions to read). One call (or one per
+        page of instances) at the verdict, never per poll."""
+        if not label:
+            return ""
+        found = self._ask(functools.partial(self.eb.instance_versions, name))
+        if not isinstance(found, list):
+            return ""
+        wrong: dict[str, list[str]] = {}
+        for instance in found:
+            if instance.version_label == label and instance.status == "Deployed":
+                continue
+            if instance.version_label == label:
+                key = f"failed to deploy {label}" if instance.status == "Failed" else f"still deploy {label}"
+            else:
+                key = f"run {instance.version_label or 'no version'}, not {label}"
+            wrong.setdefault(key, []).append(instance.instance_id)
+        parts = [f"{len(ids)} of {len(found)} instances {what}: {', '.join(ids)}" for what, ids in wrong.items()]
+        return ("mixed versions: " + "; ".join(parts)) if parts else ""
 
     def _superseded_by(self, name: str, request_id: str, evidence: Evidence) -> str:
         """The RequestId of another update whose events start at or after this update's success event, if any."""

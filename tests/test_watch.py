@@ -84,6 +84,14 @@ class ScriptedEB:
             raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "denied"}}, "x")
         return {"EnvironmentName": params["EnvironmentName"], "Causes": self.causes}
 
+    instances = None  # DescribeInstancesHealth's InstanceHealthList; None: basic health
+
+    def describe_instances_health(self, **params):
+        self._count("DescribeInstancesHealth", params)
+        if self.instances is None:
+            raise ClientError({"Error": {"Code": "InvalidRequestException", "Message": "not enhanced"}}, "x")
+        return {"InstanceHealthList": self.instances}
+
     def describe_environments(self, **params):
         self._count("DescribeEnvironments", params)
         current = [s for s in self.states if s[0] <= self.clock.now][-1]
