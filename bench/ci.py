@@ -12,6 +12,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,7 +101,7 @@ def one_line_change(project: Path, note: str) -> str:
     return git(project, "rev-parse", "HEAD")
 
 
-def run_all(stack: Stack, reruns: int, log) -> dict[str, list[CiRun]]:  # type: ignore[no-untyped-def]
+def run_all(stack: Stack, reruns: int, log: Callable[[str], None]) -> dict[str, list[CiRun]]:
     runs: dict[str, list[CiRun]] = {"first deploy": [], "one-line change": [], "no-change re-run": []}
     log("inv ci: first deploy of the copy's commit")
     runs["first deploy"].append(run_ci(stack, "first deploy"))

@@ -183,8 +183,15 @@ def _recording_class() -> type:
             super().__init__(client)
             self.start, self.counters = start, counters
 
-        def update(self, **kwargs: Any) -> str:
-            request_id = super().update(**kwargs)
+        def update(
+            self,
+            application: str,
+            environment: str,
+            version_label: str = "",
+            option_settings: list[dict[str, str]] | None = None,
+            options_to_remove: list[dict[str, str]] | None = None,
+        ) -> str:
+            request_id = super().update(application, environment, version_label, option_settings, options_to_remove)
             self.start.request_id, self.start.at = request_id, time.time()
             self.start.calls = sum(counter.calls for counter in self.counters)
             self.start.ready.set()
@@ -206,11 +213,18 @@ def _follow(
     results[name] = poller(stack, start, label, deadline)
 
 
-def run(stack: Stack, deploys: int, pace: tuple[float, float], bundle: dict[str, str] | None, log, seed: int = 7) -> list[Sample]:  # type: ignore[no-untyped-def]
+def run(
+    stack: Stack,
+    deploys: int,
+    pace: tuple[float, float],
+    bundle: dict[str, str] | None,
+    log: Callable[[str], None],
+    seed: int = 7,
+) -> list[Sample]:
     from ebship.cloud import Storage
     from ebship.deploy import Deployer
-    from ebship.lastgood import S3LastGood
     from ebship.job import Target
+    from ebship.lastgood import S3LastGood
     from ebship.output import Console
 
     Recording = _recording_class()

@@ -15,6 +15,7 @@ import socket
 import sys
 import threading
 import time
+from typing import Any, SupportsIndex
 
 OUT = sys.argv[1]
 ARGS = sys.argv[sys.argv.index("--") + 1 :]
@@ -47,7 +48,7 @@ DOCKER_PORT = _endpoint_port(os.environ.get("DOCKER_HOST", "")) if os.environ.ge
 def _timed_socket(name: str) -> None:
     original = getattr(socket.socket, name)
 
-    def wrapper(self: socket.socket, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def wrapper(self: socket.socket, *args: Any, **kwargs: Any) -> Any:
         if threading.current_thread() is not MAIN:
             return original(self, *args, **kwargs)
         began = time.monotonic()
@@ -65,7 +66,7 @@ for _name in ("recv", "recv_into", "send", "sendall", "connect"):
 _sleep = time.sleep
 
 
-def _timed_sleep(seconds: float) -> None:
+def _timed_sleep(seconds: float | SupportsIndex) -> None:
     began = time.monotonic()
     try:
         _sleep(seconds)
@@ -88,4 +89,4 @@ if __name__ == "__main__":
     sys.argv = ["inv", *ARGS]
     from invoke.main import program
 
-    sys.exit(program.run())
+    program.run()  # calls sys.exit itself on a failure; returning means success (exit status 0)

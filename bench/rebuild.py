@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,7 +116,7 @@ def no_cache(stack: Stack, sha: str) -> Rebuild:
     return Rebuild("no cache", time.monotonic() - began, 0, 0, DETAILS["no cache"])
 
 
-def run(stack: Stack, rounds: int, log) -> list[Rebuild]:  # type: ignore[no-untyped-def]
+def run(stack: Stack, rounds: int, log: Callable[[str], None]) -> list[Rebuild]:
     """Needs `<repo>:latest` in the registry and locally (the `inv ci` runs leave both). Stops the stand-in first: its
     environment's container holds the deployed image, which a fresh runner would not have."""
     assert stack.project is not None

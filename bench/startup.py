@@ -10,12 +10,13 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 DEFAULT_EBCLI = Path("/tmp/ebship-bench-ebcli")
 
 
-def ensure_ebcli(venv: Path, log) -> Path | None:  # type: ignore[no-untyped-def]
+def ensure_ebcli(venv: Path, log: Callable[[str], None]) -> Path | None:
     eb = venv / "bin" / "eb"
     if eb.exists():
         return eb

@@ -72,7 +72,9 @@ def _literal_mutants(where: str, node: ast.expr) -> Iterator[ConstantMutant]:
         yield ConstantMutant(where, f"{node.value!r} + 1", *span, repr(node.value + 1))
     elif isinstance(node, ast.Tuple | ast.Set | ast.List) and len(node.elts) > 1:
         for index, item in enumerate(node.elts):
-            rest = type(node)(elts=[e for i, e in enumerate(node.elts) if i != index], ctx=ast.Load())
+            kept = [e for i, e in enumerate(node.elts) if i != index]
+            # a set literal has no ctx (an expression context): only tuples and lists are load/store targets
+            rest = ast.Set(elts=kept) if isinstance(node, ast.Set) else type(node)(elts=kept, ctx=ast.Load())
             text = ast.unparse(rest) if not isinstance(node, ast.Tuple) else f"({ast.unparse(rest).strip('()')},)"
             yield ConstantMutant(where, f"{ast.unparse(item)[:60]} dropped", *span, text)
     elif isinstance(node, ast.Tuple | ast.Set | ast.List) and len(node.elts) == 1:

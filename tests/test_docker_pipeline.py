@@ -88,7 +88,11 @@ def test_image_holds_no_env_file_nor_credentials(shipped, project, engine):
     names: list[str] = []
     with tarfile.open(fileobj=io.BytesIO(saved)) as outer:
         for member in outer.getmembers():
-            data = outer.extractfile(member).read() if member.isfile() else b""
+            data = b""
+            if member.isfile():
+                contents = outer.extractfile(member)
+                assert contents is not None, member.name  # a regular file always has contents to read
+                data = contents.read()
             for marker in (b"env-file-marker-91c", b"ZG9ja2VyY2ZnLW1hcmtlcg", MARKER_PASSWORD.encode()):
                 assert marker not in data, f"{marker!r} found in {member.name}"
             if member.name.endswith("layer.tar"):

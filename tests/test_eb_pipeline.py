@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 import time
 import urllib.request
 import uuid
@@ -49,21 +50,30 @@ VARIANTS = {
 
 
 @pytest.fixture(scope="module", params=list(VARIANTS))
-def standin(request, tmp_path_factory):
+def variant(request) -> str:
+    """The name of one of VARIANTS."""
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def standin(variant, tmp_path_factory):
     """A stand-in per variant of the behaviours AWS leaves unconfirmed."""
     from localeb.server import start_server
 
     running = start_server(
         tmp_path_factory.mktemp("standin") / "server.log",
-        extra_args=[*VARIANTS[request.param], "--health-timeout", "8"],
+        extra_args=[*VARIANTS[variant], "--health-timeout", "8"],
     )
-    running.variant = request.param
     yield running
     running.stop()
 
 
+class ShippedProject(Project):
+    last: subprocess.CompletedProcess[str]  # the `inv eb.deploy` that shipped it
+
+
 @pytest.fixture(scope="module")
-def shipped(standin, registry, base_image, tmp_path_factory, engine):
+def shipped(standin, variant, registry, base_image, tmp_path_factory, engine):
     """A project deployed once, healthy, through the real tasks: the baseline every failure must leave serving."""
     root = copy_project(tmp_path_factory.mktemp("eb-project"))
     (root / "environments.toml").write_text(
@@ -71,7 +81,7 @@ def shipped(standin, registry, base_image, tmp_path_factory, engine):
         + "".join(f"{key} = {json.dumps(value)}\n" for key, value in AWKWARD.items())
         + 'SECRET_KEY = "${E2E_SECRET}"\n'
     )
-    project = Project(root, {})
+    project = ShippedProject(root, {})
     project.commit("Declare the e2e environment")
     from tests_support import base_env
 
@@ -81,7 +91,7 @@ def shipped(standin, registry, base_image, tmp_path_factory, engine):
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_REGION": REGION,
-        "IMAGE_REPOSITORY": f"{registry.address}/acme/web-{standin.variant}",
+        "IMAGE_REPOSITORY": f"{registry.address}/acme/web-{variant}",
         "REGISTRY_USERNAME": registry.username,
         "REGISTRY_PASSWORD": registry.password,
         "BASE_IMAGE": base_image,

@@ -69,8 +69,9 @@ def test_branch_variables_health_and_application_are_optional(tmp_path):
 def test_the_repository_file_loads_and_its_values_pass_the_strict_check():
     loaded = environments.load(ROOT / "environments.toml")
     assert {"stg", "prod"} <= loaded.keys()
-    assert environments.for_branch("release/stg", loaded).name == "stg"
-    assert environments.for_branch("release/prod", loaded).name == "prod"
+    staging, production = environments.for_branch("release/stg", loaded), environments.for_branch("release/prod", loaded)
+    assert staging is not None and staging.name == "stg"
+    assert production is not None and production.name == "prod"
     for environment in loaded.values():
         references = {name for value in environment.variables.values() for name in _names(value)}
         resolved = envvars.resolve_references(environment.variables, {name: "token-value" for name in references})

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from invoke import Task
 
 ROOT = Path(__file__).resolve().parent.parent
 INV = str(Path(sys.executable).with_name("inv"))
@@ -33,7 +34,7 @@ TABLE = {
 LONG_ONLY = {"bucket", "key", "format", "rollback", "prune", "relaxed", "yes", "like", "from", "to"}
 
 
-def every_task() -> Iterator[tuple[str, object]]:
+def every_task() -> Iterator[tuple[str, Task]]:
     import tasks
 
     def walk(collection, prefix=""):

@@ -21,7 +21,7 @@ WORKFLOW = ROOT / ".github" / "workflows" / "deploy.yml"
 CHECK_JSONSCHEMA = str(Path(sys.executable).with_name("check-jsonschema"))
 
 
-def workflow() -> dict[str, Any]:
+def workflow() -> dict[Any, Any]:  # keys are not all strings: YAML 1.1 reads a bare `on` as True
     return yaml.safe_load(WORKFLOW.read_text())
 
 
@@ -35,9 +35,10 @@ def mapped() -> dict[str, str]:
     return {name: environment.branch for name, environment in declared.items() if environment.branch}
 
 
-def environment_of(job: dict[str, Any]) -> str | None:
+def environment_of(job: dict[str, Any]) -> str:
+    """The environment a job deploys to ("" for a job that deploys nowhere)."""
     environment = job.get("environment")
-    return environment.get("name") if isinstance(environment, dict) else environment
+    return (environment.get("name") if isinstance(environment, dict) else environment) or ""
 
 
 def deploy_jobs() -> dict[str, dict[str, Any]]:
@@ -100,7 +101,8 @@ def evaluate(expression: str, context: dict[str, str]) -> bool:
 
 def triggered(event_name: str, ref: str) -> set[str]:
     """The jobs that run for one event, by the workflow's triggers and each job's condition."""
-    triggers = workflow().get("on", workflow().get(True))  # YAML 1.1 reads a bare `on` as true
+    document = workflow()
+    triggers: dict[str, Any] = document["on"] if "on" in document else document[True]  # YAML 1.1 reads a bare `on` as true
     if event_name not in triggers:
         return set()
     if event_name == "push":

@@ -1,6 +1,8 @@
 import base64
 import io
 import json
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -86,7 +88,7 @@ def test_auth_file_formats_round_trip(registry, key):
 
 def test_build_stream_error_names_the_failing_step_and_its_output():
     console, out, _ = console_with_secret()
-    events = [
+    events: list[dict[str, Any]] = [
         {"stream": "Step 1/3 : FROM base\n"},
         {"stream": " ---> abc\n"},
         {"stream": "Step 2/3 : RUN make\n"},
@@ -116,7 +118,7 @@ def test_build_stream_returns_the_image_id():
 
 def test_push_stream_error_names_the_registry():
     console, _, _ = console_with_secret()
-    events = iter(
+    events: Iterator[dict[str, Any]] = iter(
         [{"status": "Preparing", "id": "l1"}, {"errorDetail": {"message": "denied: requested access to the resource is denied"}}]
     )
     with pytest.raises(PipelineError) as raised:
@@ -126,7 +128,7 @@ def test_push_stream_error_names_the_registry():
 
 def test_push_stream_returns_the_digest_and_requires_one():
     console, _, _ = console_with_secret()
-    events = [
+    events: list[dict[str, Any]] = [
         {"status": "Pushed", "id": "l1"},
         {"status": "t: digest: sha256:ab size: 1"},
         {"aux": {"Tag": "t", "Digest": "sha256:ab", "Size": 1}},
@@ -142,7 +144,7 @@ class Terminal(io.StringIO):
 
 
 def test_build_output_is_a_compact_display_on_a_terminal_and_plain_lines_elsewhere():
-    events = [
+    events: list[dict[str, Any]] = [
         {"stream": "Step 1/2 : FROM base\n"},
         {"stream": "Collecting django\nInstalling collected packages\n"},
         {"stream": "Step 2/2 : CMD run\n"},

@@ -470,7 +470,7 @@ def test_ebcli_style_polling_by_request_id_and_start_time(eb: Any, s3: Any, app:
     seen: list[str] = []
     start = None
     for _ in range(200):
-        kwargs = {"StartTime": start} if start else {}
+        kwargs: dict[str, datetime.datetime] = {"StartTime": start} if start else {}
         new = eb.describe_events(EnvironmentName=env["EnvironmentName"], RequestId=request_id, **kwargs)["Events"]
         if new:
             seen += [e["Message"] for e in reversed(new)]

@@ -128,5 +128,5 @@ def test_the_eb_cli_reads_status_health_events_variables_and_logs(
     assert logs[start + 1] == logs[start + 3] == "-" * 40
     assert re.fullmatch(r"/var/log/eb-docker/containers/eb-current-app/eb-[0-9a-f]{12}-stdouterr\.log", logs[start + 2])
     assert "listening on 80 as v1 (serve)" in logs[start + 4:], logs
-    events = messages(eb, EnvironmentName=name)
-    assert events[-2:] == ["requestEnvironmentInfo is starting.", "Pulled logs for environment instances."], events
+    messages_seen = messages(eb, EnvironmentName=name)
+    assert messages_seen[-2:] == ["requestEnvironmentInfo is starting.", "Pulled logs for environment instances."], messages_seen

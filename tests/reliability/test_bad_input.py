@@ -337,11 +337,11 @@ def run_case(project: Project, case: Case) -> tuple[int, str, str]:
     try:
         result = Project(project.root, env).inv(*case.args, timeout=300)
     finally:
-        for name, text in originals.items():
-            if text is None:
+        for name, original in originals.items():
+            if original is None:
                 (project.root / name).unlink()
             else:
-                (project.root / name).write_text(text)
+                (project.root / name).write_text(original)
     return result.returncode, result.stdout, result.stderr
 
 

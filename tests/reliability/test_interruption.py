@@ -81,6 +81,7 @@ def test_a_killed_ci_run_converges_when_run_again(tmp_path, registry, base_image
                 stdout, _ = process.communicate(timeout=30)
             else:
                 seen = []
+                assert process.stdout is not None  # popen_inv pipes it
                 for line in process.stdout:
                     seen.append(line)
                     if "test session starts" in line:

@@ -116,7 +116,9 @@ def scan_image(engine, reference: str, directory) -> tuple[int, list[str]]:
             if not member.isfile():
                 continue
             members += 1
-            data = outer.extractfile(member).read()
+            contents = outer.extractfile(member)
+            assert contents is not None, member.name  # a regular file always has contents to read
+            data = contents.read()
             if data[:2] == b"\x1f\x8b":
                 data = gzip.decompress(data)
             found += [f"{reference} {member.name}: {leak}" for leak in leaks(data)]
@@ -196,6 +198,7 @@ def test_no_secret_leaks_anywhere(tmp_path, registry, base_image, engine):
             # Both directions: the printed secret is masked where it was printed, and the plain note is shown.
             if label.startswith("crash") and not ("SECRET_KEY=****" in output and f"PUBLIC_NOTE={PUBLIC_NOTE}" in output):
                 problems.append(f"{label}: the app's printed environment is not shown as expected\n{output[-1500:]}")
+        args: tuple[str, ...]
         for args in (
             ("s3.auth",),
             ("eb.version",),
