@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-SUITES = ("faults", "detection", "closings", "interruption", "concurrency", "superseded", "bad_input", "secrets")
+SUITES = ("faults", "detection", "closings", "fleets", "interruption", "concurrency", "superseded", "bad_input", "secrets")
 TESTS = {
     "faults": "tests/reliability/test_faults.py",
     "detection": "tests/reliability/test_detection.py",
     "closings": "tests/reliability/test_closings.py",
+    "fleets": "tests/reliability/test_fleets.py",
     "interruption": "tests/reliability/test_interruption.py",
     "concurrency": "tests/reliability/test_concurrency.py",
     "superseded": "tests/reliability/test_concurrency.py",
@@ -140,7 +141,7 @@ def details(suite: str, data: dict[str, Any]) -> list[str]:
             f"{cell('; '.join(r['problems']) or '-')} |"
             for r in rows
         ]
-    elif suite in ("detection", "closings"):
+    elif suite in ("detection", "closings", "fleets"):
         classes: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for r in rows:
             classes.setdefault((r["class"], r["variant"]), []).append(r)
