@@ -66,6 +66,7 @@ class Version:
     bucket: str
     key: str
     created: datetime | None = None
+    description: str = ""
 
 
 def _version(item: dict[str, Any]) -> Version:
@@ -76,6 +77,7 @@ def _version(item: dict[str, Any]) -> Version:
         str(bundle.get("S3Bucket", "")),
         str(bundle.get("S3Key", "")),
         item.get("DateCreated"),
+        str(item.get("Description", "")),
     )
 
 

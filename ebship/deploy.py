@@ -108,6 +108,8 @@ class Deployer:
         self.clock = clock or SystemClock()
         self.timeout = timeout
         self.schedule = schedule
+        # Asked with the plan just before it runs (never on a dry run); raises to stop it (ebship.gate's confirmer).
+        self.confirm: Callable[[Plan], None] | None = None
 
     def _watcher(self, deadline: Deadline) -> Watcher:
         return Watcher(self.eb, deadline, self._print_event, lambda note: self.console.print(f"  ({note})"), self.schedule)
@@ -142,6 +144,8 @@ class Deployer:
         self.target = target
         self.deadline = Deadline(self.clock, self.timeout)
         self.report = Report(Outcome("planned", state), label, target, previous, planned=dry_run)
+        if self.confirm is not None and not dry_run:
+            self.confirm(plan)
         executor(self, self.console, dry_run).run(plan)
         return self.report
 
@@ -245,9 +249,11 @@ def going_on(target: Target, what: str) -> str:
     )
 
 
-def deploy(job: Job, target: Target, label: str, rollback: bool, dry_run: bool) -> Report:
+def deploy(
+    job: Job, target: Target, label: str, rollback: bool, dry_run: bool, confirm: Callable[[Plan], None] | None = None
+) -> Report:
     """eb.deploy as the task runs it: settings in, verdict out (raises unless the deploy ended healthy)."""
-    report = run_deploy(job, target, label, rollback, dry_run)
+    report = run_deploy(job, target, label, rollback, dry_run, confirm=confirm)
     judge(report, job.console)
     return report
 
@@ -278,13 +284,15 @@ def run_deploy(
     dry_run: bool,
     version_pending: bool = False,
     cloud: Cloud | None = None,
+    confirm: Callable[[Plan], None] | None = None,
 ) -> Report:
     """Deploys and returns the report without judging it (``judge`` does); ``version_pending`` for a dry run planned
-    before eb.version has created the version."""
+    before eb.version has created the version; ``confirm`` sees the plan before it runs (ebship.gate)."""
     settings = job.settings
     settings.require("EB_APPLICATION")
     target = replace(target, health=accepted_health(target, settings.accepted_health))
     deployer = deployer_for(job, cloud or Cloud(settings))
+    deployer.confirm = confirm
     return deployer.run(
         target, label, rollback=rollback or settings.rollback == "true", dry_run=dry_run, version_pending=version_pending
     )

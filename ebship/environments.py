@@ -7,6 +7,7 @@ One table per environment::
     branch = "release/stg"             # optional: pushes to this branch deploy here
     health = ["Green"]                 # optional: EB health colours accepted after a deploy (else ACCEPTED_HEALTH)
     application = "sampleapp"          # optional: EB application name, overriding the project's default
+    protected = true                   # optional: a person types the name before a change (ebship.gate); default false
     [stg.variables]                    # optional: the environment properties this environment should have
     SECRET_KEY = "${SECRET_KEY}"       # a reference, resolved by ``ebship.envvars.resolve_references``; never a secret here
 
@@ -34,7 +35,7 @@ LOCAL = "local"  # reserved: the local Elastic Beanstalk stand-in
 HEALTH_COLOURS = ("Green", "Yellow", "Red", "Grey")  # EnvironmentHealth in the service model
 DEFAULT_HEALTH = ("Green",)  # when neither environments.toml nor ACCEPTED_HEALTH says otherwise
 
-KEYS = ("eb_environment", "branch", "health", "application", "variables")
+KEYS = ("eb_environment", "branch", "health", "application", "protected", "variables")
 REQUIRED = ("eb_environment",)
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
@@ -52,6 +53,7 @@ class Environment:
     variables: Mapping[str, str] = field(default_factory=dict)  # key -> value as written (references unresolved)
     health: tuple[str, ...] = ()  # as declared; () when not declared, so that ACCEPTED_HEALTH applies
     application: str = ""  # empty: the project's default application
+    protected: bool = False  # a change asks for the name to be typed (ebship.gate)
 
 
 def load(path: Path | str = DEFAULT_PATH) -> dict[str, Environment]:
@@ -97,6 +99,7 @@ def parse(data: Mapping[str, Any], source: str = str(DEFAULT_PATH)) -> dict[str,
                 variables=dict(table.get("variables", {})),
                 health=tuple(table.get("health", ())),
                 application=table.get("application", ""),
+                protected=table.get("protected", False),
             )
     problems.extend(check_unique(data, "branch", "branch"))
     problems.extend(check_unique(data, "eb_environment", "Elastic Beanstalk environment"))
@@ -139,6 +142,9 @@ def check_table(name: str, table: Mapping[str, Any]) -> list[str]:
                 f"{where} application: {application!r} must be 1-{MAX_APPLICATION} characters "
                 f"without leading or trailing white space"
             )
+    protected = table.get("protected")
+    if protected is not None and not isinstance(protected, bool):
+        problems.append(f"{where} protected: must be true or false, without quotes")
     health = table.get("health")
     if health is not None:
         if not isinstance(health, list) or not all(isinstance(colour, str) for colour in health):

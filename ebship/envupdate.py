@@ -7,6 +7,7 @@ empty string. Values travel as data in OptionSettings, never spliced into JSON. 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -49,8 +50,16 @@ def plan_update(target: Target, difference: envvars.EnvDiff) -> Plan:
 
 
 def apply(
-    job: Job, destination: Destination, prune: bool, strict: bool, dry_run: bool, like: str = "", cloud: Cloud | None = None
+    job: Job,
+    destination: Destination,
+    prune: bool,
+    strict: bool,
+    dry_run: bool,
+    like: str = "",
+    cloud: Cloud | None = None,
+    confirm: Callable[[Plan], None] | None = None,
 ) -> Report | None:
+    """``confirm`` sees the update's plan before it runs, never on a dry run or when nothing differs (ebship.gate)."""
     variables = declared_variables(job, destination, like)
     lookup = {**read_dotenv(job.root / ".env"), **os.environ}
     values = envvars.resolve_references(variables, lookup)
@@ -68,7 +77,9 @@ def apply(
     if plan.empty:
         executor(None, job.console, dry_run).run(plan)
         return None
-    report = deployer_for(job, cloud).execute(plan, target, "configuration", dry_run)
+    deployer = deployer_for(job, cloud)
+    deployer.confirm = confirm
+    report = deployer.execute(plan, target, "configuration", dry_run)
     judge(report, job.console)
     return None if dry_run else report
 

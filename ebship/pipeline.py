@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ebship import environments, release, standin, targets, versions
+from ebship import environments, gate, release, standin, targets, versions
+from ebship.actions import Actions
 from ebship.aws import known_failure
 from ebship.deploy import run_deploy
 from ebship.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TIMEOUT, EXIT_USAGE, PipelineError, UsageError
@@ -119,10 +120,14 @@ def run(
             starting = start_local or (lambda: standin.start(job.root, job.console))
             runner.stage("local.up", lambda: _start_local(starting, dry_run))
         if not (dry_run and decision.rehearsal and not _local_running(job)):
-            deploy_job, destination = targets.targeted(job.root, job.console, decision.environment)
+            deploy_job, destination = targets.targeted(job.root, job.console, decision.environment, source=job.source)
             target = destination.target
-    runner.stage("docker.build", lambda: release.build(deploy_job, dry_run=dry_run)[:19])
-    runner.stage("docker.test", lambda: _test(deploy_job, dry_run))
+            if not dry_run:  # a protected environment's gate, before the first stage (ebship.gate)
+                doing = f"inv ci's deploy to {target.environment}"
+                gate.for_destination(deploy_job, destination, yes=False).check(job.console, doing)
+    actions = Actions(deploy_job)  # one Docker engine and one AWS facade for every stage
+    runner.stage("docker.build", lambda: release.build(deploy_job, dry_run=dry_run, actions=actions)[:19])
+    runner.stage("docker.test", lambda: _test(deploy_job, dry_run, actions))
     if target is None:
         if decision.environment:
             job.console.print("(dry run: the local stand-in is not running, so the deploy stages are not planned)")
@@ -131,22 +136,24 @@ def run(
     deploy_to = target
 
     def push() -> str:
-        report.digest = release.push(deploy_job, dry_run=dry_run)
+        report.digest = release.push(deploy_job, dry_run=dry_run, actions=actions)
         return report.digest
 
     runner.stage("docker.push", push)
-    runner.stage("s3.auth", lambda: release.upload_auth(deploy_job, dry_run=dry_run))
+    runner.stage("s3.auth", lambda: release.upload_auth(deploy_job, dry_run=dry_run, actions=actions))
 
     def version() -> str:
         try:
-            return versions.register(deploy_job, report.label, dry_run=dry_run).label
+            return versions.register(deploy_job, report.label, dry_run=dry_run, actions=actions).label
         except versions.LabelConflict as conflict:
             raise UsageError(f"{conflict.fact} {relabel_advice(deploy_to, report.label)}") from None
 
     runner.stage("eb.version", version)
 
     def deploy_stage() -> str:
-        report.deploy = run_deploy(deploy_job, deploy_to, report.label, False, dry_run, version_pending=dry_run)
+        report.deploy = run_deploy(
+            deploy_job, deploy_to, report.label, False, dry_run, version_pending=dry_run, cloud=actions.cloud
+        )
         judge(report.deploy, job.console)  # raises unless healthy
         state = report.deploy.outcome.state
         return f"{state.health} at {url_of(state)}" if state and not dry_run else ""
@@ -223,8 +230,8 @@ def _local_running(job: Job) -> bool:
     return (job.root / LOCAL_STATE).is_file()
 
 
-def _test(job: Job, dry_run: bool) -> str:
-    status = release.test(job, dry_run=dry_run)
+def _test(job: Job, dry_run: bool, actions: Actions) -> str:
+    status = release.test(job, dry_run=dry_run, actions=actions)
     if status:
         raise PipelineError(f"the app's tests failed (exit status {status})")
     return "passed" if not dry_run else ""

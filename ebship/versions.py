@@ -5,7 +5,7 @@ A label is never reused for other bits: an existing label is accepted only when 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ebship import dockerrun, ecr
 from ebship.actions import Actions
@@ -13,6 +13,7 @@ from ebship.cloud import Cloud, MissingBucket
 from ebship.errors import PipelineError, UsageError
 from ebship.job import Job
 from ebship.plan import Plan, Step, executor
+from ebship.promote import with_digest
 
 TEMPLATE = "Dockerrun.aws.json.template"
 BUNDLE_NAME = "Dockerrun.aws.json"
@@ -133,16 +134,17 @@ def plan_version(spec: VersionSpec, cloud: Cloud) -> Plan:
 
 
 def register(
-    job: Job, label: str = "", dry_run: bool = False, verify_image: bool = True, cloud: Cloud | None = None
+    job: Job, label: str = "", dry_run: bool = False, verify_image: bool = True, actions: Actions | None = None
 ) -> VersionSpec:
     """eb.version: renders, checks, uploads and registers; returns what was registered."""
     spec = spec_for(job, label)
-    actions = Actions(job, cloud)
+    actions = actions or Actions(job)
     if verify_image and not dry_run:
         digest = actions.pushed_digest(spec.image)
         if not digest:
             raise UsageError(f"{spec.image} is not in the registry: run `inv docker.push` for this commit first.")
         job.console.print(f"Image {spec.image} is in the registry ({digest}).")
+        spec = replace(spec, description=with_digest(spec.description, digest))  # what eb.promote checks
     executor(actions, job.console, dry_run).run(plan_version(spec, actions.cloud))
     return spec
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from invoke import Collection
 
+from ebship.errors import UsageError
 from tasks._flags import seconds, task
 from tasks._support import job_for, reported, targeted
 
 DRY_RUN = "Print the plan, secrets masked, and change nothing."
+YES = "Confirm a change to a protected environment (environments.toml) without typing its name."
 ENV = "Environment: a name from environments.toml (stg, prod, ...) or local for the stand-in of `inv local.up`."
 
 
@@ -33,16 +35,44 @@ def version(c, env=None, label=None, dry_run=False):
         "label": "Version label to deploy (default: the commit's sha, as eb.version registered it).",
         "rollback": "On failure, redeploy the version that ran before (ROLLBACK=true does it by default).",
         "timeout": "Whole seconds the whole deploy may take, waits included (DEPLOY_TIMEOUT, default 900).",
+        "yes": YES,
         "dry_run": DRY_RUN,
     }
 )
 @reported
-def deploy(c, env=None, label=None, rollback=False, timeout=None, dry_run=False):
+def deploy(c, env=None, label=None, rollback=False, timeout=None, yes=False, dry_run=False):
     """Deploy a registered version and follow it to a verdict; exit 0 deployed, 1 failed, 2 bad input, 3 timed out."""
     from ebship import deploy as deploying
+    from ebship import gate
 
     current, resolved = targeted(env, {"DEPLOY_TIMEOUT": seconds("--timeout", timeout)})
-    deploying.deploy(current, resolved.target, label or current.source.tag, rollback, dry_run)
+    confirm = gate.for_destination(current, resolved, yes).confirmer(current.console)
+    deploying.deploy(current, resolved.target, label or current.source.tag, rollback, dry_run, confirm)
+
+
+@task(
+    help={
+        "from": "The environment whose running version is promoted (e.g. stg); it must run it Ready and healthy.",
+        "to": "The environment to deploy it to (e.g. prod), in the same Elastic Beanstalk application.",
+        "label": "Promote only if the source runs this label (default: whatever it runs).",
+        "rollback": "On failure, redeploy the version that ran before (ROLLBACK=true does it by default).",
+        "timeout": "Whole seconds the whole deploy may take, waits included (DEPLOY_TIMEOUT, default 900).",
+        "yes": YES,
+        "dry_run": DRY_RUN,
+    }
+)
+@reported
+def promote(c, from_=None, to=None, label=None, rollback=False, timeout=None, yes=False, dry_run=False):
+    """Deploy to --to the version --from runs healthy, the same image digest, no rebuild; judged like eb.deploy."""
+    from ebship import gate, targets
+    from ebship import promote as promoting
+
+    if not from_ or not to:
+        raise UsageError("Name both environments: inv eb.promote --from stg --to prod.")
+    current, resolved = targeted(to, {"DEPLOY_TIMEOUT": seconds("--timeout", timeout)})
+    source = targets.destination(current.root, from_, current.settings.eb_application)
+    confirm = gate.for_destination(current, resolved, yes).confirmer(current.console)
+    promoting.promote(current, source, resolved, label or "", rollback, dry_run, confirm)
 
 
 @task(
@@ -52,16 +82,18 @@ def deploy(c, env=None, label=None, rollback=False, timeout=None, dry_run=False)
         "like": "Apply the variables another environment declares (e.g. --env local --like stg to rehearse stg's).",
         "relaxed": "No warnings about characters outside Elastic Beanstalk's documented set (commas are refused all the same).",
         "timeout": "Whole seconds the configuration update may take (DEPLOY_TIMEOUT, default 900).",
+        "yes": YES,
         "dry_run": DRY_RUN,
     }
 )
 @reported
-def env(c, env=None, like=None, prune=False, relaxed=False, timeout=None, dry_run=False):
+def env(c, env=None, like=None, prune=False, relaxed=False, timeout=None, yes=False, dry_run=False):
     """Make the environment's variables match environments.toml: print the difference (masked), apply only that."""
-    from ebship import envupdate
+    from ebship import envupdate, gate
 
     current, resolved = targeted(env, {"DEPLOY_TIMEOUT": seconds("--timeout", timeout)})
-    envupdate.apply(current, resolved, prune=prune, strict=not relaxed, dry_run=dry_run, like=like or "")
+    confirm = gate.for_destination(current, resolved, yes).confirmer(current.console)
+    envupdate.apply(current, resolved, prune=prune, strict=not relaxed, dry_run=dry_run, like=like or "", confirm=confirm)
 
 
 @task(help={"env": ENV})
@@ -109,4 +141,4 @@ def prune(c, env=None, keep=None, dry_run=False):
     operate.prune(current, versions_kept, dry_run)
 
 
-ns = Collection(version, deploy, env, status, events, prune)
+ns = Collection(version, deploy, promote, env, status, events, prune)
