@@ -106,12 +106,54 @@ def test_only_the_branches_environments_toml_maps_run_inv_ci_with_the_context():
 
 def test_every_other_branch_builds_and_tests_without_a_context_or_credentials():
     jobs = workflow_jobs()
-    assert set(jobs) == {"ci", "build-and-test"}
+    assert set(jobs) == {"ci", "approve-prod", "promote-prod", "build-and-test"}
     assert sorted(jobs["build-and-test"]["filters"]["branches"]["ignore"]) == mapped_branches()
     assert "context" not in jobs["build-and-test"]
     commands = runs(steps_of("build-and-test"))
     assert [command.split()[:2] for command in commands] == [[".venv/bin/inv", "docker.build"], [".venv/bin/inv", "docker.test"]]
     assert "aws-credentials" not in str(steps_of("build-and-test"))
+
+
+def test_prod_is_promoted_from_stg_after_an_approval_job():
+    """On stg's branch, after inv ci deployed stg: an approval job, then eb.promote from stg to prod, whose --yes is that
+    approval (prod is protected, and a run on stg's branch is not on prod's own)."""
+    declared = environments.load(ROOT / environments.DEFAULT_PATH)
+    jobs = workflow_jobs()
+    approval, promotion = jobs["approve-prod"], jobs["promote-prod"]
+    assert approval["type"] == "approval" and approval["requires"] == ["ci"]
+    assert approval["filters"]["branches"]["only"] == [declared["stg"].branch]
+    assert "approve-prod" not in config()["jobs"], "an approval job has no steps of its own"
+    assert promotion["requires"] == ["approve-prod"]
+    assert promotion["filters"]["branches"]["only"] == [declared["stg"].branch]
+    assert promotion["context"] == ["eb-deploy"]
+    steps = steps_of("promote-prod")
+    assert "setup_remote_docker" in steps, "the image's digest is asked of the registry through the Docker engine"
+    commands = runs(steps)
+    assert "bash .circleci/aws-credentials.sh" in commands
+    assert commands[-1] == ".venv/bin/inv eb.promote --from stg --to prod --yes"
+    assert declared["prod"].protected and declared["prod"].branch != declared["stg"].branch
+    assert not any("inv ci" in command or "docker.build" in command for command in commands), "no rebuild"
+
+
+def test_the_promote_command_parses_as_the_task_defines_it():
+    from invoke import Collection
+    from invoke.parser import Parser
+
+    from tasks import eb
+
+    command = runs(steps_of("promote-prod"))[-1].split()
+    root = Collection()
+    root.add_collection(eb.ns, "eb")
+    (call,) = Parser(contexts=root.to_contexts()).parse_argv(command[1:])
+    assert call.name == "eb.promote"
+    assert {name: arg.value for name, arg in call.args.items() if arg.got_value} == {"from": "stg", "to": "prod", "yes": True}
+
+
+def test_branch_based_prod_deploys_keep_working():
+    """release/prod still deploys prod with inv ci, as before promotion existed; its own branch passes prod's gate."""
+    declared = environments.load(ROOT / environments.DEFAULT_PATH)
+    assert declared["prod"].branch in workflow_jobs()["ci"]["filters"]["branches"]["only"]
+    assert any(command.endswith("inv ci") for command in runs(steps_of("ci")))
 
 
 @pytest.mark.slow
