@@ -52,14 +52,14 @@ class Job:
         return None
 
 
-def load(root: Path, console: Console, flags: Mapping[str, str | None] | None = None) -> Job:
+def load(root: Path, console: Console, flags: Mapping[str, str | None] | None = None, source: Source | None = None) -> Job:
     """The settings (defaults < .env < environment < flags) and the commit; every secret they hold is masked from here on,
     and so are the values of the app's secret variables (what the app may print)."""
     settings = settings_module.load(flags, dotenv_path=root / ".env")
     console.add_credentials(settings.registry_username, settings.registry_password)
     console.add_secrets(settings.secrets)
     console.add_secrets(envvars.declared_secrets(root))
-    return Job(root=root, settings=settings, console=console)
+    return Job(root=root, settings=settings, console=console, _source=source)
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ class CiReport:
     label: str = ""
     deploy: Report | None = None
     exit_code: int = EXIT_OK
+    message: str = ""  # why the run stopped, as printed (--json carries it)
 
 
 def decide(job: Job, explicit_env: str, ci: bool) -> Decision:
@@ -163,7 +164,8 @@ def run(
 
 def interrupted(report: CiReport, console: Console) -> None:
     report.exit_code = EXIT_INTERRUPTED
-    console.error("Interrupted.")
+    report.message = "Interrupted."
+    console.error(report.message)
 
 
 def failed(report: CiReport, error: Exception, console: Console) -> None:
@@ -175,10 +177,12 @@ def failed(report: CiReport, error: Exception, console: Console) -> None:
         console.error(f"Unexpected error ({type(error).__name__}); the traceback above is masked.")
         report.exit_code = EXIT_FAILED
         detail = f"unexpected error ({type(error).__name__})"
+        report.message = f"Unexpected error ({type(error).__name__})."
     else:
         console.error(str(known))
         report.exit_code = known.exit_code
         detail = one_line(str(known))
+        report.message = str(known)
     if stage is not None and not stage.detail:
         stage.detail = detail
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from ebship import ecr, images, registry_auth
 from ebship.actions import Actions
-from ebship.cloud import Cloud, Storage
+from ebship.cloud import Storage
 from ebship.errors import UsageError
 from ebship.job import Job
 from ebship.plan import Plan, Step, executor
@@ -63,9 +63,9 @@ def plan_build(job: Job, engine: Any | None) -> Plan:
     return Plan(f"docker.build {job.release_ref}", tuple(steps), tuple(notes))
 
 
-def build(job: Job, dry_run: bool = False) -> str:
+def build(job: Job, dry_run: bool = False, actions: Actions | None = None) -> str:
     """Builds the release image; returns its image id (empty on a dry run)."""
-    actions = Actions(job)
+    actions = actions or Actions(job)
     engine = actions.engine if not dry_run else _engine_if_up()
     results = executor(actions, job.console, dry_run).run(plan_build(job, engine))
     if dry_run:
@@ -100,10 +100,10 @@ def plan_test(job: Job) -> Plan:
     )
 
 
-def test(job: Job, dry_run: bool = False) -> int:
+def test(job: Job, dry_run: bool = False, actions: Actions | None = None) -> int:
     """Builds the test image on the release image and runs the app's tests in it; returns their exit status."""
     plan = plan_test(job)
-    actions = Actions(job)
+    actions = actions or Actions(job)
     if not dry_run and not images.image_exists(actions.engine, job.release_ref):
         raise UsageError(f"The release image {job.release_ref} is not here: run `inv docker.build` first.")
     results = executor(actions, job.console, dry_run).run(plan)
@@ -149,10 +149,10 @@ def plan_push(job: Job) -> Plan:
     )
 
 
-def push(job: Job, dry_run: bool = False) -> str:
+def push(job: Job, dry_run: bool = False, actions: Actions | None = None) -> str:
     """Pushes the release image; returns the digest the registry recorded (empty on a dry run)."""
     plan = plan_push(job)
-    actions = Actions(job)
+    actions = actions or Actions(job)
     if not dry_run and not images.image_exists(actions.engine, job.release_ref):
         raise UsageError(f"The release image {job.release_ref} is not here: run `inv docker.build` first.")
     results = executor(actions, job.console, dry_run).run(plan)
@@ -223,10 +223,10 @@ def plan_auth(job: Job, storage: Storage) -> Plan:
     )
 
 
-def upload_auth(job: Job, dry_run: bool = False, cloud: Cloud | None = None) -> str:
+def upload_auth(job: Job, dry_run: bool = False, actions: Actions | None = None) -> str:
     """Checks that the registry accepts the credentials, then writes the registry auth file to S3 unless it already
     holds the same content; returns its S3 URL. A dry run sends the password nowhere: it only prints the check."""
-    actions = Actions(job, cloud)
+    actions = actions or Actions(job)
     plan = plan_auth(job, actions.cloud.s3)
     executor(actions, job.console, dry_run).run(plan)
     return "" if ecr.is_ecr(job.settings.image_repository) else f"s3://{job.settings.eb_bucket}/{job.settings.auth_key}"

@@ -13,9 +13,11 @@ from typing import Any
 
 from ebship import environments
 from ebship import job as jobs
+from ebship import settings as settings_module
 from ebship.errors import UsageError
 from ebship.job import Destination, Job, Target
 from ebship.output import Console
+from ebship.source import Source
 
 LOCAL = environments.LOCAL
 LOCAL_DIR = Path(".local") / "stand-in"
@@ -60,14 +62,17 @@ def destination(root: Path, name: str, application: str) -> Destination:
 
 
 def targeted(
-    root: Path, console: Console, env: str | None, flags: Mapping[str, str | None] | None = None
+    root: Path,
+    console: Console,
+    env: str | None,
+    flags: Mapping[str, str | None] | None = None,
+    source: Source | None = None,
 ) -> tuple[Job, Destination]:
-    """The job and the destination of ``--env``; a target's own settings (``local``'s endpoint, ...) rank below flags."""
+    """The job and the destination of ``--env``; a target's own settings (``local``'s endpoint, ...) rank below flags.
+    ``source``: the commit, when the caller has read it already (git is asked once per run)."""
     if not env:
         raise UsageError("Name the environment: --env stg (see environments.toml), or --env local for the stand-in.")
-    plain = jobs.load(root, console, flags)
-    found = destination(root, env, plain.settings.eb_application)
-    if not found.flags:
-        return plain, found
-    merged = {**found.flags, **{key: value for key, value in (flags or {}).items() if value is not None}}
-    return jobs.load(root, console, merged), found
+    configured = settings_module.load(flags, dotenv_path=root / ".env")
+    found = destination(root, env, configured.eb_application)
+    given = {key: value for key, value in (flags or {}).items() if value is not None}
+    return jobs.load(root, console, {**found.flags, **given}, source=source), found

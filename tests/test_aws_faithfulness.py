@@ -89,9 +89,9 @@ def job_for(tmp_path: Path, registry: Any = None) -> Job:
     return Job(tmp_path, settings, Console(io.StringIO(), io.StringIO()))
 
 
-def on(s3: Any) -> Cloud:
-    """The facade over a stubbed S3 client."""
-    return Cloud(load({}, environ={"AWS_REGION": REGION}), s3=Storage(s3))
+def on(job: Job, s3: Any) -> Actions:
+    """The job's actions, over a stubbed S3 client."""
+    return Actions(job, Cloud(job.settings, s3=Storage(s3)))
 
 
 def denied(stubber: Stubber, method: str, code: str = "AccessDenied", status: int = 403) -> None:
@@ -104,7 +104,7 @@ def test_s3_auth_names_the_permission_when_the_upload_is_denied(tmp_path: Path, 
         denied(stubber, "get_object")
         denied(stubber, "put_object")
         with pytest.raises(PipelineError) as raised:
-            release.upload_auth(job_for(tmp_path, registry), cloud=on(s3))
+            release.upload_auth(job_for(tmp_path, registry), actions=on(job_for(tmp_path, registry), s3))
     message = str(raised.value)
     assert raised.value.exit_code == 1
     assert "s3:PutObject on arn:aws:s3:::deploy-bucket/registry-auth/config.json" in message
@@ -116,7 +116,10 @@ def test_s3_auth_uploads_when_reading_is_denied(tmp_path: Path, registry: Any) -
     with Stubber(s3) as stubber:
         denied(stubber, "get_object")
         stubber.add_response("put_object", {})
-        assert release.upload_auth(job_for(tmp_path, registry), cloud=on(s3)) == "s3://deploy-bucket/registry-auth/config.json"
+        assert (
+            release.upload_auth(job_for(tmp_path, registry), actions=on(job_for(tmp_path, registry), s3))
+            == "s3://deploy-bucket/registry-auth/config.json"
+        )
         stubber.assert_no_pending_responses()
 
 

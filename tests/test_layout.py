@@ -57,3 +57,14 @@ def test_every_flag_of_every_task_is_documented():
         assert task.__doc__ and task.__doc__.strip(), name
         undocumented = [arg.name for arg in task.get_arguments() if not arg.help]
         assert not undocumented, f"{name}: undocumented flags {undocumented}"
+
+
+def test_the_readme_module_map_names_every_module_of_the_core_and_no_other():
+    """README's "The core, module by module" is the map a newcomer reads first: it must match the code."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("### The core, module by module", 1)[1].split("\n\n#", 1)[0]
+    mapped = {name for row in re.findall(r"^\| (.+?) \|", table, flags=re.MULTILINE) for name in re.findall(r"`(\w+)`", row)}
+    modules = {path.stem for path in (ROOT / "ebship").glob("*.py") if not path.stem.startswith("_")}
+    assert mapped == modules, f"in the code, not the map: {sorted(modules - mapped)}; in the map only: {sorted(mapped - modules)}"
