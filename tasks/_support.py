@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,7 +16,9 @@ from ebship.errors import EXIT_FAILED, EXIT_INTERRUPTED
 from ebship.job import Destination, Job
 from ebship.output import console
 
-ROOT = Path(__file__).resolve().parent.parent
+# The folder of the tasks.py Invoke loaded (the module "tasks"): this repository, or an app whose tasks.py loads the
+# task modules from the installed eb-ship package (ebship/init.py), where this file's own folder is site-packages.
+ROOT = Path(str(sys.modules["tasks"].__file__)).resolve().parent
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -1,0 +1,1 @@
+"""greeter: a plain WSGI app on the standard library."""
