@@ -6,7 +6,7 @@ import base64
 import json
 import sys
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TextIO
 
 MASK = "****"
@@ -28,9 +28,19 @@ class Console:
         self._out = out
         self._err = err
         self._secrets: set[str] = set()
+        # --json: stdout carries one document (``document``), so people's output goes to stderr meanwhile.
+        self.people_on_stderr = False
+        # Told of each form a secret is masked in, when it becomes known (ebship.results: GitHub's ::add-mask::).
+        self.on_secret: Callable[[list[str]], None] | None = None
 
     @property
     def out(self) -> TextIO:
+        """Where people's output goes: stdout, or stderr while stdout carries a document."""
+        return self.err if self.people_on_stderr else self.data
+
+    @property
+    def data(self) -> TextIO:
+        """stdout, whatever ``people_on_stderr`` says."""
         return self._out or sys.stdout
 
     @property
@@ -43,13 +53,24 @@ class Console:
 
     def add_secrets(self, secrets: Iterable[str]) -> None:
         for secret in secrets:
-            self._secrets |= secret_forms(secret)
+            self._remember(secret_forms(secret))
 
     def add_credentials(self, username: str, password: str) -> None:
         """Masks the password and the base64 ``user:password`` token Docker auth files carry."""
         self.add_secrets([password])
         if password:
-            self._secrets.add(base64.b64encode(f"{username}:{password}".encode()).decode())
+            self._remember({base64.b64encode(f"{username}:{password}".encode()).decode()})
+
+    def _remember(self, forms: set[str]) -> None:
+        new = forms - self._secrets
+        self._secrets |= new
+        if new and self.on_secret is not None:
+            self.on_secret(sorted(new))
+
+    @property
+    def secrets(self) -> frozenset[str]:
+        """Every form of every secret this console masks."""
+        return frozenset(self._secrets)
 
     def mask(self, text: str) -> str:
         for secret in sorted(self._secrets, key=len, reverse=True):
@@ -59,6 +80,11 @@ class Console:
     def print(self, text: str = "", *, end: str = "\n") -> None:
         self.out.write(self.mask(text) + end)
         self.out.flush()
+
+    def document(self, text: str) -> None:
+        """Writes a document for machines (--json) to stdout, masked like everything else."""
+        self.data.write(self.mask(text) + "\n")
+        self.data.flush()
 
     def error(self, text: str) -> None:
         self.err.write(self.mask(text) + "\n")

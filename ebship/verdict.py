@@ -59,8 +59,24 @@ def judge(report: Report, console: Console) -> None:
         lines.append(f"  now: {describe_final(report)}")
     message = "\n".join(lines)
     if outcome.result == "timeout":
-        raise DeployTimeout(message)
-    raise PipelineError(message)
+        raise DeployTimedOut(message, report)
+    raise DeployFailed(message, report)
+
+
+class DeployFailed(PipelineError):
+    """A deploy or configuration update that failed, with its report (what --json documents, ebship.results)."""
+
+    def __init__(self, message: str, report: Report) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class DeployTimedOut(DeployTimeout):
+    """A deploy or configuration update that passed its deadline, with its report."""
+
+    def __init__(self, message: str, report: Report) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 def rollback_verdict(back: Outcome) -> str:

@@ -9,25 +9,32 @@ from typing import TYPE_CHECKING, Any
 from invoke import Exit
 
 from ebship.job import Job
+from ebship.output import console
 from tasks._flags import task
 from tasks._support import job, reported, targeted
 
 if TYPE_CHECKING:
     from ebship.pipeline import CiReport
 
+JSON = "Print one JSON document on stdout (docs/results.schema.json), people's output on stderr; exit codes unchanged."
+
 
 @task(
     help={
         "env": "Deploy to this environment whatever the branch (default: the one environments.toml maps the branch to).",
         "dry_run": "Print the plan of every stage, secrets masked, and change nothing.",
+        "json_": JSON,
     }
 )
 @reported
-def ci(c, env=None, dry_run=False):
+def ci(c, env=None, dry_run=False, json_=False):
     """Build, test, and on a deploy branch push, upload auth, register and deploy; rehearses locally by default."""
-    report = run_ci(job(), env or "", os.environ.get("CI", "").lower() in ("true", "1", "yes"), dry_run)
-    if report.exit_code:
-        raise Exit(code=report.exit_code)
+    from ebship import results
+
+    with results.recorded("ci", console, json_, dry_run=dry_run) as record:
+        record.ci = run_ci(job(), env or "", os.environ.get("CI", "").lower() in ("true", "1", "yes"), dry_run)
+    if record.exit_code:
+        raise Exit(code=record.exit_code)
 
 
 def run_ci(current: Job, env: str, ci: bool, dry_run: bool, start_local: Callable[[], Any] | None = None) -> CiReport:

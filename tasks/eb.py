@@ -5,12 +5,14 @@ from __future__ import annotations
 from invoke import Collection
 
 from ebship.errors import UsageError
+from ebship.output import console
 from tasks._flags import seconds, task
 from tasks._support import job_for, reported, targeted
 
 DRY_RUN = "Print the plan, secrets masked, and change nothing."
 YES = "Confirm a change to a protected environment (environments.toml) without typing its name."
 ENV = "Environment: a name from environments.toml (stg, prod, ...) or local for the stand-in of `inv local.up`."
+JSON = "Print one JSON document on stdout (docs/results.schema.json), people's output on stderr; exit codes unchanged."
 
 
 @task(
@@ -37,17 +39,22 @@ def version(c, env=None, label=None, dry_run=False):
         "timeout": "Whole seconds the whole deploy may take, waits included (DEPLOY_TIMEOUT, default 900).",
         "yes": YES,
         "dry_run": DRY_RUN,
+        "json_": JSON,
     }
 )
 @reported
-def deploy(c, env=None, label=None, rollback=False, timeout=None, yes=False, dry_run=False):
+def deploy(c, env=None, label=None, rollback=False, timeout=None, yes=False, dry_run=False, json_=False):
     """Deploy a registered version and follow it to a verdict; exit 0 deployed, 1 failed, 2 bad input, 3 timed out."""
     from ebship import deploy as deploying
-    from ebship import gate
+    from ebship import gate, results
 
-    current, resolved = targeted(env, {"DEPLOY_TIMEOUT": seconds("--timeout", timeout)})
-    confirm = gate.for_destination(current, resolved, yes).confirmer(current.console)
-    deploying.deploy(current, resolved.target, label or current.source.tag, rollback, dry_run, confirm)
+    with results.recorded("eb.deploy", console, json_, dry_run=dry_run) as record:
+        current, resolved = targeted(env, {"DEPLOY_TIMEOUT": seconds("--timeout", timeout)})
+        record.target, record.version = resolved.target, label or current.source.tag
+        if record.active:
+            record.digest = results.version_digest(current, resolved.target, record.version)
+        confirm = gate.for_destination(current, resolved, yes).confirmer(current.console)
+        record.report = deploying.deploy(current, resolved.target, record.version, rollback, dry_run, confirm)
 
 
 @task(
@@ -59,20 +66,25 @@ def deploy(c, env=None, label=None, rollback=False, timeout=None, yes=False, dry
         "timeout": "Whole seconds the whole deploy may take, waits included (DEPLOY_TIMEOUT, default 900).",
         "yes": YES,
         "dry_run": DRY_RUN,
+        "json_": JSON,
     }
 )
 @reported
-def promote(c, from_=None, to=None, label=None, rollback=False, timeout=None, yes=False, dry_run=False):
+def promote(c, from_=None, to=None, label=None, rollback=False, timeout=None, yes=False, dry_run=False, json_=False):
     """Deploy to --to the version --from runs healthy, the same image digest, no rebuild; judged like eb.deploy."""
-    from ebship import gate, targets
+    from ebship import gate, results, targets
     from ebship import promote as promoting
 
-    if not from_ or not to:
-        raise UsageError("Name both environments: inv eb.promote --from stg --to prod.")
-    current, resolved = targeted(to, {"DEPLOY_TIMEOUT": seconds("--timeout", timeout)})
-    source = targets.destination(current.root, from_, current.settings.eb_application)
-    confirm = gate.for_destination(current, resolved, yes).confirmer(current.console)
-    promoting.promote(current, source, resolved, label or "", rollback, dry_run, confirm)
+    with results.recorded("eb.promote", console, json_, dry_run=dry_run) as record:
+        if not from_ or not to:
+            raise UsageError("Name both environments: inv eb.promote --from stg --to prod.")
+        current, resolved = targeted(to, {"DEPLOY_TIMEOUT": seconds("--timeout", timeout)})
+        record.target = resolved.target
+        source = targets.destination(current.root, from_, current.settings.eb_application)
+        confirm = gate.for_destination(current, resolved, yes).confirmer(current.console)
+        record.report = promoting.promote(current, source, resolved, label or "", rollback, dry_run, confirm)
+        if record.active:
+            record.digest = results.version_digest(current, resolved.target, record.report.label)
 
 
 @task(
@@ -84,26 +96,37 @@ def promote(c, from_=None, to=None, label=None, rollback=False, timeout=None, ye
         "timeout": "Whole seconds the configuration update may take (DEPLOY_TIMEOUT, default 900).",
         "yes": YES,
         "dry_run": DRY_RUN,
+        "json_": JSON + " With --dry-run it lists the planned changes (keys only).",
     }
 )
 @reported
-def env(c, env=None, like=None, prune=False, relaxed=False, timeout=None, yes=False, dry_run=False):
+def env(c, env=None, like=None, prune=False, relaxed=False, timeout=None, yes=False, dry_run=False, json_=False):
     """Make the environment's variables match environments.toml: print the difference (masked), apply only that."""
-    from ebship import envupdate, gate
+    from ebship import envupdate, gate, results
 
-    current, resolved = targeted(env, {"DEPLOY_TIMEOUT": seconds("--timeout", timeout)})
-    confirm = gate.for_destination(current, resolved, yes).confirmer(current.console)
-    envupdate.apply(current, resolved, prune=prune, strict=not relaxed, dry_run=dry_run, like=like or "", confirm=confirm)
+    with results.recorded("eb.env", console, json_, dry_run=dry_run) as record:
+        current, resolved = targeted(env, {"DEPLOY_TIMEOUT": seconds("--timeout", timeout)})
+        record.target = resolved.target
+        confirm = gate.for_destination(current, resolved, yes).confirmer(current.console)
+        record.report = envupdate.apply(
+            current, resolved, prune=prune, strict=not relaxed, dry_run=dry_run, like=like or "", confirm=confirm
+        )
+        if dry_run and record.active:
+            record.changes = results.planned_changes(current, resolved, prune, like or "")
 
 
-@task(help={"env": ENV})
+@task(help={"env": ENV, "json_": JSON})
 @reported
-def status(c, env=None):
+def status(c, env=None, json_=False):
     """Show the environment's state, health, running version and URL."""
-    from ebship import operate
+    from ebship import operate, results
 
-    current, resolved = targeted(env)
-    operate.status(current, resolved.target)
+    with results.recorded("eb.status", console, json_) as record:
+        current, resolved = targeted(env)
+        record.target = resolved.target
+        operate.status(current, resolved.target)
+        if record.active:
+            record.state = results.environment_state(current, resolved.target)
 
 
 @task(
