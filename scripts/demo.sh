@@ -20,12 +20,24 @@ if [ "$BASE_IMAGE" != "$UPSTREAM_BASE_IMAGE" ]; then
   export DOCKER_BUILD_NETWORK="${DOCKER_BUILD_NETWORK:-host}"
 fi
 unset CI
-.venv/bin/inv ci
-status=$(.venv/bin/inv eb.status --env local)   # an assignment fails with its command: inv has said why
-url=$(awk '$1 == "url" && $2 != "(none)" {print $2; exit}' <<<"$status")
-[ -n "$url" ] || fail "inv eb.status --env local shows no URL for the sample app:
-$status"
+# --json: inv ci's progress goes to stderr (the terminal), its result is one JSON document on stdout
+# (docs/results.md), read with Python rather than by scraping text.
+ci_status=0
+result=$(.venv/bin/inv ci --json) || ci_status=$?
+python="${PYTHON:-python3}"   # the interpreter setup.sh checked
+"$python" -c 'import json, sys; json.loads(sys.argv[1])' "$result" 2>/dev/null \
+  || fail "inv ci --json printed no JSON document (exit $ci_status): $result"
+field() {
+  "$python" -c 'import json, sys; value = json.loads(sys.argv[1])[sys.argv[2]]; print("" if value is None else value)' \
+    "$result" "$1"
+}
+verdict=$(field verdict)
+[ "$ci_status" -eq 0 ] && [ "$verdict" = ok ] \
+  || fail "inv ci ended $verdict (exit $ci_status): $(field message)"
+url=$(field url)
+[ -n "$url" ] || fail "inv ci deployed, but its result names no URL for the sample app: $result"
 echo
+echo "inv ci: $verdict, version $(field version), health $(field health)"
 curl -fsS --max-time 10 -o /dev/null -w "GET $url -> HTTP %{http_code}\n" "$url" \
   || fail "the sample app does not answer at $url (curl's error is above); see .venv/bin/inv eb.events --env local"
 echo "The sample app answers at $url"

@@ -159,7 +159,7 @@ def test_demo_fails_when_the_deployed_app_does_not_answer(tmp_path):
         probe.bind(("127.0.0.1", 0))
         closed_url = f"http://127.0.0.1:{probe.getsockname()[1]}/"
     project = project_copy(tmp_path, "demo.sh", "services.sh")
-    answer = f'case "$1" in eb.status) echo "url          {closed_url}" ;; esac'
+    answer = f"case \"$1\" in ci) echo '{ci_result('ok', 0, closed_url)}' ;; esac"
     env = script_env(tmp_path, stub_bin(tmp_path), **PRESENT_BASE_IMAGE, STUB_VENV_ANSWER=answer)
 
     result = run(["bash", "scripts/demo.sh"], env, cwd=project)
@@ -170,15 +170,36 @@ def test_demo_fails_when_the_deployed_app_does_not_answer(tmp_path):
     assert "inv ci" in calls(tmp_path)
 
 
-def test_demo_fails_when_eb_status_shows_no_url(tmp_path):
+def ci_result(verdict: str, exit_code: int, url: str | None, message: str | None = None) -> str:
+    """The fields of `inv ci --json`'s document (docs/results.schema.json) that demo.sh reads."""
+    import json
+
+    fields = {"verdict": verdict, "exit_code": exit_code, "url": url, "message": message, "version": "abc", "health": "Green"}
+    return json.dumps(fields)
+
+
+def test_demo_fails_when_ci_names_no_url(tmp_path):
     project = project_copy(tmp_path, "demo.sh", "services.sh")
-    answer = 'case "$1" in eb.status) echo "url          (none)" ;; esac'
+    answer = f"case \"$1\" in ci) echo '{ci_result('ok', 0, None)}' ;; esac"
     env = script_env(tmp_path, stub_bin(tmp_path), **PRESENT_BASE_IMAGE, STUB_VENV_ANSWER=answer)
 
     result = run(["bash", "scripts/demo.sh"], env, cwd=project)
 
     assert result.returncode == 1, result
-    assert "shows no URL" in result.stderr
+    assert "names no URL" in result.stderr
+
+
+def test_demo_fails_with_ci_s_verdict_and_message_when_ci_fails(tmp_path):
+    project = project_copy(tmp_path, "demo.sh", "services.sh")
+    document = ci_result("failed", 1, None, "the app's tests failed (exit status 1)").replace("'", "'\\''")
+    answer = f"case \"$1\" in ci) echo '{document}'; exit 1 ;; esac"
+    env = script_env(tmp_path, stub_bin(tmp_path), **PRESENT_BASE_IMAGE, STUB_VENV_ANSWER=answer)
+
+    result = run(["bash", "scripts/demo.sh"], env, cwd=project)
+
+    assert result.returncode == 1, result
+    assert "inv ci ended failed (exit 1): the app's tests failed (exit status 1)" in result.stderr
+    assert "answers at" not in result.stdout
 
 
 def test_setup_refuses_python_older_than_3_11_before_installing_anything(tmp_path):
