@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import io
 import json
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
-from tests_support import MARKER_PASSWORD, REGION, Project, base_env, copy_project, standin_client
+from tests_support import MARKER_PASSWORD, REGION, Project, base_env, copy_project, standin_client, standin_env
 
 from ebship import results
 from ebship.beanstalk import EnvState
@@ -421,3 +422,64 @@ def test_a_timed_out_deploy_under_json(on_standin):
 def test_the_schema_file_is_in_the_docs_beside_its_description():
     assert Path(__file__).resolve().parent.parent / "docs" / "results.schema.json" == results.SCHEMA_PATH
     assert "results.schema.json" in (results.SCHEMA_PATH.parent / "results.md").read_text()
+
+
+# --- inv ci --json end to end: build, test, push, register, deploy, under GitHub Actions --------------------------------
+
+CI_APP = "jsonci"
+CI_ENV = "jsonci-stg"
+
+
+@pytest.mark.slow
+def test_ci_json_under_github_actions_from_commit_to_an_app_that_answers(
+    registry, base_image, engine, tmp_path_factory, tmp_path
+):
+    from localeb.server import start_server
+
+    standin = start_server(tmp_path_factory.mktemp("json-ci-standin") / "server.log", extra_args=["--health-timeout", "8"])
+    try:
+        root = copy_project(tmp_path_factory.mktemp("json-ci-project"))
+        (root / "environments.toml").write_text(f'[stg]\neb_environment = "{CI_ENV}"\nbranch = "release/stg"\n')
+        outputs = tmp_path / "github_output"
+        env = standin_env(
+            standin.endpoint_url, registry, base_image, "acme/jsonci", "jsonci-deploys", CI_APP, DEPLOY_TIMEOUT="120", CI="true"
+        )
+        project = Project(root, {**env, "GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(outputs)})
+        project.commit("Declare stg")
+        project.git("checkout", "-q", "-B", "release/stg")
+        standin_client("s3", project.env).create_bucket(Bucket="jsonci-deploys")
+        eb = standin_client("elasticbeanstalk", project.env)
+        eb.create_application(ApplicationName=CI_APP)
+        eb.create_environment(
+            ApplicationName=CI_APP, EnvironmentName=CI_ENV, SolutionStackName="64bit Amazon Linux 2023 v4.6.0 running Docker"
+        )
+
+        result = project.inv("ci", "--json")
+
+        assert result.returncode == 0, result.stdout + result.stderr
+        document = only_document(result.stdout)
+        sha = project.git("rev-parse", "HEAD")
+        assert (document["command"], document["verdict"], document["version"], document["health"]) == ("ci", "ok", sha, "Green")
+        assert [stage["name"] for stage in document["stages"]] == [
+            "docker.build",
+            "docker.test",
+            "docker.push",
+            "s3.auth",
+            "eb.version",
+            "eb.deploy",
+        ]
+        assert all(stage["result"] == "ok" and stage["seconds"] > 0 for stage in document["stages"])
+        assert document["digest"].startswith("sha256:")
+        assert "=== summary ===" in result.stderr  # people's output, on stderr
+        with urllib.request.urlopen(document["url"], timeout=5) as response:
+            assert response.status == 200
+        lines = result.stderr.splitlines()
+        masks = [line for line in lines if line.startswith("::add-mask::")]
+        assert lines[: len(masks)] == masks and f"::add-mask::{results.escape_command_data(MARKER_PASSWORD)}" in masks
+        rest = "\n".join(lines[len(masks) :]) + result.stdout + outputs.read_text()
+        assert not any(form in rest for form in secret_forms(MARKER_PASSWORD))
+        entries = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
+        assert (entries["verdict"], entries["exit-code"], entries["version"]) == ("ok", "0", sha)
+        assert (entries["url"], entries["digest"], entries["environment"]) == (document["url"], document["digest"], "stg")
+    finally:
+        standin.stop()
