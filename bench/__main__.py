@@ -12,7 +12,7 @@ from pathlib import Path
 from bench import report
 from bench.services import ROOT, Stack
 
-FIGURES = ("latency", "ci", "rebuild", "startup")
+FIGURES = ("latency", "ci", "rebuild", "startup", "fleet")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -20,11 +20,18 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         default=",".join(FIGURES),
-        help=f"comma-separated parts to run, among {', '.join(FIGURES)} (ci gives figures 2, 4 and 6)",
+        help=f"comma-separated parts to run, among {', '.join(FIGURES)} (ci gives figures 2, 4 and 6; fleet figure 7)",
     )
     parser.add_argument("--deploys", type=int, default=24, help="deploys followed for figure 1 (default 24)")
     parser.add_argument(
         "--follow-pace", default="3:6", help="figure 1: seconds per deploy phase, drawn per deploy from LOW:HIGH (default 3:6)"
+    )
+    parser.add_argument(
+        "--fleet-deploys",
+        type=int,
+        default=6,
+        help="figure 7: versions deployed to both the 1-instance and the 4-instance rolling environment (default 6); "
+        "pace drawn per version from --follow-pace",
     )
     parser.add_argument(
         "--pace",
@@ -94,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             eb = startup.ensure_ebcli(args.ebcli or startup.DEFAULT_EBCLI, log)
         log("start-up times")
         results.startup = startup.run(ROOT, eb, args.repeats)
-    needs_stack = any(part in args.parts for part in ("latency", "ci", "rebuild"))
+    needs_stack = any(part in args.parts for part in ("latency", "ci", "rebuild", "fleet"))
     if needs_stack:
         with tempfile.TemporaryDirectory(prefix="ebship-bench-") as workdir:
             stack = Stack(Path(workdir), args.pace_seconds, with_registry=any(part in args.parts for part in ("ci", "rebuild")))
@@ -121,6 +128,18 @@ def main(argv: list[str] | None = None) -> int:
                         + ("the app's image" if bundle else "no bundle (no container)")
                     )
                     results.latency = latency.run(stack, args.deploys, args.follow_range, bundle, log)
+                    _keep(results, args.results)
+                if "fleet" in args.parts:
+                    from bench import fleet, latency
+
+                    bundle = latency.bundles(stack, deployed_label)
+                    results.fleet_bundle = bool(bundle)
+                    log(
+                        f"figure 7: {args.fleet_deploys} versions, each to {' and '.join(map(str, fleet.SIZES))} "
+                        f"instance(s), rolling, phase {args.follow_range[0]}-{args.follow_range[1]} s, "
+                        + ("the app's image" if bundle else "no bundle (no container)")
+                    )
+                    results.fleet = fleet.run(stack, args.fleet_deploys, args.follow_range, bundle, log)
                     _keep(results, args.results)
                 if "rebuild" in args.parts:
                     from bench import rebuild

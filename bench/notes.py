@@ -302,6 +302,78 @@ def startup(results: Any) -> list[str]:
     return out
 
 
+def fleet(results: Any) -> list[str]:
+    from bench.fleet import __doc__ as method
+    from bench.fleet import summary
+
+    rows = summary(results.fleet)
+    low, high = results.follow_range
+    out = [
+        "## 7. API calls per second on fleets",
+        "",
+        *_paragraphs((method or "").strip().split("\n", 1)[-1]),
+        f"Pace drawn per version between {low:g} and {high:g} s per phase (a rolling batch is two phases)"
+        + (
+            ", with the app's real image."
+            if getattr(results, "fleet_bundle", False)
+            else ", without a bundle: no "
+            "container, so the stand-in's events and pace are the whole deploy; the call rate depends on those only."
+        )
+        + " Calls while following: from UpdateEnvironment to the verdict, the final checks included; calls before: "
+        "preflight, wait for Ready and UpdateEnvironment itself.",
+        "",
+        *_table(
+            (
+                "instances",
+                "deploys",
+                "update s",
+                "verdict s",
+                "calls while following",
+                "calls before",
+                "calls/s",
+                "max calls/s",
+                "wrong verdicts",
+            ),
+            [
+                (
+                    row["instances"],
+                    row["deploys"],
+                    f"{row['update']:.1f}",
+                    f"{row['seconds']:.1f}",
+                    f"{row['calls']:.1f}",
+                    f"{row['calls_before']:.1f}",
+                    f"{row['rate']:.2f}",
+                    f"{row['max_rate']:.2f}",
+                    row["wrong"],
+                )
+                for row in rows
+            ],
+        ),
+        "",
+        "Calls per deploy, by operation (mean over the deploys, all of the deploy's calls):",
+        "",
+        *_table(
+            ("instances", "calls by operation"),
+            [(row["instances"], ", ".join(f"{op} {n:.1f}" for op, n in row["operations"].items())) for row in rows],
+        ),
+        "",
+        "The polling follows the update's events, not the instances: more batches make a longer update with more "
+        "events, and the watcher's interval (1 s after news, backing off to 1.7 s) bounds the rate whatever the number "
+        "of instances. What grows with N is the final check of every instance's deployed version: one "
+        "DescribeInstancesHealth per page of instances.",
+        "",
+    ]
+    over = [row for row in rows if row["rate"] > 1.0]
+    if over:
+        out += [
+            "**Target missed** for "
+            + ", ".join(f"{row['instances']} instance(s) ({row['rate']:.2f}/s)" for row in over)
+            + ": see the calls by operation above for where they go.",
+            "",
+        ]
+    return out
+
+
 def sections(results: Any) -> list[str]:
     by_figure: dict[int, list[str]] = {}
     if results.latency:
@@ -312,4 +384,6 @@ def sections(results: Any) -> list[str]:
         by_figure[3] = rebuild(results)
     if results.startup:
         by_figure[5] = startup(results)
+    if getattr(results, "fleet", None):
+        by_figure[7] = fleet(results)
     return [line for figure in sorted(by_figure) for line in by_figure[figure]]

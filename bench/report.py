@@ -42,6 +42,8 @@ class Results:
     latency: list[Any] | None = None
     latency_bundle: bool = False
     rebuild: list[Any] | None = None
+    fleet: list[Any] | None = None
+    fleet_bundle: bool = False
     rendered: bool = False
     date: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
 
@@ -143,6 +145,19 @@ def summary_rows(results: Results) -> list[tuple[str, str, str, str, str]]:
     usual = (ci.get("one-line change") or [None])[0]
     if usual is not None:
         rows.append(("6", "API calls, inv ci of a one-line change", str(sum(usual.calls.values())), "", ""))
+    if results.fleet:
+        from bench.fleet import summary as fleet_summary
+
+        for row in fleet_summary(results.fleet):
+            rows.append(
+                (
+                    "7",
+                    f"API calls per second, rolling deploy to {row['instances']} instance(s) ({row['deploys']} deploys)",
+                    f"{row['rate']:.2f} ({row['calls']:.1f} calls in {row['seconds']:.1f} s)",
+                    "<= 1",
+                    _ok(row["rate"] <= 1.0 and not row["wrong"]),
+                )
+            )
     return rows
 
 

@@ -23,6 +23,7 @@ REGION = "us-east-1"
 APPLICATION = "bench-app"
 ENVIRONMENT = "bench-env"
 BUCKET = "bench-deploys"
+STACK_NAME = "64bit Amazon Linux 2023 v4.6.0 running Docker"
 BRANCH = "release/bench"
 TARGET = "bench"  # the name in the copy's environments.toml
 MUTATING_PREFIXES = (
@@ -189,7 +190,7 @@ class Stack:
         eb.create_environment(
             ApplicationName=APPLICATION,
             EnvironmentName=ENVIRONMENT,
-            SolutionStackName="64bit Amazon Linux 2023 v4.6.0 running Docker",
+            SolutionStackName=STACK_NAME,
         )
         self.wait_ready()
         self.server.update_settings(phase_seconds=self.pace)
@@ -214,15 +215,15 @@ class Stack:
             aws_secret_access_key="testing",
         )
 
-    def wait_ready(self, timeout: float = 300) -> dict[str, Any]:
+    def wait_ready(self, timeout: float = 300, environment: str = ENVIRONMENT) -> dict[str, Any]:
         eb = self.client("elasticbeanstalk")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            env = eb.describe_environments(EnvironmentNames=[ENVIRONMENT])["Environments"][0]
+            env = eb.describe_environments(EnvironmentNames=[environment])["Environments"][0]
             if env["Status"] == "Ready":
                 return dict(env)
             time.sleep(0.1)
-        raise RuntimeError(f"{ENVIRONMENT} was not Ready within {timeout:.0f} s")
+        raise RuntimeError(f"{environment} was not Ready within {timeout:.0f} s")
 
     def inv_env(self) -> dict[str, str]:
         keep = ("PATH", "HOME", "LANG", "LC_ALL", "DOCKER_HOST", "TMPDIR", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT")
