@@ -234,10 +234,10 @@ def apply(planned: Plan, *, force: bool, dry_run: bool, say: Callable[[str], Non
         say(f"note: {note}")
 
 
-NEXT_STEPS = """Next:
-  pip install -r {requirements}      (eb-ship and its tasks; `inv --list` lists them)
-  inv ci                          (build, test and deploy to a local stand-in of Elastic Beanstalk: a rehearsal)
-  edit environments.toml, copy .env.example to .env, then `inv doctor --env stg` before the first real deploy"""
+NEXT_STEPS = """Next (docs/adopting.md in eb-ship):
+  1. pip install -r {requirements}: eb-ship and its tasks (`inv --list` lists them)
+  2. commit, then `inv ci`: build, test and deploy to a local stand-in of Elastic Beanstalk (a rehearsal)
+  3. edit environments.toml, copy .env.example to .env, then `inv doctor --env stg` before the first real deploy"""
 
 
 def run(root: Path, *, force: bool, dry_run: bool, say: Callable[[str], None]) -> Plan:
