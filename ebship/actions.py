@@ -40,7 +40,7 @@ class Actions:
         asked for at each run, never stored)."""
         repository = self.job.settings.image_repository
         if ecr.is_ecr(repository):
-            return ecr.credentials(self.cloud.ecr(repository), repository, self.console)
+            return ecr.credentials(self.cloud.ecr(ecr.region_of(repository)), repository, self.console)
         return self.job.credentials()
 
     def pushed_as(self, repository: str) -> str:

@@ -7,7 +7,6 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any
 
-from ebship import ecr
 from ebship.aws import CloudError, call, client, session
 from ebship.beanstalk import Beanstalk
 from ebship.clock import Clock, SystemClock
@@ -123,9 +122,10 @@ class Cloud:
     def region(self) -> str:
         return str(session(self.settings).region_name)
 
-    def ecr(self, repository: str) -> Any:
-        """An ECR client in the region of the repository's registry (the host names it)."""
-        return client(self.settings, "ecr", region=ecr.region_of(repository))
+    def ecr(self, region: str) -> Any:
+        """An ECR client in the region of a registry (its host names it: ebship.ecr.region_of), which may differ from
+        the environment's."""
+        return client(self.settings, "ecr", region=region)
 
     def caller(self) -> str:
         """The ARN of the identity in use (STS GetCallerIdentity), which proves the credentials work."""

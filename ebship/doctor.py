@@ -119,8 +119,8 @@ def environment(checkup: Checkup) -> str:
 def ecr_repository(checkup: Checkup) -> str:
     """ECR: the repository exists, and holds this commit's tag once it is pushed."""
     repository = checkup.job.settings.image_repository
-    client = checkup.cloud.ecr(repository)
     found = ecr.require(repository)
+    client = checkup.cloud.ecr(found.region)
     if not ecr.repository_exists(client, repository):
         raise Failed(
             f"no ECR repository {found.name} in registry {found.account} ({found.region})",
