@@ -222,6 +222,17 @@ def test_ci_reports_its_stages_message_and_exit_code():
     assert document["environment"] == {"name": "stg", "eb_environment": None, "application": None}
 
 
+def test_inv_ci_keeps_the_message_it_stopped_with():
+    from ebship import pipeline
+    from ebship.errors import PipelineError
+
+    report = pipeline.CiReport("main", pipeline.Decision("", "build and test only"))
+    pipeline.failed(report, PipelineError(f"push refused for {MARKER_PASSWORD}"), Console(io.StringIO(), io.StringIO()))
+    assert (report.exit_code, report.message) == (1, f"push refused for {MARKER_PASSWORD}")  # masked when documented
+    pipeline.interrupted(report, Console(io.StringIO(), io.StringIO()))
+    assert (report.exit_code, report.message) == (130, "Interrupted.")
+
+
 # --- GitHub Actions ---------------------------------------------------------------------------------------------------
 
 
@@ -391,6 +402,7 @@ def test_a_failed_deploy_under_json_and_github_actions(on_standin, tmp_path):
     assert result.returncode == 1, result.stdout + result.stderr
     document = only_document(result.stdout)
     assert (document["verdict"], document["version"], document["digest"]) == ("failed", "v-bad", DIGEST)
+    assert document["health"] == "Red"  # the failed deploy's own state, carried by its exception
     assert "FAILED" in document["message"] and "FAILED" in result.stderr
     # Each secret is masked with ::add-mask:: (on stderr, where people's output goes under --json) before anything else.
     lines = result.stderr.splitlines()
