@@ -36,8 +36,8 @@ class Gate:
     yes: bool = False  # --yes
     ci: bool = False  # CI=true
     branch: str = ""  # the branch this run ships
-    stdin: TextIO = field(default=sys.stdin, repr=False)
-    prompt_to: TextIO = field(default=sys.stderr, repr=False)
+    stdin: TextIO | None = field(default=None, repr=False)  # None: sys.stdin when asked
+    prompt_to: TextIO | None = field(default=None, repr=False)  # None: sys.stderr
 
     @property
     def protected(self) -> bool:
@@ -60,7 +60,8 @@ class Gate:
         if self.on_own_branch():
             console.print(f"{where} is protected; CI on its own branch {declared.branch} confirms {doing}.")
             return
-        if not self.stdin.isatty():
+        stdin, prompt_to = self.stdin or sys.stdin, self.prompt_to or sys.stderr
+        if not stdin.isatty():
             own = f", or run it in CI on its branch {declared.branch}" if declared.branch else ""
             raise UsageError(
                 f"{where} is protected (environments.toml): {doing} needs its name typed on a terminal, and there is "
@@ -68,9 +69,9 @@ class Gate:
             )
         for line in listing:
             console.print(f"  {line}")
-        self.prompt_to.write(f"{where} is protected. To go on with {doing}, type {declared.eb_environment}: ")
-        self.prompt_to.flush()
-        typed = self.stdin.readline().strip()
+        prompt_to.write(f"{where} is protected. To go on with {doing}, type {declared.eb_environment}: ")
+        prompt_to.flush()
+        typed = stdin.readline().strip()
         if typed != declared.eb_environment:
             raise UsageError(f"Typed {typed!r}, not {declared.eb_environment!r}: {doing} is cancelled. Nothing was changed.")
 

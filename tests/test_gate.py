@@ -283,3 +283,34 @@ def test_eb_deploy_and_a_rollback_are_gated_too(gated):
     assert "needs its name typed on a terminal" in result.stderr
     assert not changes(standin), standin.calls()
     assert not eb.describe_environments(EnvironmentNames=[EB_NAME])["Environments"][0].get("VersionLabel")
+
+
+class FirstStageReached(Exception):
+    """Raised by the first stage of inv ci in place of a build: the gate has let the run through."""
+
+
+@pytest.mark.parametrize(("ci", "branch", "passes"), [("true", BRANCH, True), ("true", "main", False), ("", BRANCH, False)])
+def test_inv_ci_passes_the_gate_in_ci_on_the_environments_own_branch_only(tmp_path, monkeypatch, ci, branch, passes):
+    from ebship import job as jobs
+    from ebship import pipeline, release
+
+    (tmp_path / "environments.toml").write_text(f'[prot]\neb_environment = "{EB_NAME}"\nbranch = "{BRANCH}"\nprotected = true\n')
+    for name, value in {"CIRCLE_SHA1": "a" * 40, "CIRCLE_BRANCH": branch, "CI": ci, "EB_APPLICATION": APP}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(sys, "stdin", io.StringIO())  # no terminal
+
+    def build(*args: Any, **kwargs: Any) -> str:
+        raise FirstStageReached
+
+    monkeypatch.setattr(release, "build", build)
+    con, out = console()
+    current = jobs.load(tmp_path, con)
+    report = pipeline.CiReport(branch, pipeline.Decision("prot", "test"))
+    if passes:
+        with pytest.raises(FirstStageReached):
+            pipeline.run(current, report, dry_run=False)
+        assert [stage.name for stage in report.stages] == ["docker.build"]
+    else:
+        with pytest.raises(UsageError, match="needs its name typed on a terminal"):
+            pipeline.run(current, report, dry_run=False)
+        assert report.stages == []  # refused before the first stage
