@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from ebship.pipeline import CiReport
 
 SCHEMA_VERSION = 1
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "docs" / "results.schema.json"
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "docs" / "results.schema.json"  # in the repository, not the package
 
 VERDICTS = {
     EXIT_OK: "ok",
@@ -248,7 +248,8 @@ def planned_changes(job: Job, destination: Destination, prune: bool, like: str) 
 
 @dataclass
 class GitHubActions:
-    """The runner reads workflow commands (``::add-mask::``) from the step's stdout and stderr alike, and step outputs
+    """The runner reads workflow commands (``::add-mask::``) from the step's stdout and stderr alike (actions/runner,
+    src/Runner.Worker/Handlers/ScriptHandler.cs: an OutputManager with the command manager on each), and step outputs
     from the file $GITHUB_OUTPUT names (docs.github.com/en/actions/reference/workflows-and-actions/workflow-commands:
     "Masking a value in a log", "Setting an output parameter", "Multiline strings")."""
 
