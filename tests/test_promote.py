@@ -135,6 +135,22 @@ def test_prod_gets_the_version_and_the_digest_stg_runs(promoted, standin, engine
     assert pushed.id == recorded  # the digest asserted equal: registered, in the registry, and deployed to prod
 
 
+@pytest.mark.slow
+def test_a_promotion_with_rollback_plans_the_way_back_to_what_prod_ran(promoted, standin):
+    """stg moves on to a second label; its promotion with --rollback plans, after the deploy, a rollback to the label
+    prod runs healthy now (eb.deploy's own plan: the executor's eb.roll_back runs only if the deploy fails)."""
+    project = promoted
+    first = environment(project, PROD)["VersionLabel"]
+    assert first, "runs after test_prod_gets_the_version_and_the_digest_stg_runs"
+    project.inv("eb.version", "--label", "second", check=True)
+    project.inv("eb.deploy", "--env", "stg", "--label", "second", check=True)
+    standin.reset_calls()
+    dry = project.inv("eb.promote", "--from", "stg", "--to", "prod", "--rollback", "--dry-run")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert "action: eb.roll_back" in dry.stdout and f"VersionLabel: {first}" in dry.stdout
+    assert not changes(standin) and environment(project, PROD)["VersionLabel"] == first
+
+
 def refused(project: Project, standin, *args: str) -> str:
     """eb.promote with ``args`` (default: stg to prod): exit 2, no change, prod untouched; returns what it said."""
     before = environment(project, PROD).get("VersionLabel")
