@@ -110,6 +110,7 @@ def run(
     *,
     dry_run: bool,
     start_local: Callable[[], Any] | None = None,
+    yes: bool = False,
 ) -> None:
     """Runs the stages; raises at the first that fails (``failed`` records why, ``finish`` prints the summary).
     ``start_local`` starts the stand-in for a rehearsal (default: ``ebship.standin.start``)."""
@@ -125,7 +126,7 @@ def run(
             target = destination.target
             if not dry_run:  # a protected environment's gate, before the first stage (ebship.gate)
                 doing = f"inv ci's deploy to {target.environment}"
-                gate.for_destination(deploy_job, destination, yes=False).check(job.console, doing)
+                gate.for_destination(deploy_job, destination, yes=yes).check(job.console, doing)
     actions = Actions(deploy_job)  # one Docker engine and one AWS facade for every stage
     runner.stage("docker.build", lambda: release.build(deploy_job, dry_run=dry_run, actions=actions)[:19])
     runner.stage("docker.test", lambda: _test(deploy_job, dry_run, actions))

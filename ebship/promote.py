@@ -16,7 +16,6 @@ Everything here is read-only until the deploy, which is eb.deploy's own (plan, d
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -27,21 +26,7 @@ from ebship.errors import UsageError
 from ebship.job import Destination, Job, Target, accepted_health
 from ebship.plan import Plan
 from ebship.verdict import Report, judge
-
-MAX_DESCRIPTION = 200  # CreateApplicationVersion's Description: at most 200 characters (botocore model)
-RECORDED_DIGEST = re.compile(r"\(image (sha256:[0-9a-f]{64})\)$")
-
-
-def with_digest(description: str, digest: str) -> str:
-    """The version's description with the image's digest recorded at its end, within the 200 characters AWS allows."""
-    suffix = f" (image {digest})"
-    return f"{description[: MAX_DESCRIPTION - len(suffix)]}{suffix}"
-
-
-def recorded_digest(description: str) -> str:
-    """The digest ``with_digest`` recorded, or "" when there is none."""
-    found = RECORDED_DIGEST.search(description)
-    return found.group(1) if found else ""
+from ebship.versions import recorded_digest
 
 
 def bundle_image(bundle: bytes | None) -> str:

@@ -225,7 +225,7 @@ def environment_state(job: Job, target: Target) -> EnvState | None:
 def version_digest(job: Job, target: Target, label: str) -> str:
     """The image digest eb.version recorded in the version's description ("" when it recorded none, or the version
     cannot be read: the deploy itself says what is wrong with it)."""
-    from ebship.promote import recorded_digest
+    from ebship.versions import recorded_digest
 
     try:
         version = Cloud(job.settings).eb.version(target.application, label)

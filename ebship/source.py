@@ -49,16 +49,27 @@ def work_tree_id(root: Path) -> str:
         return _git(root, "write-tree", env=env)
 
 
+def ci_branch(environ: dict[str, str]) -> str:
+    """The branch a CI run builds, as the CI service says it: CircleCI's CIRCLE_BRANCH, or GitHub Actions' GITHUB_REF
+    when it is a branch ("refs/heads/..."; a pull request's is refs/pull/N/merge and names no branch to deploy: GitHub's
+    variables reference, GITHUB_REF). "" when neither says: then git's checkout decides."""
+    ref = environ.get("GITHUB_REF", "") if environ.get("GITHUB_ACTIONS") == "true" else ""
+    return environ.get("CIRCLE_BRANCH") or (ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else "")
+
+
 def describe(root: Path, environ: dict[str, str] | None = None) -> Source:
     environ = dict(os.environ if environ is None else environ)
     if not (root / ".git").exists():
-        sha = environ.get("CIRCLE_SHA1", "")
+        sha = environ.get("CIRCLE_SHA1", "") or (environ.get("GITHUB_SHA", "") if environ.get("GITHUB_ACTIONS") == "true" else "")
         if not sha:
-            raise UsageError(f"{root} is not a git work tree and CIRCLE_SHA1 is not set: cannot tell which commit to ship.")
-        return Source(sha=sha, subject="", branch=environ.get("CIRCLE_BRANCH", ""))
+            raise UsageError(
+                f"{root} is not a git work tree and neither CIRCLE_SHA1 nor GITHUB_SHA is set: cannot tell which commit to ship."
+            )
+        return Source(sha=sha, subject="", branch=ci_branch(environ))
     sha = _git(root, "rev-parse", "HEAD")
     subject = _git(root, "log", "-1", "--format=%s")
-    branch = environ.get("CIRCLE_BRANCH") or _git(root, "rev-parse", "--abbrev-ref", "HEAD")
+    # A detached checkout (GitHub's pull requests, CircleCI's tags) has no branch name of its own: the CI's word first.
+    branch = ci_branch(environ) or _git(root, "rev-parse", "--abbrev-ref", "HEAD")
     head_tree = _git(root, "rev-parse", "HEAD^{tree}")
     tree = work_tree_id(root)
     return Source(sha=sha, subject=subject, branch=branch, dirty_tree="" if tree == head_tree else tree)

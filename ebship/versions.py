@@ -5,6 +5,7 @@ A label is never reused for other bits: an existing label is accepted only when 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 from ebship import dockerrun, ecr
@@ -13,10 +14,24 @@ from ebship.cloud import Cloud, MissingBucket
 from ebship.errors import PipelineError, UsageError
 from ebship.job import Job
 from ebship.plan import Plan, Step, executor
-from ebship.promote import with_digest
 
 TEMPLATE = "Dockerrun.aws.json.template"
 BUNDLE_NAME = "Dockerrun.aws.json"
+
+MAX_DESCRIPTION = 200  # CreateApplicationVersion's Description: at most 200 characters (botocore model)
+RECORDED_DIGEST = re.compile(r"\(image (sha256:[0-9a-f]{64})\)$")
+
+
+def with_digest(description: str, digest: str) -> str:
+    """The version's description with the image's digest recorded at its end, within the 200 characters AWS allows."""
+    suffix = f" (image {digest})"
+    return f"{description[: MAX_DESCRIPTION - len(suffix)]}{suffix}"
+
+
+def recorded_digest(description: str) -> str:
+    """The digest ``with_digest`` recorded, or "" when there is none."""
+    found = RECORDED_DIGEST.search(description)
+    return found.group(1) if found else ""
 
 
 @dataclass(frozen=True)

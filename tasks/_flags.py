@@ -14,6 +14,10 @@ from typing import Any
 
 import invoke
 
+# The help of the flags several tasks share, written once.
+YES = "Confirm a change to a protected environment (environments.toml) without typing its name."
+JSON = "Print one JSON document on stdout (docs/results.schema.json), people's output on stderr; exit codes unchanged."
+
 # Long name (as typed, dashed) -> its short letter, in every task that has the flag.
 SHORT_FLAGS = {
     "env": "e",

@@ -6,13 +6,11 @@ from invoke import Collection
 
 from ebship.errors import UsageError
 from ebship.output import console
-from tasks._flags import seconds, task
+from tasks._flags import JSON, YES, seconds, task
 from tasks._support import job_for, reported, targeted
 
 DRY_RUN = "Print the plan, secrets masked, and change nothing."
-YES = "Confirm a change to a protected environment (environments.toml) without typing its name."
 ENV = "Environment: a name from environments.toml (stg, prod, ...) or local for the stand-in of `inv local.up`."
-JSON = "Print one JSON document on stdout (docs/results.schema.json), people's output on stderr; exit codes unchanged."
 
 
 @task(

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from tests_support import Project, copy_project, standin_client, standin_env
 
-from ebship import promote
+from ebship import promote, versions
 
 APP = "promoapp"
 STG, PROD = "promoapp-stg", "promoapp-prod"
@@ -35,9 +35,9 @@ def test_only_two_environments_of_one_application_promote_to_each_other():
 
 def test_a_digest_is_recorded_within_the_description_limit_and_read_back():
     digest = "sha256:" + "a" * 64
-    described = promote.with_digest("x" * 300, digest)
-    assert len(described) == promote.MAX_DESCRIPTION and promote.recorded_digest(described) == digest
-    assert promote.recorded_digest("Sample app release") == ""
+    described = versions.with_digest("x" * 300, digest)
+    assert len(described) == versions.MAX_DESCRIPTION and versions.recorded_digest(described) == digest
+    assert versions.recorded_digest("Sample app release") == ""
     assert promote.bundle_image(b'{"Image": {"Name": "r.example/app:1"}}') == "r.example/app:1"
     assert promote.bundle_image(b"not json") == "" and promote.bundle_image(None) == ""
 
@@ -110,7 +110,7 @@ def test_prod_gets_the_version_and_the_digest_stg_runs(promoted, standin, engine
     assert environment(project, STG)["VersionLabel"] == label
     eb = standin_client("elasticbeanstalk", project.env)
     (version,) = eb.describe_application_versions(ApplicationName=APP, VersionLabels=[label])["ApplicationVersions"]
-    recorded = promote.recorded_digest(version["Description"])
+    recorded = versions.recorded_digest(version["Description"])
     assert DIGEST.fullmatch(recorded), version["Description"]
 
     standin.reset_calls()
