@@ -20,6 +20,9 @@ from ebship.errors import PipelineError
 from ebship.output import Console
 
 TRACEBACK = "Traceback (most recent call last):"
+# The last line of a traceback: the exception's (dotted) name, and its message after ": " when it has one.
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(?::.*)?$")
+INTERLEAVED_LINES = 5  # lines of other output looked past for it
 ENGINE_LOG = "eb-engine.log"
 # Each file of a tail is framed by lines of dashes around its path (eb logs prints them as they come).
 RULE = re.compile(r"^-{10,}\s*$")
@@ -76,9 +79,15 @@ def tracebacks(lines: list[str]) -> list[list[str]]:
         while index < len(lines) and (not lines[index].strip() or lines[index][:1].isspace()):
             block.append(lines[index])
             index += 1
-        if index < len(lines) and TRACEBACK not in lines[index]:
-            block.append(lines[index])  # the exception: "ModuleNotFoundError: No module named 'x'"
-            index += 1
+        # The exception line ("ModuleNotFoundError: No module named 'x'") ends it. The app's stdout and stderr reach the
+        # log as two streams, so a line the app printed just before raising may land between the frames and it.
+        for ahead in range(index, min(index + INTERLEAVED_LINES + 1, len(lines))):
+            if TRACEBACK in lines[ahead]:
+                break
+            if EXCEPTION_LINE.match(lines[ahead]):
+                block.append(lines[ahead])
+                index = ahead + 1
+                break
         found.append(block)
     return found
 

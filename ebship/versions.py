@@ -160,8 +160,21 @@ def register(
             raise UsageError(f"{spec.image} is not in the registry: run `inv docker.push` for this commit first.")
         job.console.print(f"Image {spec.image} is in the registry ({digest}).")
         spec = replace(spec, description=with_digest(spec.description, digest))  # what eb.promote checks
+    elif verify_image:
+        # A dry run plans the same description when the registry can already tell the digest (read-only).
+        digest = _digest_if_known(actions, spec.image)
+        spec = replace(spec, description=with_digest(spec.description, digest)) if digest else spec
     executor(actions, job.console, dry_run).run(plan_version(spec, actions.cloud))
     return spec
+
+
+def _digest_if_known(actions: Actions, image: str) -> str:
+    """The registry's digest of the image, or "" when there is no engine, no login or no such image yet (a dry run of
+    inv ci plans eb.version before the push)."""
+    try:
+        return actions.pushed_digest(image)
+    except PipelineError:
+        return ""
 
 
 def _read(cloud: Cloud, bucket: str, key: str) -> bytes | None:

@@ -299,3 +299,15 @@ def test_the_explanation_gets_a_few_tens_of_seconds_and_little_past_the_updates_
 def test_only_http_urls_are_downloaded(url: str) -> None:
     with pytest.raises(ValueError):
         logs.download(url, 1.0)
+
+
+def test_a_line_printed_between_the_frames_and_the_exception_does_not_hide_the_exception():
+    """stdout and stderr reach the log as two streams: what the app printed just before raising can land inside it."""
+    lines = [
+        "Traceback (most recent call last):",
+        '  File "<string>", line 1, in <module>',
+        "SECRET_KEY=****",
+        "RuntimeError: cannot start: no database at ****",
+    ]
+    assert logs.tracebacks(lines) == [[lines[0], lines[1], lines[3]]]
+    assert logs.app_lines(lines)[-1] == "RuntimeError: cannot start: no database at ****"

@@ -38,6 +38,7 @@ OPERATIONS = (
     "DescribeApplicationVersions",
     "DescribeApplications",
     "DescribeEvents",
+    "DescribeInstancesHealth",  # the verdict: every instance runs the new version
     "CreateApplicationVersion",
     "UpdateEnvironment",
     "s3:GetBucketLocation",
