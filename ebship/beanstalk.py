@@ -195,8 +195,13 @@ class Beanstalk:
                 raise
             for item in page.get("InstanceHealthList", []):
                 deployment = item.get("Deployment") or {}
-                found.append(InstanceVersion(str(item.get("InstanceId", "")), str(deployment.get("VersionLabel", "")),
-                                             str(deployment.get("Status", ""))))
+                found.append(
+                    InstanceVersion(
+                        str(item.get("InstanceId", "")),
+                        str(deployment.get("VersionLabel", "")),
+                        str(deployment.get("Status", "")),
+                    )
+                )
             if not page.get("NextToken"):
                 break
             params["NextToken"] = page["NextToken"]

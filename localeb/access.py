@@ -34,10 +34,26 @@ S3_ACTIONS = {
     "PutBucketEncryption": "PutEncryptionConfiguration",
     "PutBucketLifecycleConfiguration": "PutLifecycleConfiguration",
 }
-BUCKET_OPERATIONS = {"ListObjects", "ListObjectsV2", "HeadBucket", "GetBucketLocation", "CreateBucket", "DeleteBucket",
-                     "ListObjectVersions", "ListMultipartUploads", "DeleteObjects", "GetBucketEncryption",
-                     "PutBucketEncryption", "GetBucketVersioning", "PutBucketVersioning", "GetBucketPolicy",
-                     "PutBucketPolicy", "GetBucketTagging", "PutBucketTagging", "PutBucketLifecycleConfiguration"}
+BUCKET_OPERATIONS = {
+    "ListObjects",
+    "ListObjectsV2",
+    "HeadBucket",
+    "GetBucketLocation",
+    "CreateBucket",
+    "DeleteBucket",
+    "ListObjectVersions",
+    "ListMultipartUploads",
+    "DeleteObjects",
+    "GetBucketEncryption",
+    "PutBucketEncryption",
+    "GetBucketVersioning",
+    "PutBucketVersioning",
+    "GetBucketPolicy",
+    "PutBucketPolicy",
+    "GetBucketTagging",
+    "PutBucketTagging",
+    "PutBucketLifecycleConfiguration",
+}
 # STS API reference, GetCallerIdentity: "No permissions are required to perform this operation."
 NEEDS_NO_PERMISSION = {"sts:GetCallerIdentity"}
 # The key Elastic Beanstalk's own pre-signed URLs (RetrieveEnvironmentInfo) are signed with: the service's, not a caller's.
@@ -62,13 +78,17 @@ def caller_key(authorization: str, query: dict[str, list[str]]) -> str | None:
 def _members(params: dict[str, list[str]], name: str) -> list[str]:
     """A Query-protocol list (`Name.member.1`, `Name.member.2`, ...) in order."""
     prefix = f"{name}.member."
-    numbered = sorted((int(key[len(prefix):]), values[0]) for key, values in params.items()
-                      if key.startswith(prefix) and key[len(prefix):].isdigit())
+    numbered = sorted(
+        (int(key[len(prefix) :]), values[0])
+        for key, values in params.items()
+        if key.startswith(prefix) and key[len(prefix) :].isdigit()
+    )
     return [value for _, value in numbered]
 
 
-def eb_request(action: str, params: dict[str, list[str]], region: str, account: str,
-               find_environment: FindEnvironment) -> Request:
+def eb_request(
+    action: str, params: dict[str, list[str]], region: str, account: str, find_environment: FindEnvironment
+) -> Request:
     def one(name: str) -> str | None:
         return params.get(name, [None])[0]
 

@@ -112,11 +112,20 @@ def _presigned(endpoint: str, region: str, info: EnvironmentInfo) -> str:
 
     from localeb.access import SERVICE_KEY
 
-    s3 = boto3.client("s3", endpoint_url=endpoint, region_name=region, aws_access_key_id=SERVICE_KEY,
-                      aws_secret_access_key=SERVICE_KEY, config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id=SERVICE_KEY,
+        aws_secret_access_key=SERVICE_KEY,
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )
     remaining = INFO_LIFETIME - (now() - info.sampled)
-    return str(s3.generate_presigned_url("get_object", Params={"Bucket": info.bucket, "Key": info.key},
-                                         ExpiresIn=max(1, int(remaining.total_seconds()))))
+    return str(
+        s3.generate_presigned_url(
+            "get_object", Params={"Bucket": info.bucket, "Key": info.key}, ExpiresIn=max(1, int(remaining.total_seconds()))
+        )
+    )
 
 
 def _log_section(path: str, text: str) -> str:
@@ -160,8 +169,17 @@ def _length(name: str, value: str | None, low: int, high: int) -> None:
 # Enhanced health's statuses (botocore model, InstanceHealthSummary) and their colours (developer guide,
 # health-enhanced-status.md: Ok and Info green, Warning yellow, Degraded and Severe red, the rest grey).
 INSTANCE_STATUSES = ("NoData", "Unknown", "Pending", "Ok", "Info", "Warning", "Degraded", "Severe")
-STATUS_COLOURS = {"NoData": "Grey", "Unknown": "Grey", "Pending": "Grey", "Ok": "Green", "Info": "Green",
-                  "Warning": "Yellow", "Degraded": "Red", "Severe": "Red", "Suspended": "Grey"}
+STATUS_COLOURS = {
+    "NoData": "Grey",
+    "Unknown": "Grey",
+    "Pending": "Grey",
+    "Ok": "Green",
+    "Info": "Green",
+    "Warning": "Yellow",
+    "Degraded": "Red",
+    "Severe": "Red",
+    "Suspended": "Grey",
+}
 
 
 def _instance_status(env: Environment, instance: Instance) -> str:
@@ -183,16 +201,21 @@ def _mixed_versions(env: Environment) -> str:
     if not env.is_fleet or env.status != "Ready" or not wrong or not env.version_label:
         return ""
     where = "all instances" if len(wrong) == len(env.instances) else f"{len(wrong)} out of {len(env.instances)} instances"
-    return (f"Incorrect application version found on {where}. Expected version \"{env.version_label}\" "
-            f"(deployment {env.deployment_id}).")
+    return (
+        f'Incorrect application version found on {where}. Expected version "{env.version_label}" '
+        f"(deployment {env.deployment_id})."
+    )
 
 
 def _causes(env: Environment, instance: Instance | None = None) -> list[str]:
     if instance is not None and env.is_fleet:
         status = _instance_status(env, instance)
         if status in ("Degraded", "Severe") and instance.deployment_status == "Failed":
-            return ["Application deployment failed at " f"{instance.deployment_time:%Y-%m-%dT%H:%M:%SZ}."
-                    if instance.deployment_time else "Application deployment failed."]
+            return [
+                f"Application deployment failed at {instance.deployment_time:%Y-%m-%dT%H:%M:%SZ}."
+                if instance.deployment_time
+                else "Application deployment failed."
+            ]
         return [env.health_cause] if env.health_cause and status != "Ok" else []
     causes = [env.health_cause] if env.health_cause else []
     mixed = _mixed_versions(env)
@@ -213,12 +236,16 @@ def _instance_health(env: Environment, instance: Instance, attributes: list[str]
     status = _instance_status(env, instance)
     deployment = None
     if instance.deployment_status is not None:
-        deployment = {key: value for key, value in {
-            "VersionLabel": instance.deployment_label,
-            "DeploymentId": instance.deployment_id,
-            "Status": instance.deployment_status,
-            "DeploymentTime": instance.deployment_time,
-        }.items() if value is not None}
+        deployment = {
+            key: value
+            for key, value in {
+                "VersionLabel": instance.deployment_label,
+                "DeploymentId": instance.deployment_id,
+                "Status": instance.deployment_status,
+                "DeploymentTime": instance.deployment_time,
+            }.items()
+            if value is not None
+        }
     details = {
         "HealthStatus": status,
         "Color": STATUS_COLOURS[status],
@@ -305,7 +332,11 @@ class LocalEB:
         return state.applications[name]
 
     def create_application(
-        self, state: RegionState, name: str, description: str | None, lifecycle: dict[str, Any] | None,
+        self,
+        state: RegionState,
+        name: str,
+        description: str | None,
+        lifecycle: dict[str, Any] | None,
         tags: dict[str, str],
     ) -> dict[str, Any]:
         _length("ApplicationName", name, 1, 100)
@@ -314,8 +345,9 @@ class LocalEB:
         with self.lock:
             if name in state.applications:
                 raise InvalidParameterValue(f"Application {name} already exists.")
-            app = Application(name, arn(state.region, state.account, "application", name), description, now(),
-                              lifecycle, tags=tags)
+            app = Application(
+                name, arn(state.region, state.account, "application", name), description, now(), lifecycle, tags=tags
+            )
             state.applications[name] = app
             return app.describe([])
 
@@ -341,7 +373,8 @@ class LocalEB:
             if running and not force:
                 raise OperationInProgressFailure(
                     f"Unable to delete application {name} because it has running environments: "
-                    + ", ".join(e.name for e in running) + "."
+                    + ", ".join(e.name for e in running)
+                    + "."
                 )
             for env in running:
                 self._retire(env)
@@ -352,8 +385,14 @@ class LocalEB:
     # -- application versions ----------------------------------------------------------------------
 
     def create_application_version(
-        self, state: RegionState, application: str, label: str, description: str | None,
-        bundle: dict[str, Any] | None, auto_create: bool, process: bool,
+        self,
+        state: RegionState,
+        application: str,
+        label: str,
+        description: str | None,
+        bundle: dict[str, Any] | None,
+        auto_create: bool,
+        process: bool,
     ) -> dict[str, Any]:
         _length("VersionLabel", label, 1, 100)
         _length("ApplicationName", application, 1, 100)
@@ -381,8 +420,13 @@ class LocalEB:
             if bucket and key:
                 self._check_bundle_location(state, bucket, key)
             version = ApplicationVersion(
-                application, label, arn(state.region, state.account, "applicationversion", f"{application}/{label}"),
-                description, bucket, key, now(),
+                application,
+                label,
+                arn(state.region, state.account, "applicationversion", f"{application}/{label}"),
+                description,
+                bucket,
+                key,
+                now(),
                 status="Processing" if process and not self.settings.unprocessed_seconds else "Unprocessed",
             )
             state.versions[(application, label)] = version
@@ -434,43 +478,63 @@ class LocalEB:
             version.status = "Failed" if problem else "Processed"
             version.updated = now()
             if problem:
-                self.emit(state, f"Failed to process application version '{version.label}': {problem}", "ERROR",
-                          application=version.application, version_label=version.label)
+                self.emit(
+                    state,
+                    f"Failed to process application version '{version.label}': {problem}",
+                    "ERROR",
+                    application=version.application,
+                    version_label=version.label,
+                )
 
     def _describe_version(self, version: ApplicationVersion) -> dict[str, Any]:
         return version.describe(self.settings.version_status(version.status))
 
     def describe_application_versions(
-        self, state: RegionState, application: str | None, labels: list[str] | None, max_records: Any,
+        self,
+        state: RegionState,
+        application: str | None,
+        labels: list[str] | None,
+        max_records: Any,
         next_token: str | None,
     ) -> tuple[list[dict[str, Any]], str | None]:
         size = _page_size(max_records)
         start = _untoken(next_token)
         with self.lock:
             matching = [
-                v for v in state.versions.values()
+                v
+                for v in state.versions.values()
                 if (not application or v.application == application) and (not labels or v.label in labels)
             ]
-            page = matching[start:start + size]
+            page = matching[start : start + size]
             more = _token(start + size) if start + size < len(matching) else None
             return [self._describe_version(v) for v in page], more
 
     def delete_application_version(
-        self, state: RegionState, application: str, label: str, delete_bundle: bool,
+        self,
+        state: RegionState,
+        application: str,
+        label: str,
+        delete_bundle: bool,
     ) -> None:
         with self.lock:
             self.application(state, application)
             version = state.versions.get((application, label))
             if version is None:
                 raise InvalidParameterValue(f"No Application Version named '{label}' found.")
-            busy = [e for e in state.environments if not e.terminated and e.application == application
-                    and e.operation_label == label and e.status != "Ready"]
+            busy = [
+                e
+                for e in state.environments
+                if not e.terminated and e.application == application and e.operation_label == label and e.status != "Ready"
+            ]
             if busy or version.status == "Processing":
                 raise OperationInProgressFailure(
                     f"Unable to delete application version {label} because an operation on it is in progress."
                 )
-            deployed = [e.name for e in state.environments if not e.terminated and e.application == application
-                        and label in (e.deployed_label, e.version_label)]
+            deployed = [
+                e.name
+                for e in state.environments
+                if not e.terminated and e.application == application and label in (e.deployed_label, e.version_label)
+            ]
             if deployed:
                 raise InvalidParameterValue(
                     f"Unable to delete application version {label} because it is deployed to running "
@@ -488,15 +552,20 @@ class LocalEB:
 
     def _apply_lifecycle(self, state: RegionState, application: str) -> None:
         config = (state.applications[application].lifecycle or {}).get("VersionLifecycleConfig") or {}
-        in_use = {label for e in state.environments if not e.terminated and e.application == application
-                  for label in (e.deployed_label, e.version_label, e.operation_label) if label}
+        in_use = {
+            label
+            for e in state.environments
+            if not e.terminated and e.application == application
+            for label in (e.deployed_label, e.version_label, e.operation_label)
+            if label
+        }
         candidates = [v for v in state.versions.values() if v.application == application and v.label not in in_use]
         doomed: list[tuple[ApplicationVersion, bool]] = []
         count_rule = config.get("MaxCountRule") or {}
         if str(count_rule.get("Enabled")).lower() == "true":
             total = len([v for v in state.versions.values() if v.application == application])
             excess = total - int(count_rule.get("MaxCount", 200))
-            for version in candidates[:max(excess, 0)]:
+            for version in candidates[: max(excess, 0)]:
                 doomed.append((version, str(count_rule.get("DeleteSourceFromS3")).lower() == "true"))
         age_rule = config.get("MaxAgeRule") or {}
         if str(age_rule.get("Enabled")).lower() == "true":
@@ -508,20 +577,23 @@ class LocalEB:
             del state.versions[(version.application, version.label)]
             if delete_source and version.bucket and version.key:
                 s3store.delete_object(state.account, state.region, version.bucket, version.key)
-            self.emit(state, f"Application version {version.label} was deleted by the lifecycle policy.", "INFO",
-                      application=application, version_label=version.label)
+            self.emit(
+                state,
+                f"Application version {version.label} was deleted by the lifecycle policy.",
+                "INFO",
+                application=application,
+                version_label=version.label,
+            )
 
     # -- environments -----------------------------------------------------------------------------------
 
-    def find_environment(self, state: RegionState, env_id: str | None, name: str | None,
-                         include_terminated: bool = False) -> Environment:
+    def find_environment(
+        self, state: RegionState, env_id: str | None, name: str | None, include_terminated: bool = False
+    ) -> Environment:
         if not env_id and not name:
             raise MissingParameter("Either EnvironmentId or EnvironmentName must be specified.")
         with self.lock:
-            matches = [
-                e for e in state.environments
-                if (env_id and e.id == env_id) or (not env_id and e.name == name)
-            ]
+            matches = [e for e in state.environments if (env_id and e.id == env_id) or (not env_id and e.name == name)]
             live = [e for e in matches if not e.terminated]
             if live:
                 return live[0]
@@ -536,9 +608,18 @@ class LocalEB:
         raise InvalidParameterValue(f"No Environment found for EnvironmentName = '{name}'.")
 
     def create_environment(
-        self, state: RegionState, application: str, name: str, version_label: str | None,
-        stack: str | None, platform_arn: str | None, tier: dict[str, str] | None, description: str | None,
-        option_settings: list[dict[str, Any]] | None, tags: dict[str, str], request_id: str,
+        self,
+        state: RegionState,
+        application: str,
+        name: str,
+        version_label: str | None,
+        stack: str | None,
+        platform_arn: str | None,
+        tier: dict[str, str] | None,
+        description: str | None,
+        option_settings: list[dict[str, Any]] | None,
+        tags: dict[str, str],
+        request_id: str,
     ) -> dict[str, Any]:
         _length("EnvironmentName", name, 4, 40)
         if not ENVIRONMENT_NAME.fullmatch(name):
@@ -582,35 +663,51 @@ class LocalEB:
             description_now = env.describe()
         from localeb.deploy import launch
 
-        threading.Thread(target=self._run_update, args=(state, env, launch, (self, state, env, request_id), request_id),
-                         daemon=True).start()
+        threading.Thread(
+            target=self._run_update, args=(state, env, launch, (self, state, env, request_id), request_id), daemon=True
+        ).start()
         return description_now
 
     def describe_environments(
-        self, state: RegionState, application: str | None, version_label: str | None, ids: list[str] | None,
-        names: list[str] | None, include_deleted: bool | None, deleted_back_to: datetime | None,
-        max_records: Any, next_token: str | None,
+        self,
+        state: RegionState,
+        application: str | None,
+        version_label: str | None,
+        ids: list[str] | None,
+        names: list[str] | None,
+        include_deleted: bool | None,
+        deleted_back_to: datetime | None,
+        max_records: Any,
+        next_token: str | None,
     ) -> tuple[list[dict[str, Any]], str | None]:
         size = _page_size(max_records)
         start = _untoken(next_token)
         back_to = _utc(deleted_back_to) or now() - timedelta(hours=1)
         with self.lock:
             matching = [
-                e for e in state.environments
+                e
+                for e in state.environments
                 if (not application or e.application == application)
                 and (not version_label or e.version_label == version_label)
                 and (not ids or e.id in ids)
                 and (not names or e.name in names)
                 and (not e.terminated or (include_deleted is not False and e.terminated >= back_to))
             ]
-            page = matching[start:start + size]
+            page = matching[start : start + size]
             more = _token(start + size) if start + size < len(matching) else None
             return [e.describe() for e in page], more
 
     def update_environment(
-        self, state: RegionState, application: str | None, env_id: str | None, name: str | None,
-        version_label: str | None, description: str | None, option_settings: list[dict[str, Any]] | None,
-        options_to_remove: list[dict[str, Any]] | None, request_id: str,
+        self,
+        state: RegionState,
+        application: str | None,
+        env_id: str | None,
+        name: str | None,
+        version_label: str | None,
+        description: str | None,
+        option_settings: list[dict[str, Any]] | None,
+        options_to_remove: list[dict[str, Any]] | None,
+        request_id: str,
     ) -> dict[str, Any]:
         from localeb.deploy import configure, deploy_version
 
@@ -649,8 +746,7 @@ class LocalEB:
             self._start_deployment(env, version_label or env.deployed_label)
             env.status = "Updating"
             env.health = "Grey"
-            self.emit(state, "Environment update is starting.", env=env, version_label=version_label,
-                      request_id=request_id)
+            self.emit(state, "Environment update is starting.", env=env, version_label=version_label, request_id=request_id)
             if version_label:
                 env.version_label = version_label
                 env.operation_label = version_label
@@ -716,8 +812,7 @@ class LocalEB:
             return draft
         return replace(draft, status="failed") if self._update_failed(state, draft.request_id) else None
 
-    def terminate_environment(self, state: RegionState, env_id: str | None, name: str | None,
-                              request_id: str) -> dict[str, Any]:
+    def terminate_environment(self, state: RegionState, env_id: str | None, name: str | None, request_id: str) -> dict[str, Any]:
         from localeb.deploy import terminate
 
         with self.lock:
@@ -743,8 +838,15 @@ class LocalEB:
         env.terminated = now()
         env.updated = env.terminated
 
-    def swap_cnames(self, state: RegionState, source_id: str | None, source_name: str | None,
-                    destination_id: str | None, destination_name: str | None, request_id: str) -> None:
+    def swap_cnames(
+        self,
+        state: RegionState,
+        source_id: str | None,
+        source_name: str | None,
+        destination_id: str | None,
+        destination_name: str | None,
+        request_id: str,
+    ) -> None:
         from localeb.deploy import swap
 
         with self.lock:
@@ -764,7 +866,11 @@ class LocalEB:
         threading.Thread(target=swap, args=(self, state, source, destination, request_id), daemon=True).start()
 
     def describe_configuration_settings(
-        self, state: RegionState, application: str, template: str | None, env_name: str | None,
+        self,
+        state: RegionState,
+        application: str,
+        template: str | None,
+        env_name: str | None,
     ) -> list[dict[str, Any]]:
         with self.lock:
             self.application(state, application)
@@ -784,8 +890,9 @@ class LocalEB:
             return configurations
 
     @staticmethod
-    def _configuration(env: Environment, options: dict[OptionKey, str], deployment_status: str, created: datetime,
-                       updated: datetime) -> dict[str, Any]:
+    def _configuration(
+        env: Environment, options: dict[OptionKey, str], deployment_status: str, created: datetime, updated: datetime
+    ) -> dict[str, Any]:
         return {
             "SolutionStackName": env.solution_stack,
             "PlatformArn": env.platform_arn,
@@ -799,7 +906,11 @@ class LocalEB:
         }
 
     def describe_environment_health(
-        self, state: RegionState, env_id: str | None, name: str | None, attributes: list[str] | None,
+        self,
+        state: RegionState,
+        env_id: str | None,
+        name: str | None,
+        attributes: list[str] | None,
     ) -> dict[str, Any]:
         """botocore model, DescribeEnvironmentHealth: enhanced health only; AttributeNames picks the elements ("All"
         for every one; none: the environment's name only); Status is the environment's operational status."""
@@ -821,7 +932,11 @@ class LocalEB:
             return {"EnvironmentName": env.name, **_picked(answer, attributes)}
 
     def describe_instances_health(
-        self, state: RegionState, env_id: str | None, name: str | None, attributes: list[str] | None,
+        self,
+        state: RegionState,
+        env_id: str | None,
+        name: str | None,
+        attributes: list[str] | None,
         next_token: str | None,
     ) -> dict[str, Any]:
         """botocore model, DescribeInstancesHealth: enhanced health only; per instance its health, causes, launch
@@ -831,7 +946,7 @@ class LocalEB:
             if not env.enhanced_health:
                 raise InvalidRequestException("DescribeInstancesHealth is not supported.")
             start = _untoken(next_token)
-            page = env.instances[start:start + INSTANCES_PAGE]
+            page = env.instances[start : start + INSTANCES_PAGE]
             answer: dict[str, Any] = {"InstanceHealthList": [_instance_health(env, i, attributes) for i in page]}
             if start + INSTANCES_PAGE < len(env.instances):
                 answer["NextToken"] = _token(start + INSTANCES_PAGE)
@@ -839,8 +954,7 @@ class LocalEB:
                 answer["RefreshedAt"] = now()
             return answer
 
-    def describe_environment_resources(self, state: RegionState, env_id: str | None, name: str | None
-                                       ) -> dict[str, Any]:
+    def describe_environment_resources(self, state: RegionState, env_id: str | None, name: str | None) -> dict[str, Any]:
         """botocore model, EnvironmentResourceDescription: the one instance; no load balancer (a single-instance
         environment has none); the Auto Scaling group and launch template the stand-in does not model are left out."""
         with self.lock:
@@ -858,8 +972,9 @@ class LocalEB:
 
     # -- logs ---------------------------------------------------------------------------------------------
 
-    def request_environment_info(self, state: RegionState, env_id: str | None, name: str | None,
-                                 info_type: str | None, request_id: str) -> None:
+    def request_environment_info(
+        self, state: RegionState, env_id: str | None, name: str | None, info_type: str | None, request_id: str
+    ) -> None:
         """Compiles the instance's logs (`tail`: the last lines as text; `bundle`: a zip) into S3, with the events EB
         emits for it (the EB CLI waits for `Pulled logs for environment instances.`)."""
         if info_type not in ("tail", "bundle"):
@@ -902,15 +1017,26 @@ class LocalEB:
             self._infos.setdefault(env.id, []).extend(compiled)
             self.emit(state, "Pulled logs for environment instances.", env=env, request_id=request_id)
 
-    def retrieve_environment_info(self, state: RegionState, env_id: str | None, name: str | None,
-                                  info_type: str | None, endpoint: str) -> list[dict[str, Any]]:
+    def retrieve_environment_info(
+        self, state: RegionState, env_id: str | None, name: str | None, info_type: str | None, endpoint: str
+    ) -> list[dict[str, Any]]:
         """The compiled logs of the last 15 minutes, oldest first, each as a URL of the stand-in's S3."""
         with self.lock:
             env = self.find_environment(state, env_id, name)
-            fresh = [info for info in self._infos.get(env.id, [])
-                     if info.info_type == info_type and info.sampled > now() - INFO_LIFETIME]
-        return [{"InfoType": info.info_type, "Ec2InstanceId": info.instance_id, "SampleTimestamp": info.sampled,
-                 "Message": _presigned(endpoint, env.region, info)} for info in fresh]
+            fresh = [
+                info
+                for info in self._infos.get(env.id, [])
+                if info.info_type == info_type and info.sampled > now() - INFO_LIFETIME
+            ]
+        return [
+            {
+                "InfoType": info.info_type,
+                "Ec2InstanceId": info.instance_id,
+                "SampleTimestamp": info.sampled,
+                "Message": _presigned(endpoint, env.region, info),
+            }
+            for info in fresh
+        ]
 
     # -- events -------------------------------------------------------------------------------------------
 
@@ -933,7 +1059,8 @@ class LocalEB:
         with self.lock:
             platforms = {e.name: e.platform_arn for e in state.environments}
             matching = [
-                e for e in reversed(state.events)
+                e
+                for e in reversed(state.events)
                 if all(not wanted or getattr(e, attr) == wanted for attr, wanted in filters.items())
                 and SEVERITIES.index(e.severity) >= minimum
                 and (start is None or e.date >= start)
@@ -983,9 +1110,12 @@ class LocalEB:
             while not self._closed:
                 time.sleep(interval)
                 with self.lock:
-                    watched = [(env, instance, instance.container.id) for env in self.all_environments()
-                               for instance in env.instances
-                               if instance.container and env.status == "Ready" and env.health != "Red"]
+                    watched = [
+                        (env, instance, instance.container.id)
+                        for env in self.all_environments()
+                        for instance in env.instances
+                        if instance.container and env.status == "Ready" and env.health != "Red"
+                    ]
                 for env, instance, container_id in watched:
                     if self.platform.is_running(container_id):
                         continue
@@ -994,9 +1124,12 @@ class LocalEB:
                             state = self.state(env.account, env.region)
                             env.health = env.settled_health = "Red"
                             instance.health_override = "Severe" if env.is_fleet else None
-                            message = ("Environment health has transitioned from Ok to Severe. The application is not "
-                                       "running on all instances." if env.enhanced_health
-                                       else "Environment health has been set to RED")
+                            message = (
+                                "Environment health has transitioned from Ok to Severe. The application is not "
+                                "running on all instances."
+                                if env.enhanced_health
+                                else "Environment health has been set to RED"
+                            )
                             self.emit(state, message, "WARN", env=env)
 
         threading.Thread(target=watch, name="health", daemon=True).start()
@@ -1007,4 +1140,3 @@ class LocalEB:
             for env in self.all_environments():
                 env.proxy.close()
         return self.platform.close()
-

@@ -52,8 +52,10 @@ def _clients(state: dict[str, Any]) -> tuple[Any, Any]:
     import boto3
 
     options = {
-        "endpoint_url": state["endpoint_url"], "region_name": state["region"],
-        "aws_access_key_id": state["access_key_id"], "aws_secret_access_key": state["secret_access_key"],
+        "endpoint_url": state["endpoint_url"],
+        "region_name": state["region"],
+        "aws_access_key_id": state["access_key_id"],
+        "aws_secret_access_key": state["secret_access_key"],
     }
     return boto3.client("elasticbeanstalk", **options), boto3.client("s3", **options)
 
@@ -62,8 +64,13 @@ def _start_registry_detached(root: Path, username: str, password: str, ecr_passw
     """Starts the registry from a helper in a session of its own, so that it outlives the caller."""
     result = subprocess.run(
         [sys.executable, "-m", "localeb.cluster", "start-registry", str(root), username],
-        input=f"{password}\n{ecr_password}", capture_output=True, text=True, start_new_session=True, timeout=120,
-        cwd=Path(__file__).resolve().parent.parent, check=False,
+        input=f"{password}\n{ecr_password}",
+        capture_output=True,
+        text=True,
+        start_new_session=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parent.parent,
+        check=False,
     )
     if result.returncode != 0:
         raise ClusterError(f"the registry did not start: {result.stderr.strip() or result.stdout.strip()}")
@@ -83,8 +90,7 @@ def up(
     """Starts everything and returns the state it wrote. Refuses if a previous `up` is still running."""
     state_dir = Path(state_dir).resolve()
     if read_state(state_dir) is not None and status(state_dir)["running"]:
-        raise ClusterError(f"a local Elastic Beanstalk already runs (state in {state_path(state_dir)}); "
-                           "stop it first with down")
+        raise ClusterError(f"a local Elastic Beanstalk already runs (state in {state_path(state_dir)}); stop it first with down")
     down(state_dir)  # what a previous up left: a stale state file, or processes an interrupted up never recorded
     state_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -120,17 +126,22 @@ def _start(
         "bucket": bucket or f"elasticbeanstalk-{region}-{ACCOUNT_ID}",
         "application": application,
         "environment": environment,
-        "registry": {"address": registry["address"], "username": username, "password": password,
-                     "pid": registry.get("pid"), "container_id": registry.get("container_id"),
-                     "root": str(state_dir / "registry")},
+        "registry": {
+            "address": registry["address"],
+            "username": username,
+            "password": password,
+            "pid": registry.get("pid"),
+            "container_id": registry.get("container_id"),
+            "root": str(state_dir / "registry"),
+        },
     }
     _write(state_dir, state)
     ecr_env = {ecr.REGISTRY_VARIABLE: registry["address"], ecr.PASSWORD_VARIABLE: ecr_password}
-    server = start_server(state_dir / SERVER_LOG, port=port, extra_args=server_args, detached=True,
-                          env={**os.environ, **ecr_env})
-    state.update(endpoint_url=server.endpoint_url,
-                 server={"pid": server.process.pid, "server_id": server.server_id,
-                         "log": str(server.log_path)})
+    server = start_server(state_dir / SERVER_LOG, port=port, extra_args=server_args, detached=True, env={**os.environ, **ecr_env})
+    state.update(
+        endpoint_url=server.endpoint_url,
+        server={"pid": server.process.pid, "server_id": server.server_id, "log": str(server.log_path)},
+    )
     _write(state_dir, state)
     eb, s3 = _clients(state)
     if region == "us-east-1":
@@ -138,8 +149,11 @@ def _start(
     else:
         s3.create_bucket(Bucket=state["bucket"], CreateBucketConfiguration={"LocationConstraint": region})
     eb.create_application(ApplicationName=application)
-    eb.create_environment(ApplicationName=application, EnvironmentName=environment,
-                          SolutionStackName="64bit Amazon Linux 2023 v4.6.0 running Docker")
+    eb.create_environment(
+        ApplicationName=application,
+        EnvironmentName=environment,
+        SolutionStackName="64bit Amazon Linux 2023 v4.6.0 running Docker",
+    )
     env = _wait_ready(eb, environment, timeout)
     state.update(environment_id=env["EnvironmentId"], environment_url=f"http://{env['CNAME']}")
     _write(state_dir, state)
@@ -209,8 +223,12 @@ def status(state_dir: Path) -> dict[str, Any]:
     return {
         "running": server_alive and registry_alive,
         "state_file": str(state_path(Path(state_dir))),
-        "server": {"endpoint_url": state.get("endpoint_url"), "pid": server.get("pid"), "alive": server_alive,
-                   "log": server.get("log")},
+        "server": {
+            "endpoint_url": state.get("endpoint_url"),
+            "pid": server.get("pid"),
+            "alive": server_alive,
+            "log": server.get("log"),
+        },
         "registry": {"address": registry.get("address"), "pid": registry.get("pid"), "alive": registry_alive},
         "environments": environments,
         "state": state,
@@ -287,16 +305,23 @@ def _start_registry_main(root: str, username: str) -> None:
         registry = start_registry(Path(root), username, password, ecr_password=ecr_password)
     except RegistryUnavailable as error:
         sys.exit(str(error))
-    print(json.dumps({
-        "address": registry.address,
-        "pid": registry.process.pid if registry.process else None,
-        "container_id": registry.container_id,
-    }), flush=True)
+    print(
+        json.dumps(
+            {
+                "address": registry.address,
+                "pid": registry.process.pid if registry.process else None,
+                "container_id": registry.container_id,
+            }
+        ),
+        flush=True,
+    )
 
 
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "start-registry":
         _start_registry_main(sys.argv[2], sys.argv[3])
     else:
-        sys.exit("usage: python -m localeb.cluster start-registry ROOT USERNAME  (password, then the ECR password, "
-                 "on stdin, one per line)")
+        sys.exit(
+            "usage: python -m localeb.cluster start-registry ROOT USERNAME  (password, then the ECR password, "
+            "on stdin, one per line)"
+        )

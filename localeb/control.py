@@ -35,12 +35,27 @@ from localeb.settings import CHOICES, Settings
 
 KINDS = ("throttle", "error", "slow")
 MUTABLE_SETTINGS: dict[str, Callable[[Any], Any]] = {
-    "phase_seconds": float, "version_limit": int, "failed_version_label": str, "combined_update": str,
-    "env_limits": str, "legacy_dockercfg": str, "image_digest": str, "version_status_case": str,
-    "health_timeout": float, "update_closing": str, "s3_list_bucket": str, "unprocessed_seconds": float, "draft_position": str,
-    "iam_policy": parse_policy, "iam_access_key": lambda value: None if value in (None, "") else str(value),
-    "iam_denial": str, "iam_principal": str,
-    "fail_batch": int, "partial_closing": str, "health_after_deploy": str, "replace_instance": str,
+    "phase_seconds": float,
+    "version_limit": int,
+    "failed_version_label": str,
+    "combined_update": str,
+    "env_limits": str,
+    "legacy_dockercfg": str,
+    "image_digest": str,
+    "version_status_case": str,
+    "health_timeout": float,
+    "update_closing": str,
+    "s3_list_bucket": str,
+    "unprocessed_seconds": float,
+    "draft_position": str,
+    "iam_policy": parse_policy,
+    "iam_access_key": lambda value: None if value in (None, "") else str(value),
+    "iam_denial": str,
+    "iam_principal": str,
+    "fail_batch": int,
+    "partial_closing": str,
+    "health_after_deploy": str,
+    "replace_instance": str,
     "evaluation_seconds": float,
 }
 DEFAULT_ACCOUNT = "123456789012"  # moto's account for any access key
@@ -76,8 +91,9 @@ class FaultRule:
         if kind == "error" and not 500 <= status <= 599:
             raise ValueError("an error fault answers with a 5xx status")
         count = data.get("count")
-        return cls(str(data["operation"]), kind, rate, None if count is None else int(count), status,
-                   float(data.get("seconds", 1.0)))
+        return cls(
+            str(data["operation"]), kind, rate, None if count is None else int(count), status, float(data.get("seconds", 1.0))
+        )
 
     @classmethod
     def parse(cls, text: str) -> FaultRule:
@@ -107,10 +123,15 @@ def _s3_operation(method: str, path: str, query: dict[str, list[str]], headers: 
             return "ListParts" if "uploadId" in query else "GetObject"
         if "list-type" in query:
             return "ListObjectsV2"
-        for sub, name in (("location", "GetBucketLocation"), ("encryption", "GetBucketEncryption"),
-                          ("versioning", "GetBucketVersioning"), ("policy", "GetBucketPolicy"),
-                          ("tagging", "GetBucketTagging"), ("versions", "ListObjectVersions"),
-                          ("uploads", "ListMultipartUploads")):
+        for sub, name in (
+            ("location", "GetBucketLocation"),
+            ("encryption", "GetBucketEncryption"),
+            ("versioning", "GetBucketVersioning"),
+            ("policy", "GetBucketPolicy"),
+            ("tagging", "GetBucketTagging"),
+            ("versions", "ListObjectVersions"),
+            ("uploads", "ListMultipartUploads"),
+        ):
             if sub in query:
                 return name
         return "ListObjects"
@@ -121,9 +142,13 @@ def _s3_operation(method: str, path: str, query: dict[str, list[str]], headers: 
             if "tagging" in query:
                 return "PutObjectTagging"
             return "CopyObject" if "HTTP_X_AMZ_COPY_SOURCE" in headers else "PutObject"
-        for sub, name in (("encryption", "PutBucketEncryption"), ("versioning", "PutBucketVersioning"),
-                          ("policy", "PutBucketPolicy"), ("tagging", "PutBucketTagging"),
-                          ("lifecycle", "PutBucketLifecycleConfiguration")):
+        for sub, name in (
+            ("encryption", "PutBucketEncryption"),
+            ("versioning", "PutBucketVersioning"),
+            ("policy", "PutBucketPolicy"),
+            ("tagging", "PutBucketTagging"),
+            ("lifecycle", "PutBucketLifecycleConfiguration"),
+        ):
             if sub in query:
                 return name
         return "CreateBucket"
@@ -172,8 +197,9 @@ def _read_body(environ: dict[str, Any]) -> bytes:
 
 
 class Control:
-    def __init__(self, app: Any, settings: Settings, status: Callable[[], dict[str, Any]],
-                 faults: Iterable[FaultRule] = ()) -> None:
+    def __init__(
+        self, app: Any, settings: Settings, status: Callable[[], dict[str, Any]], faults: Iterable[FaultRule] = ()
+    ) -> None:
         self.app = app
         self.settings = settings
         self.status = status
@@ -267,26 +293,42 @@ class Control:
             return False
         return not decide(policy, Request(action, (resource,))).allowed
 
-    def _access_denied(self, denied: tuple[Request, Decision], method: str | None,
-                       start_response: StartResponse) -> list[bytes]:
+    def _access_denied(self, denied: tuple[Request, Decision], method: str | None, start_response: StartResponse) -> list[bytes]:
         request, decision = denied
         request_id = str(uuid.uuid4())
         if method is not None:
             # S3 (S3 API reference, "Error responses"): 403 AccessDenied, "Access Denied"; a HEAD answer has no body.
-            body = "" if method == "HEAD" else (
-                '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied'
-                f"</Message><RequestId>{request_id}</RequestId><HostId>{request_id}</HostId></Error>")
+            body = (
+                ""
+                if method == "HEAD"
+                else (
+                    '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied'
+                    f"</Message><RequestId>{request_id}</RequestId><HostId>{request_id}</HostId></Error>"
+                )
+            )
             status = "403 Forbidden"
         else:
             message = denial_message(self.settings.iam_principal, request, decision)
-            code, status = (("AccessDeniedException", "400 Bad Request")
-                            if self.settings.iam_denial == "access-denied-exception" else ("AccessDenied", "403 Forbidden"))
-            body = ('<ErrorResponse xmlns="http://elasticbeanstalk.amazonaws.com/docs/2010-12-01/">'
-                    f"<Error><Type>Sender</Type><Code>{code}</Code><Message>{xml_escape(message)}</Message></Error>"
-                    f"<RequestId>{request_id}</RequestId></ErrorResponse>")
+            code, status = (
+                ("AccessDeniedException", "400 Bad Request")
+                if self.settings.iam_denial == "access-denied-exception"
+                else ("AccessDenied", "403 Forbidden")
+            )
+            body = (
+                '<ErrorResponse xmlns="http://elasticbeanstalk.amazonaws.com/docs/2010-12-01/">'
+                f"<Error><Type>Sender</Type><Code>{code}</Code><Message>{xml_escape(message)}</Message></Error>"
+                f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+            )
         data = body.encode()
-        start_response(status, [("Content-Type", "text/xml"), ("Content-Length", str(len(data))),
-                                ("x-amzn-RequestId", request_id), ("x-amz-request-id", request_id)])
+        start_response(
+            status,
+            [
+                ("Content-Type", "text/xml"),
+                ("Content-Length", str(len(data))),
+                ("x-amzn-RequestId", request_id),
+                ("x-amz-request-id", request_id),
+            ],
+        )
         return [data]
 
     def _fires(self, rule: FaultRule) -> bool:
@@ -306,8 +348,10 @@ class Control:
                 status, code, message = 503, "ServiceUnavailable", "Service is unable to handle request."
             else:
                 status, code, message = rule.status, "InternalError", "We encountered an internal error. Please try again."
-            body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
-                    f"<RequestId>{request_id}</RequestId><HostId>{request_id}</HostId></Error>")
+            body = (
+                f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
+                f"<RequestId>{request_id}</RequestId><HostId>{request_id}</HostId></Error>"
+            )
         else:
             if rule.kind == "throttle":
                 status, kind, code, message = 400, "Sender", "Throttling", "Rate exceeded"
@@ -315,14 +359,21 @@ class Control:
                 status, kind, code, message = 503, "Receiver", "ServiceUnavailable", "Service is unavailable."
             else:
                 status, kind, code, message = rule.status, "Receiver", "InternalFailure", "An internal error occurred."
-            body = ('<ErrorResponse xmlns="http://elasticbeanstalk.amazonaws.com/docs/2010-12-01/">'
-                    f"<Error><Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message></Error>"
-                    f"<RequestId>{request_id}</RequestId></ErrorResponse>")
+            body = (
+                '<ErrorResponse xmlns="http://elasticbeanstalk.amazonaws.com/docs/2010-12-01/">'
+                f"<Error><Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+                f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+            )
         data = body.encode()
-        start_response(f"{status} {'Bad Request' if status == 400 else 'Service Error'}", [
-            ("Content-Type", "text/xml"), ("Content-Length", str(len(data))), ("x-amzn-RequestId", request_id),
-            ("x-amz-request-id", request_id),
-        ])
+        start_response(
+            f"{status} {'Bad Request' if status == 400 else 'Service Error'}",
+            [
+                ("Content-Type", "text/xml"),
+                ("Content-Length", str(len(data))),
+                ("x-amzn-RequestId", request_id),
+                ("x-amz-request-id", request_id),
+            ],
+        )
         return [data]
 
     def _control(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:

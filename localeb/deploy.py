@@ -35,14 +35,18 @@ if TYPE_CHECKING:
 # "Successfully deployed new configuration to environment." (transcript in ThoughtWorksStudios/eb_deployer#69).
 UPDATE_COMPLETED = "Environment update completed successfully."
 CONFIGURATION_DEPLOYED = "Successfully deployed new configuration to environment."
-CLOSED_WITH_ERRORS = ("Update environment operation is complete, but with errors. For more information, see "
-                      "troubleshooting documentation.")
+CLOSED_WITH_ERRORS = (
+    "Update environment operation is complete, but with errors. For more information, see troubleshooting documentation."
+)
 # Developer guide, troubleshooting-deployments.md. Its severity is not documented: WARN, the case a client that only
 # looks for ERROR events would miss.
-CLOSED_WITH_COMMAND_TIMEOUTS = ("Update environment operation is complete, but with command timeouts. Try increasing "
-                                "the timeout period.")
-COMMAND_TIMEOUT_WARNING = ("The following instances have not responded in the allowed command timeout time (they might "
-                           "still finish eventually on their own): [{instance}].")
+CLOSED_WITH_COMMAND_TIMEOUTS = (
+    "Update environment operation is complete, but with command timeouts. Try increasing the timeout period."
+)
+COMMAND_TIMEOUT_WARNING = (
+    "The following instances have not responded in the allowed command timeout time (they might "
+    "still finish eventually on their own): [{instance}]."
+)
 # An enhanced-health cause as EB words it in a health transition event (a public event transcript:
 # "Environment health has transitioned from Ok to Severe. 85.7 % of the requests are erroring with HTTP 4xx.").
 UNSETTLED_CAUSE = "12.5 % of the requests are erroring with HTTP 4xx."
@@ -65,8 +69,8 @@ def _fetch_spec(eb: LocalEB, env: Environment, bucket: str, key: str) -> Dockerr
         bundle = s3store.get_object(env.account, env.region, bucket, key)
     except s3store.S3Missing as missing:
         raise _instance_failure(
-            env, f"Instance deployment failed to download the source bundle s3://{bucket}/{key}: {missing}. "
-                 "The deployment failed."
+            env,
+            f"Instance deployment failed to download the source bundle s3://{bucket}/{key}: {missing}. The deployment failed.",
         ) from None
     try:
         return parse_dockerrun(dockerrun_text(bundle), allow_digest=eb.settings.image_digest == "accept")
@@ -87,8 +91,9 @@ def _credentials(eb: LocalEB, env: Environment, spec: Dockerrun) -> dict[str, st
         auth_file = s3store.get_object(env.account, env.region, spec.auth_bucket, spec.auth_key)
     except s3store.S3Missing as missing:
         raise _instance_failure(
-            env, f"Instance deployment failed to download the Docker registry authentication file {where}: "
-                 f"{missing}. The deployment failed."
+            env,
+            f"Instance deployment failed to download the Docker registry authentication file {where}: "
+            f"{missing}. The deployment failed.",
         ) from None
     try:
         return registry_credentials(auth_file, spec.registry, accept_legacy=eb.settings.legacy_dockercfg == "accept")
@@ -97,9 +102,16 @@ def _credentials(eb: LocalEB, env: Environment, spec: Dockerrun) -> dict[str, st
 
 
 def _start(
-    eb: LocalEB, env: Environment, label: str, spec: Dockerrun, variables: dict[str, str],
-    options: dict[OptionKey, str], pull: bool, credentials: dict[str, str] | None = None,
-    instance: Instance | None = None, doomed: bool = False,
+    eb: LocalEB,
+    env: Environment,
+    label: str,
+    spec: Dockerrun,
+    variables: dict[str, str],
+    options: dict[OptionKey, str],
+    pull: bool,
+    credentials: dict[str, str] | None = None,
+    instance: Instance | None = None,
+    doomed: bool = False,
 ) -> RunningContainer:
     """Runs the version on an instance (the first by default) and health-checks it; a container that fails is removed,
     its output kept for the tail logs."""
@@ -121,8 +133,12 @@ def _start(
         eb.platform.kill(running.id)  # a fault injection (localeb.fleet): this instance's app dies as it starts
     try:
         eb.platform.wait_healthy(
-            running, instance.id, health_check_path(options), healthy_codes(options),
-            eb.settings.health_timeout, eb.settings.health_interval,
+            running,
+            instance.id,
+            health_check_path(options),
+            healthy_codes(options),
+            eb.settings.health_timeout,
+            eb.settings.health_interval,
         )
     except DeployError:
         instance.failed_output = (running.id, eb.platform.output(running.id))
@@ -132,7 +148,11 @@ def _start(
 
 
 def prepare(
-    eb: LocalEB, state: RegionState, env: Environment, label: str, options: dict[OptionKey, str],
+    eb: LocalEB,
+    state: RegionState,
+    env: Environment,
+    label: str,
+    options: dict[OptionKey, str],
 ) -> tuple[Dockerrun | None, dict[str, str] | None, dict[str, str]]:
     """What every instance needs to run the version: its Dockerrun (None for a version without a bundle), the registry
     credentials, the environment properties."""
@@ -160,7 +180,11 @@ def mark_processed(eb: LocalEB, state: RegionState, env: Environment, label: str
 
 
 def _install(
-    eb: LocalEB, state: RegionState, env: Environment, label: str, options: dict[OptionKey, str],
+    eb: LocalEB,
+    state: RegionState,
+    env: Environment,
+    label: str,
+    options: dict[OptionKey, str],
 ) -> tuple[RunningContainer | None, Dockerrun | None, dict[str, str]]:
     spec, credentials, variables = prepare(eb, state, env, label, options)
     if spec is None:
@@ -184,8 +208,14 @@ def serve_fleet(env: Environment) -> None:
     env.proxy.route([("127.0.0.1", i.container.host_port) for i in env.instances if i.container])
 
 
-def _switch(eb: LocalEB, env: Environment, running: RunningContainer | None, spec: Dockerrun | None,
-            label: str | None, variables: dict[str, str]) -> None:
+def _switch(
+    eb: LocalEB,
+    env: Environment,
+    running: RunningContainer | None,
+    spec: Dockerrun | None,
+    label: str | None,
+    variables: dict[str, str],
+) -> None:
     with eb.lock:
         env.deployed_spec = spec
         env.deployed_label = label
@@ -200,8 +230,9 @@ def log_failure(instance: Instance, failure: DeployError) -> None:
     instance.log_engine("INFO", "Executing cleanup logic")
 
 
-def _settle(eb: LocalEB, state: RegionState, env: Environment, health: str, kind: str = "Application update",
-            started: float | None = None) -> None:
+def _settle(
+    eb: LocalEB, state: RegionState, env: Environment, health: str, kind: str = "Application update", started: float | None = None
+) -> None:
     """Ends an operation: Ready with `health`, and the health event EB emits when the colour changes.
 
     Basic health reports `Environment health has been set to RED`; enhanced health a transition with its cause.
@@ -215,34 +246,54 @@ def _settle(eb: LocalEB, state: RegionState, env: Environment, health: str, kind
         if health == "Yellow":
             eb.emit(state, f"Environment health has transitioned from Info to Warning. {UNSETTLED_CAUSE}", "WARN", env=env)
         elif health == "Green":
-            eb.emit(state, f"Environment health has transitioned from Info to Ok. {kind} completed 0 seconds ago "
-                           f"and {took}.", env=env)
+            eb.emit(
+                state, f"Environment health has transitioned from Info to Ok. {kind} completed 0 seconds ago and {took}.", env=env
+            )
         else:
-            eb.emit(state, "Environment health has transitioned from Info to Severe. Command failed on all "
-                           f"instances. {kind} failed 0 seconds ago and {took}.", "WARN", env=env)
+            eb.emit(
+                state,
+                "Environment health has transitioned from Info to Severe. Command failed on all "
+                f"instances. {kind} failed 0 seconds ago and {took}.",
+                "WARN",
+                env=env,
+            )
     elif health == "Red" and previous != "Red":
         eb.emit(state, "Environment health has been set to RED", "WARN", env=env)
     elif health == "Green" and previous == "Red":
         eb.emit(state, "Environment health has been set to GREEN", "INFO", env=env)
 
 
-def _closed_well(eb: LocalEB, state: RegionState, env: Environment, kind: str, started: float,
-                 version_label: str | None, request_id: str) -> None:
+def _closed_well(
+    eb: LocalEB, state: RegionState, env: Environment, kind: str, started: float, version_label: str | None, request_id: str
+) -> None:
     """The closing of an update that went well; under ``unsettled-yellow`` health then stays Yellow."""
     eb.emit(state, UPDATE_COMPLETED, env=env, version_label=version_label, request_id=request_id)
     health = "Yellow" if eb.settings.update_closing == "unsettled-yellow" else "Green"
     _settle(eb, state, env, health, kind, started)
 
 
-def _timed_out(eb: LocalEB, state: RegionState, env: Environment, label: str, previous_label: str | None,
-               previous_options: dict[OptionKey, str], request_id: str) -> None:
+def _timed_out(
+    eb: LocalEB,
+    state: RegionState,
+    env: Environment,
+    label: str,
+    previous_label: str | None,
+    previous_options: dict[OptionKey, str],
+    request_id: str,
+) -> None:
     """``command-timeouts``: the instance never answers the deploy command; the old container keeps serving."""
     eb.sleep_phase()
     with eb.lock:
         env.operation_label = None
         env.updated = now()
-        eb.emit(state, COMMAND_TIMEOUT_WARNING.format(instance=env.instance_id), "WARN", env=env,
-                version_label=label, request_id=request_id)
+        eb.emit(
+            state,
+            COMMAND_TIMEOUT_WARNING.format(instance=env.instance_id),
+            "WARN",
+            env=env,
+            version_label=label,
+            request_id=request_id,
+        )
         eb.emit(state, CLOSED_WITH_COMMAND_TIMEOUTS, "WARN", env=env, version_label=label, request_id=request_id)
         if eb.settings.failed_version_label == "revert":
             env.version_label = previous_label
@@ -256,8 +307,12 @@ def _health_in_progress(eb: LocalEB, state: RegionState, env: Environment, kind:
         before = {"Green": "Ok", "Red": "Severe"}.get(env.settled_health, "No Data")
         count = len(env.instances)
         noun = "instance" if count == 1 else "instances"
-        eb.emit(state, f"Environment health has transitioned from {before} to Info. {kind} in progress on {count} "
-                       f"{noun}. 0 out of {count} {noun} completed (running for 1 second).", env=env)
+        eb.emit(
+            state,
+            f"Environment health has transitioned from {before} to Info. {kind} in progress on {count} "
+            f"{noun}. 0 out of {count} {noun} completed (running for 1 second).",
+            env=env,
+        )
     return time.monotonic()
 
 
@@ -265,11 +320,20 @@ def launch(eb: LocalEB, state: RegionState, env: Environment, request_id: str) -
     label = env.version_label
     eb.sleep_phase()
     if env.is_fleet:
-        eb.emit(state, f"Using the local Docker engine as the environment's {len(env.instances)} instances "
-                f"({', '.join(i.id for i in env.instances)}) behind {env.proxy.address}.", env=env, request_id=request_id)
+        eb.emit(
+            state,
+            f"Using the local Docker engine as the environment's {len(env.instances)} instances "
+            f"({', '.join(i.id for i in env.instances)}) behind {env.proxy.address}.",
+            env=env,
+            request_id=request_id,
+        )
     else:
-        eb.emit(state, "Using the local Docker engine as the environment's only instance "
-                f"({env.instance_id}) behind {env.proxy.address}.", env=env, request_id=request_id)
+        eb.emit(
+            state,
+            f"Using the local Docker engine as the environment's only instance ({env.instance_id}) behind {env.proxy.address}.",
+            env=env,
+            request_id=request_id,
+        )
     failure: DeployError | None = None
     if label:
         eb.sleep_phase()
@@ -297,8 +361,14 @@ def launch(eb: LocalEB, state: RegionState, env: Environment, request_id: str) -
             log_failure(env.instances[0], failure)
             for message in failure.events:
                 eb.emit(state, message, "ERROR", env=env, version_label=label, request_id=request_id)
-            eb.emit(state, "Create environment operation is complete, but with errors. For more information, "
-                    "see troubleshooting documentation.", "ERROR", env=env, request_id=request_id)
+            eb.emit(
+                state,
+                "Create environment operation is complete, but with errors. For more information, "
+                "see troubleshooting documentation.",
+                "ERROR",
+                env=env,
+                request_id=request_id,
+            )
             if eb.settings.failed_version_label == "revert":
                 env.version_label = None
             _settle(eb, state, env, "Red")
@@ -308,7 +378,11 @@ def launch(eb: LocalEB, state: RegionState, env: Environment, request_id: str) -
 
 
 def deploy_version(
-    eb: LocalEB, state: RegionState, env: Environment, label: str, previous_options: dict[OptionKey, str],
+    eb: LocalEB,
+    state: RegionState,
+    env: Environment,
+    label: str,
+    previous_options: dict[OptionKey, str],
     request_id: str,
 ) -> None:
     if env.is_fleet and eb.settings.update_closing != "command-timeouts":
@@ -333,8 +407,13 @@ def deploy_version(
     if failure is None:
         eb.sleep_phase()
         _switch(eb, env, running, spec, label, variables)
-        eb.emit(state, "New application version was deployed to running EC2 instances.", env=env,
-                version_label=label, request_id=request_id)
+        eb.emit(
+            state,
+            "New application version was deployed to running EC2 instances.",
+            env=env,
+            version_label=label,
+            request_id=request_id,
+        )
     eb.sleep_phase()
     with eb.lock:
         env.operation_label = None
@@ -343,8 +422,7 @@ def deploy_version(
             log_failure(env.instances[0], failure)
             for message in failure.events:
                 eb.emit(state, message, "ERROR", env=env, version_label=label, request_id=request_id)
-            eb.emit(state, "Failed to deploy application.", "ERROR", env=env, version_label=label,
-                    request_id=request_id)
+            eb.emit(state, "Failed to deploy application.", "ERROR", env=env, version_label=label, request_id=request_id)
             if eb.settings.failed_version_label == "revert":
                 env.version_label = previous_label
             env.options = previous_options
@@ -354,7 +432,11 @@ def deploy_version(
 
 
 def configure(
-    eb: LocalEB, state: RegionState, env: Environment, previous_options: dict[OptionKey, str], request_id: str,
+    eb: LocalEB,
+    state: RegionState,
+    env: Environment,
+    previous_options: dict[OptionKey, str],
+    request_id: str,
 ) -> None:
     eb.sleep_phase()
     eb.emit(state, f"Updating environment {env.name}'s configuration settings.", env=env, request_id=request_id)
@@ -374,8 +456,7 @@ def configure(
         # Every instance that runs the environment's version restarts with the new settings, one after another.
         for instance in [i for i in env.instances if i.container and i.label == env.deployed_label]:
             try:
-                running = _start(eb, env, env.deployed_label or "", spec, variables, env.options, pull=False,
-                                 instance=instance)
+                running = _start(eb, env, env.deployed_label or "", spec, variables, env.options, pull=False, instance=instance)
             except DeployError as error:
                 failure = error
                 break
@@ -395,8 +476,13 @@ def configure(
                 eb.emit(state, message, "ERROR", env=env, request_id=request_id)
             eb.emit(state, "Failed to deploy configuration.", "ERROR", env=env, request_id=request_id)
             env.options = previous_options
-            eb.emit(state, "The environment was reverted to the previous configuration setting.", "INFO", env=env,
-                    request_id=request_id)
+            eb.emit(
+                state,
+                "The environment was reverted to the previous configuration setting.",
+                "INFO",
+                env=env,
+                request_id=request_id,
+            )
             _settle(eb, state, env, "Red", "Configuration update", started)
             return
         eb.emit(state, CONFIGURATION_DEPLOYED, env=env, request_id=request_id)
@@ -427,5 +513,9 @@ def swap(eb: LocalEB, state: RegionState, source: Environment, destination: Envi
             env.status = "Ready"
             env.updated = now()
         for env in (source, destination):
-            eb.emit(state, f"Completed swapping CNAMEs for environments '{source.name}' and '{destination.name}'.",
-                    env=env, request_id=request_id)
+            eb.emit(
+                state,
+                f"Completed swapping CNAMEs for environments '{source.name}' and '{destination.name}'.",
+                env=env,
+                request_id=request_id,
+            )

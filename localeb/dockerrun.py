@@ -94,7 +94,7 @@ def parse_dockerrun(text: str, allow_digest: bool = True) -> Dockerrun:
     update = str(update).lower() != "false"
     ports = data.get("Ports")
     if not isinstance(ports, list) or not ports or not isinstance(ports[0], dict):
-        raise BundleError(f"{DOCKERRUN}: Ports is required when Image is given, e.g. [{{\"ContainerPort\": 80}}].")
+        raise BundleError(f'{DOCKERRUN}: Ports is required when Image is given, e.g. [{{"ContainerPort": 80}}].')
     if "ContainerPort" not in ports[0]:
         raise BundleError(f"{DOCKERRUN}: Ports[0].ContainerPort is missing.")
     container_port = _port(ports[0]["ContainerPort"], "ContainerPort")
@@ -115,8 +115,15 @@ def parse_dockerrun(text: str, allow_digest: bool = True) -> Dockerrun:
         if key_name in data and not isinstance(data[key_name], str):
             raise BundleError(f"{DOCKERRUN}: {key_name} must be a string.")
     return Dockerrun(
-        image=name, update=update, container_port=container_port, auth_bucket=bucket, auth_key=key,
-        volumes=volumes, logging=data.get("Logging"), entrypoint=data.get("Entrypoint"), command=data.get("Command"),
+        image=name,
+        update=update,
+        container_port=container_port,
+        auth_bucket=bucket,
+        auth_key=key,
+        volumes=volumes,
+        logging=data.get("Logging"),
+        entrypoint=data.get("Entrypoint"),
+        command=data.get("Command"),
     )
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 Policy = dict[str, Any]
 
+
 def _arn_like(value: str, pattern: str) -> bool:
     """ArnLike: each of the six colon-separated parts is matched on its own ("IAM JSON policy elements: Condition
     operators", ARN condition operators)."""
@@ -93,8 +94,10 @@ def parse_policy(value: Any) -> Policy | None:
             raise ValueError(f"{where} needs exactly one of Resource and NotResource")
         for operator in statement.get("Condition") or {}:
             if operator.removesuffix("IfExists") not in STRING_OPERATORS:
-                raise ValueError(f"{where} uses the condition operator {operator}, which the stand-in does not "
-                                 f"evaluate (it knows {', '.join(sorted(STRING_OPERATORS))} and their IfExists forms)")
+                raise ValueError(
+                    f"{where} uses the condition operator {operator}, which the stand-in does not "
+                    f"evaluate (it knows {', '.join(sorted(STRING_OPERATORS))} and their IfExists forms)"
+                )
     return {**value, "Statement": statements}
 
 
@@ -120,16 +123,21 @@ def _conditions_match(statement: dict[str, Any], context: dict[str, str]) -> boo
                 if not (if_exists or negated):
                     return False
                 continue
-            hit = any(compare(present, _wildcard(pattern) if "Like" in operator or "Arn" in operator else pattern)
-                      for pattern in _as_list(wanted))
+            hit = any(
+                compare(present, _wildcard(pattern) if "Like" in operator or "Arn" in operator else pattern)
+                for pattern in _as_list(wanted)
+            )
             if hit == negated:
                 return False
     return True
 
 
 def _applies(statement: dict[str, Any], request: Request, resource: str) -> bool:
-    return (_action_matches(statement, request.action) and _resource_matches(statement, resource)
-            and _conditions_match(statement, request.context))
+    return (
+        _action_matches(statement, request.action)
+        and _resource_matches(statement, resource)
+        and _conditions_match(statement, request.context)
+    )
 
 
 def decide(policy: Policy, request: Request) -> Decision:
@@ -146,6 +154,9 @@ def decide(policy: Policy, request: Request) -> Decision:
 def denial_message(principal: str, request: Request, decision: Decision) -> str:
     """IAM User Guide, "Troubleshooting access denied error messages": who, which action, which resource, and which
     kind of policy denied it."""
-    why = ("with an explicit deny in an identity-based policy" if decision.explicit
-           else f"because no identity-based policy allows the {request.action} action")
+    why = (
+        "with an explicit deny in an identity-based policy"
+        if decision.explicit
+        else f"because no identity-based policy allows the {request.action} action"
+    )
     return f"User: {principal} is not authorized to perform: {request.action} on resource: {decision.resource} {why}"

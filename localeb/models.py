@@ -45,19 +45,24 @@ class Application:
     tags: dict[str, str] = field(default_factory=dict)
 
     def describe(self, version_labels: list[str]) -> dict[str, Any]:
-        return _compact({
-            "ApplicationArn": self.arn,
-            "ApplicationName": self.name,
-            "Description": self.description,
-            "DateCreated": self.created,
-            "DateUpdated": self.updated,
-            "Versions": version_labels,
-            "ConfigurationTemplates": [],
-            "ResourceLifecycleConfig": self.lifecycle or {"VersionLifecycleConfig": {
-                "MaxCountRule": {"Enabled": False, "MaxCount": 200, "DeleteSourceFromS3": False},
-                "MaxAgeRule": {"Enabled": False, "MaxAgeInDays": 180, "DeleteSourceFromS3": False},
-            }},
-        })
+        return _compact(
+            {
+                "ApplicationArn": self.arn,
+                "ApplicationName": self.name,
+                "Description": self.description,
+                "DateCreated": self.created,
+                "DateUpdated": self.updated,
+                "Versions": version_labels,
+                "ConfigurationTemplates": [],
+                "ResourceLifecycleConfig": self.lifecycle
+                or {
+                    "VersionLifecycleConfig": {
+                        "MaxCountRule": {"Enabled": False, "MaxCount": 200, "DeleteSourceFromS3": False},
+                        "MaxAgeRule": {"Enabled": False, "MaxAgeInDays": 180, "DeleteSourceFromS3": False},
+                    }
+                },
+            }
+        )
 
 
 @dataclass
@@ -73,16 +78,18 @@ class ApplicationVersion:
     updated: datetime = field(default_factory=now)
 
     def describe(self, wire_status: str) -> dict[str, Any]:
-        return _compact({
-            "ApplicationVersionArn": self.arn,
-            "ApplicationName": self.application,
-            "Description": self.description,
-            "VersionLabel": self.label,
-            "SourceBundle": {"S3Bucket": self.bucket, "S3Key": self.key} if self.bucket else None,
-            "DateCreated": self.created,
-            "DateUpdated": self.updated,
-            "Status": wire_status,
-        })
+        return _compact(
+            {
+                "ApplicationVersionArn": self.arn,
+                "ApplicationName": self.application,
+                "Description": self.description,
+                "VersionLabel": self.label,
+                "SourceBundle": {"S3Bucket": self.bucket, "S3Key": self.key} if self.bucket else None,
+                "DateCreated": self.created,
+                "DateUpdated": self.updated,
+                "Status": wire_status,
+            }
+        )
 
 
 @dataclass
@@ -98,16 +105,18 @@ class Event:
     request_id: str | None
 
     def describe(self, platform_arn: str | None) -> dict[str, Any]:
-        return _compact({
-            "EventDate": self.date,
-            "Message": self.message,
-            "ApplicationName": self.application,
-            "VersionLabel": self.version_label,
-            "EnvironmentName": self.environment,
-            "PlatformArn": platform_arn if self.environment else None,
-            "RequestId": self.request_id,
-            "Severity": self.severity,
-        })
+        return _compact(
+            {
+                "EventDate": self.date,
+                "Message": self.message,
+                "ApplicationName": self.application,
+                "VersionLabel": self.version_label,
+                "EnvironmentName": self.environment,
+                "PlatformArn": platform_arn if self.environment else None,
+                "RequestId": self.request_id,
+                "Severity": self.severity,
+            }
+        )
 
 
 @dataclass
@@ -202,25 +211,27 @@ class Environment:
 
     def describe(self) -> dict[str, Any]:
         address = None if self.terminated else self.proxy.address
-        return _compact({
-            "EnvironmentName": self.name,
-            "EnvironmentId": self.id,
-            "ApplicationName": self.application,
-            "VersionLabel": self.version_label,
-            "SolutionStackName": self.solution_stack,
-            "PlatformArn": self.platform_arn,
-            "Description": self.description,
-            "EndpointURL": address,
-            "CNAME": address,
-            "DateCreated": self.created,
-            "DateUpdated": self.updated,
-            "Status": self.status,
-            "AbortableOperationInProgress": self.status == "Updating",
-            "Health": self.health,
-            "HealthStatus": self.health_status if self.enhanced_health else None,
-            "Tier": self.tier,
-            "EnvironmentArn": self.arn,
-        })
+        return _compact(
+            {
+                "EnvironmentName": self.name,
+                "EnvironmentId": self.id,
+                "ApplicationName": self.application,
+                "VersionLabel": self.version_label,
+                "SolutionStackName": self.solution_stack,
+                "PlatformArn": self.platform_arn,
+                "Description": self.description,
+                "EndpointURL": address,
+                "CNAME": address,
+                "DateCreated": self.created,
+                "DateUpdated": self.updated,
+                "Status": self.status,
+                "AbortableOperationInProgress": self.status == "Updating",
+                "Health": self.health,
+                "HealthStatus": self.health_status if self.enhanced_health else None,
+                "Tier": self.tier,
+                "EnvironmentArn": self.arn,
+            }
+        )
 
 
 def start_deployment(env: Environment, instance: Instance, label: str | None) -> None:

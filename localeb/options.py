@@ -87,7 +87,8 @@ def check_environment_properties(settings: dict[OptionKey, str], mode: str = "en
             raise _option_error(ENV_NAMESPACE, key, f"Environment property names can be at most {MAX_KEY} characters long.")
         if UNSENDABLE_IN_KEY.search(key) or (mode == "documented" and not KEY_PATTERN.fullmatch(key)):
             raise _option_error(
-                ENV_NAMESPACE, key,
+                ENV_NAMESPACE,
+                key,
                 "Environment property names can contain only letters, digits and the characters _ . : / + \\ - @",
             )
         if len(value) > MAX_VALUE:
@@ -97,7 +98,8 @@ def check_environment_properties(settings: dict[OptionKey, str], mode: str = "en
             if mode != "documented":
                 bad = [c for c in bad if UNSENDABLE_IN_VALUE.match(c)]
             raise _option_error(
-                ENV_NAMESPACE, key,
+                ENV_NAMESPACE,
+                key,
                 "Environment property values can contain only letters, digits, white space and the characters "
                 f"_ . : / = + \\ - @ ' \" (found: {' '.join(bad)})",
             )
@@ -132,10 +134,7 @@ def healthy_codes(settings: dict[OptionKey, str]) -> set[int]:
 
 
 def as_option_list(settings: dict[OptionKey, str]) -> list[dict[str, str]]:
-    return [
-        {"Namespace": namespace, "OptionName": name, "Value": value}
-        for (namespace, name), value in sorted(settings.items())
-    ]
+    return [{"Namespace": namespace, "OptionName": name, "Value": value} for (namespace, name), value in sorted(settings.items())]
 
 
 # Fleets (developer guide, using-features.rolling-version-deploy.md and command-options-general.md).
@@ -177,8 +176,9 @@ def fleet_size(settings: dict[OptionKey, str]) -> int:
 def deployment_policy(settings: dict[OptionKey, str]) -> str:
     policy = settings.get((COMMAND_NAMESPACE, "DeploymentPolicy"), "AllAtOnce")
     if policy not in POLICIES:
-        raise _invalid(COMMAND_NAMESPACE, "DeploymentPolicy", policy,
-                       f"Value is not one of the allowed values: [{', '.join(POLICIES)}]")
+        raise _invalid(
+            COMMAND_NAMESPACE, "DeploymentPolicy", policy, f"Value is not one of the allowed values: [{', '.join(POLICIES)}]"
+        )
     return policy
 
 

@@ -33,15 +33,19 @@ class DeployError(Exception):
 # eb-engine.log's line for an app container that stops at start (a real one: "[ERROR] An error occurred during
 # execution of command [app-deploy] - [Docker Specific Start Application]. Stop running the command. Error: container
 # exited with code 3", as tests/test_logs.py quotes it).
-CONTAINER_EXITED = ("An error occurred during execution of command [app-deploy] - [Docker Specific Start Application]. "
-                    "Stop running the command. Error: container exited with code {code}")
+CONTAINER_EXITED = (
+    "An error occurred during execution of command [app-deploy] - [Docker Specific Start Application]. "
+    "Stop running the command. Error: container exited with code {code}"
+)
 
 
 def command_failed(instance_id: str) -> tuple[str, str]:
     """The ERROR events of an instance whose deploy command failed (public AL2 transcripts, eb-behaviour section 3)."""
-    return (f"[Instance: {instance_id}] Command failed on instance. Return code: 1 Output: "
-            "Engine execution has encountered an error.",
-            "Instance deployment failed. For details, see 'eb-engine.log'.")
+    return (
+        f"[Instance: {instance_id}] Command failed on instance. Return code: 1 Output: "
+        "Engine execution has encountered an error.",
+        "Instance deployment failed. For details, see 'eb-engine.log'.",
+    )
 
 
 @dataclass
@@ -72,14 +76,12 @@ class DockerPlatform:
                     pass
             # An explicit (possibly empty) auth_config stops docker-py from reading the host's own credentials.
             if "@" in repository or tag.startswith("sha256:"):
-                client.images.pull(repository if "@" in repository else f"{repository}@{tag}",
-                                   auth_config=credentials or {})
+                client.images.pull(repository if "@" in repository else f"{repository}@{tag}", auth_config=credentials or {})
             else:
                 client.images.pull(repository, tag=tag, auth_config=credentials or {})
         except docker.errors.APIError as error:
             raise DeployError(
-                f"Instance deployment failed to download the Docker image {image}: {_explain(error)}. "
-                "The deployment failed."
+                f"Instance deployment failed to download the Docker image {image}: {_explain(error)}. The deployment failed."
             ) from None
         finally:
             client.close()

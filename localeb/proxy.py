@@ -48,8 +48,9 @@ class Proxy:
     def target(self, value: tuple[str, int] | None) -> None:
         self.targets = [value] if value else []
 
-    def route(self, targets: list[tuple[str, int]], canaries: list[tuple[str, int]] | None = None,
-              canary_percent: int = 0) -> None:
+    def route(
+        self, targets: list[tuple[str, int]], canaries: list[tuple[str, int]] | None = None, canary_percent: int = 0
+    ) -> None:
         self.targets, self.canaries, self.canary_percent = list(targets), list(canaries or []), canary_percent
 
     def _next_target(self) -> tuple[str, int] | None:

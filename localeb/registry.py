@@ -76,7 +76,12 @@ def _wait(address: str, timeout: float, log_path: Path) -> None:
 
 
 def start_registry(
-    root: Path, username: str, password: str, port: int = 0, timeout: float = 30, ecr_password: str = "",
+    root: Path,
+    username: str,
+    password: str,
+    port: int = 0,
+    timeout: float = 30,
+    ecr_password: str = "",
 ) -> RunningRegistry:
     """`ecr_password`, when given, is also accepted for ECR's user ``AWS`` (the stand-in's ECR hands it out as tokens)."""
     root.mkdir(parents=True, exist_ok=True)
@@ -102,12 +107,21 @@ def start_registry(
         (root / "config.yml").write_text(_config(Path("/var/lib/registry"), 5000, "0.0.0.0"))
         container = subprocess.run(
             [
-                "docker", "run", "-d", "--rm", "-p", f"{address}:5000",
-                "-v", f"{root}:/var/lib/registry",
-                "-v", f"{root / 'config.yml'}:/etc/docker/registry/config.yml:ro",
+                "docker",
+                "run",
+                "-d",
+                "--rm",
+                "-p",
+                f"{address}:5000",
+                "-v",
+                f"{root}:/var/lib/registry",
+                "-v",
+                f"{root / 'config.yml'}:/etc/docker/registry/config.yml:ro",
                 "registry:2",
             ],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         registry = RunningRegistry(address, username, password, container_id=container.stdout.strip())
     try:

@@ -48,8 +48,7 @@ class WithTiers(ActionResult):
             tier = next(tiers, None)
             if tier is None:
                 return match.group(0)
-            fields = "".join(f"<{key}>{escape(str(tier[key]))}</{key}>" for key in ("Name", "Type", "Version")
-                             if key in tier)
+            fields = "".join(f"<{key}>{escape(str(tier[key]))}</{key}>" for key in ("Name", "Type", "Version") if key in tier)
             return f"{match.group(0)}<Tier>{fields}</Tier>"
 
         text = body.decode() if isinstance(body, bytes) else str(body)
@@ -88,7 +87,10 @@ class LocalEBResponse(EBResponse):
 
     def create_application(self) -> ActionResult:
         app = self.eb.create_application(
-            self.state, self.p("ApplicationName"), self.p("Description"), self.p("ResourceLifecycleConfig"),
+            self.state,
+            self.p("ApplicationName"),
+            self.p("Description"),
+            self.p("ResourceLifecycleConfig"),
             _tags(self.p("Tags")),
         )
         return ActionResult({"Application": app})
@@ -97,8 +99,9 @@ class LocalEBResponse(EBResponse):
         return ActionResult({"Applications": self.eb.describe_applications(self.state, self.p("ApplicationNames"))})
 
     def update_application_resource_lifecycle(self) -> ActionResult:
-        return ActionResult(self.eb.update_lifecycle(self.state, self.p("ApplicationName"),
-                                                     self.p("ResourceLifecycleConfig") or {}))
+        return ActionResult(
+            self.eb.update_lifecycle(self.state, self.p("ApplicationName"), self.p("ResourceLifecycleConfig") or {})
+        )
 
     def delete_application(self) -> ActionResult:
         self.eb.delete_application(self.state, self.p("ApplicationName"), bool(self.p("TerminateEnvByForce")))
@@ -108,21 +111,32 @@ class LocalEBResponse(EBResponse):
 
     def create_application_version(self) -> ActionResult:
         version = self.eb.create_application_version(
-            self.state, self.p("ApplicationName"), self.p("VersionLabel"), self.p("Description"),
-            self.p("SourceBundle"), bool(self.p("AutoCreateApplication")), bool(self.p("Process")),
+            self.state,
+            self.p("ApplicationName"),
+            self.p("VersionLabel"),
+            self.p("Description"),
+            self.p("SourceBundle"),
+            bool(self.p("AutoCreateApplication")),
+            bool(self.p("Process")),
         )
         return ActionResult({"ApplicationVersion": version})
 
     def describe_application_versions(self) -> ActionResult:
         versions, token = self.eb.describe_application_versions(
-            self.state, self.p("ApplicationName"), self.p("VersionLabels"), self.p("MaxRecords"),
+            self.state,
+            self.p("ApplicationName"),
+            self.p("VersionLabels"),
+            self.p("MaxRecords"),
             self.p("NextToken"),
         )
         return ActionResult({"ApplicationVersions": versions, "NextToken": token})
 
     def delete_application_version(self) -> ActionResult:
         self.eb.delete_application_version(
-            self.state, self.p("ApplicationName"), self.p("VersionLabel"), bool(self.p("DeleteSourceBundle")),
+            self.state,
+            self.p("ApplicationName"),
+            self.p("VersionLabel"),
+            bool(self.p("DeleteSourceBundle")),
         )
         return EmptyResult()
 
@@ -130,91 +144,154 @@ class LocalEBResponse(EBResponse):
 
     def create_environment(self) -> ActionResult:
         env = self.eb.create_environment(
-            self.state, self.p("ApplicationName"), self.p("EnvironmentName"), self.p("VersionLabel"),
-            self.p("SolutionStackName"), self.p("PlatformArn"), self.p("Tier"), self.p("Description"),
-            self.p("OptionSettings"), _tags(self.p("Tags")), self.request_id,
+            self.state,
+            self.p("ApplicationName"),
+            self.p("EnvironmentName"),
+            self.p("VersionLabel"),
+            self.p("SolutionStackName"),
+            self.p("PlatformArn"),
+            self.p("Tier"),
+            self.p("Description"),
+            self.p("OptionSettings"),
+            _tags(self.p("Tags")),
+            self.request_id,
         )
         return ActionResult(env)
 
     def describe_environments(self) -> ActionResult:
         envs, token = self.eb.describe_environments(
-            self.state, self.p("ApplicationName"), self.p("VersionLabel"), self.p("EnvironmentIds"),
-            self.p("EnvironmentNames"), self.p("IncludeDeleted"), self.p("IncludedDeletedBackTo"),
-            self.p("MaxRecords"), self.p("NextToken"),
+            self.state,
+            self.p("ApplicationName"),
+            self.p("VersionLabel"),
+            self.p("EnvironmentIds"),
+            self.p("EnvironmentNames"),
+            self.p("IncludeDeleted"),
+            self.p("IncludedDeletedBackTo"),
+            self.p("MaxRecords"),
+            self.p("NextToken"),
         )
         return ActionResult({"Environments": envs, "NextToken": token})
 
     def update_environment(self) -> ActionResult:
         env = self.eb.update_environment(
-            self.state, self.p("ApplicationName"), self.p("EnvironmentId"), self.p("EnvironmentName"),
-            self.p("VersionLabel"), self.p("Description"), self.p("OptionSettings"), self.p("OptionsToRemove"),
+            self.state,
+            self.p("ApplicationName"),
+            self.p("EnvironmentId"),
+            self.p("EnvironmentName"),
+            self.p("VersionLabel"),
+            self.p("Description"),
+            self.p("OptionSettings"),
+            self.p("OptionsToRemove"),
             self.request_id,
         )
         return ActionResult(env)
 
     def terminate_environment(self) -> ActionResult:
-        return ActionResult(self.eb.terminate_environment(
-            self.state, self.p("EnvironmentId"), self.p("EnvironmentName"), self.request_id,
-        ))
+        return ActionResult(
+            self.eb.terminate_environment(
+                self.state,
+                self.p("EnvironmentId"),
+                self.p("EnvironmentName"),
+                self.request_id,
+            )
+        )
 
     def swap_environment_cnames(self) -> ActionResult:
         self.eb.swap_cnames(
-            self.state, self.p("SourceEnvironmentId"), self.p("SourceEnvironmentName"),
-            self.p("DestinationEnvironmentId"), self.p("DestinationEnvironmentName"), self.request_id,
+            self.state,
+            self.p("SourceEnvironmentId"),
+            self.p("SourceEnvironmentName"),
+            self.p("DestinationEnvironmentId"),
+            self.p("DestinationEnvironmentName"),
+            self.request_id,
         )
         return EmptyResult()
 
     def describe_configuration_settings(self) -> ActionResult:
         settings = self.eb.describe_configuration_settings(
-            self.state, self.p("ApplicationName"), self.p("TemplateName"), self.p("EnvironmentName"),
+            self.state,
+            self.p("ApplicationName"),
+            self.p("TemplateName"),
+            self.p("EnvironmentName"),
         )
         tiers = [self.eb.find_environment(self.state, None, entry["EnvironmentName"]).tier for entry in settings]
         return WithTiers({"ConfigurationSettings": settings}, tiers)
 
     def describe_environment_health(self) -> ActionResult:
-        return ActionResult(self.eb.describe_environment_health(
-            self.state, self.p("EnvironmentId"), self.p("EnvironmentName"), self.p("AttributeNames"),
-        ))
+        return ActionResult(
+            self.eb.describe_environment_health(
+                self.state,
+                self.p("EnvironmentId"),
+                self.p("EnvironmentName"),
+                self.p("AttributeNames"),
+            )
+        )
 
     def describe_instances_health(self) -> ActionResult:
-        return ActionResult(self.eb.describe_instances_health(
-            self.state, self.p("EnvironmentId"), self.p("EnvironmentName"), self.p("AttributeNames"),
-            self.p("NextToken"),
-        ))
+        return ActionResult(
+            self.eb.describe_instances_health(
+                self.state,
+                self.p("EnvironmentId"),
+                self.p("EnvironmentName"),
+                self.p("AttributeNames"),
+                self.p("NextToken"),
+            )
+        )
 
     def describe_environment_resources(self) -> ActionResult:
-        return ActionResult({"EnvironmentResources": self.eb.describe_environment_resources(
-            self.state, self.p("EnvironmentId"), self.p("EnvironmentName"),
-        )})
+        return ActionResult(
+            {
+                "EnvironmentResources": self.eb.describe_environment_resources(
+                    self.state,
+                    self.p("EnvironmentId"),
+                    self.p("EnvironmentName"),
+                )
+            }
+        )
 
     def request_environment_info(self) -> ActionResult:
-        self.eb.request_environment_info(self.state, self.p("EnvironmentId"), self.p("EnvironmentName"),
-                                         self.p("InfoType"), self.request_id)
+        self.eb.request_environment_info(
+            self.state, self.p("EnvironmentId"), self.p("EnvironmentName"), self.p("InfoType"), self.request_id
+        )
         return EmptyResult()
 
     def retrieve_environment_info(self) -> ActionResult:
         endpoint = f"http://{self.headers.get('Host', '127.0.0.1')}"
-        return ActionResult({"EnvironmentInfo": self.eb.retrieve_environment_info(
-            self.state, self.p("EnvironmentId"), self.p("EnvironmentName"), self.p("InfoType"), endpoint)})
+        return ActionResult(
+            {
+                "EnvironmentInfo": self.eb.retrieve_environment_info(
+                    self.state, self.p("EnvironmentId"), self.p("EnvironmentName"), self.p("InfoType"), endpoint
+                )
+            }
+        )
 
     # -- platforms ------------------------------------------------------------------------------------------
 
     def describe_platform_version(self) -> ActionResult:
-        return ActionResult({"PlatformDescription": platforms.describe_platform_version(
-            self.region, self.p("PlatformArn"))})
+        return ActionResult({"PlatformDescription": platforms.describe_platform_version(self.region, self.p("PlatformArn"))})
 
     def list_platform_versions(self) -> ActionResult:
         return ActionResult({"PlatformSummaryList": platforms.list_platform_versions(self.region, self.p("Filters"))})
 
     def list_platform_branches(self) -> ActionResult:
-        return ActionResult({"PlatformBranchSummaryList": platforms.list_platform_branches(
-            self.region, self.p("Filters"))})
+        return ActionResult({"PlatformBranchSummaryList": platforms.list_platform_branches(self.region, self.p("Filters"))})
 
     def describe_events(self) -> ActionResult:
-        params = {name: self.p(name) for name in (
-            "ApplicationName", "VersionLabel", "EnvironmentId", "EnvironmentName", "RequestId", "Severity",
-            "StartTime", "EndTime", "MaxRecords", "NextToken",
-        )}
+        params = {
+            name: self.p(name)
+            for name in (
+                "ApplicationName",
+                "VersionLabel",
+                "EnvironmentId",
+                "EnvironmentName",
+                "RequestId",
+                "Severity",
+                "StartTime",
+                "EndTime",
+                "MaxRecords",
+                "NextToken",
+            )
+        }
         events, token = self.eb.describe_events(self.state, params)
         return ActionResult({"Events": events, "NextToken": token})
 
@@ -223,12 +300,10 @@ class LocalEBResponse(EBResponse):
     def list_tags_for_resource(self) -> ActionResult:
         resource = self.p("ResourceArn")
         tags = self.eb.list_tags(self.state, resource)
-        return ActionResult({"ResourceArn": resource,
-                             "ResourceTags": [{"Key": k, "Value": v} for k, v in tags.items()]})
+        return ActionResult({"ResourceArn": resource, "ResourceTags": [{"Key": k, "Value": v} for k, v in tags.items()]})
 
     def update_tags_for_resource(self) -> ActionResult:
-        self.eb.update_tags(self.state, self.p("ResourceArn"), _tags(self.p("TagsToAdd")),
-                            self.p("TagsToRemove") or [])
+        self.eb.update_tags(self.state, self.p("ResourceArn"), _tags(self.p("TagsToAdd")), self.p("TagsToRemove") or [])
         return EmptyResult()
 
     swap_environment_cnam_es = swap_environment_cnames  # moto's name for SwapEnvironmentCNAMEs

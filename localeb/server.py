@@ -43,8 +43,13 @@ class WithoutListBucket:
 
     DENIED_WHEN_FOUND = ("s3:ListObjects", "s3:ListObjectsV2")
 
-    def __init__(self, app: Any, settings: Settings, operation: Callable[[dict[str, Any]], tuple[str, str | None]],
-                 policy_denies: Callable[[dict[str, Any], str, str], bool] = lambda environ, action, resource: False):
+    def __init__(
+        self,
+        app: Any,
+        settings: Settings,
+        operation: Callable[[dict[str, Any]], tuple[str, str | None]],
+        policy_denies: Callable[[dict[str, Any], str, str], bool] = lambda environ, action, resource: False,
+    ):
         self.app, self.settings, self.operation, self.policy_denies = app, settings, operation, policy_denies
 
     def _lacks_list_bucket(self, environ: dict[str, Any]) -> bool:
@@ -64,7 +69,8 @@ class WithoutListBucket:
             return self._pass(environ, start_response)
         status, headers, body = self._answer(environ)
         missing_key = status.startswith("404") and (
-            b"<Code>NoSuchKey</Code>" in body if name == "s3:GetObject"
+            b"<Code>NoSuchKey</Code>" in body
+            if name == "s3:GetObject"
             else name == "s3:HeadObject" and self._bucket_exists(environ)
         )
         if missing_key or (name in self.DENIED_WHEN_FOUND and status.startswith("200")):
@@ -98,13 +104,22 @@ class WithoutListBucket:
     def _access_denied(start_response: Callable[..., Any], with_body: bool) -> list[bytes]:
         request_id = uuid.uuid4().hex[:16].upper()
         body = (
-            '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message>'
-            f"<RequestId>{request_id}</RequestId><HostId>{request_id}</HostId></Error>"
-        ).encode() if with_body else b""
-        start_response("403 Forbidden", [
-            ("Content-Type", "application/xml"), ("Content-Length", str(len(body))),
-            ("x-amz-request-id", request_id), ("x-amz-id-2", request_id),
-        ])
+            (
+                '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message>'
+                f"<RequestId>{request_id}</RequestId><HostId>{request_id}</HostId></Error>"
+            ).encode()
+            if with_body
+            else b""
+        )
+        start_response(
+            "403 Forbidden",
+            [
+                ("Content-Type", "application/xml"),
+                ("Content-Length", str(len(body))),
+                ("x-amz-request-id", request_id),
+                ("x-amz-id-2", request_id),
+            ],
+        )
         return [body]
 
 
@@ -132,8 +147,13 @@ def build_app(settings: Settings | None = None, faults: list[FaultRule] | None =
             "pid": os.getpid(),
             "environments": [
                 {
-                    "name": env.name, "id": env.id, "application": env.application, "region": env.region,
-                    "status": env.status, "health": env.health, "version_label": env.version_label,
+                    "name": env.name,
+                    "id": env.id,
+                    "application": env.application,
+                    "region": env.region,
+                    "status": env.status,
+                    "health": env.health,
+                    "version_label": env.version_label,
                     "address": None if env.terminated else env.proxy.address,
                     "container": env.container.name if env.container else None,
                 }
@@ -190,8 +210,9 @@ class RunningServer:
 
     def _request(self, method: str, path: str, payload: Any = None) -> Any:
         data = None if payload is None else json.dumps(payload).encode()
-        request = urllib.request.Request(self.endpoint_url + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            self.endpoint_url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return json.loads(response.read())
@@ -209,8 +230,9 @@ class RunningServer:
     def set_faults(self, *rules: dict[str, Any] | str | FaultRule) -> list[dict[str, Any]]:
         """Replaces the fault rules; no rules removes them all. A rule is a dict (operation, kind, rate, count,
         status, seconds), a `KIND,OPERATION[,RATE[,ARG]]` string, or a FaultRule."""
-        parsed = [FaultRule.parse(r) if isinstance(r, str) else FaultRule.from_dict(r) if isinstance(r, dict) else r
-                  for r in rules]
+        parsed = [
+            FaultRule.parse(r) if isinstance(r, str) else FaultRule.from_dict(r) if isinstance(r, dict) else r for r in rules
+        ]
         body = [{k: v for k, v in rule.public().items() if k != "injected"} for rule in parsed]
         return list(self._request("PUT", "/_localeb/faults", body)["rules"])
 
@@ -236,7 +258,11 @@ class RunningServer:
 
 
 def start_server(
-    log_path: Path, port: int = 0, extra_args: list[str] | None = None, timeout: float = 30, detached: bool = False,
+    log_path: Path,
+    port: int = 0,
+    extra_args: list[str] | None = None,
+    timeout: float = 30,
+    detached: bool = False,
     env: dict[str, str] | None = None,
 ) -> RunningServer:
     """Starts the server in a child process and returns once it answers HTTP.
@@ -276,11 +302,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4566)
     add_arguments(parser)
-    parser.add_argument("--fault", action="append", default=[], metavar="KIND,OPERATION[,RATE[,ARG]]",
-                        help="inject a fault: KIND is throttle, error (ARG: 5xx status) or slow (ARG: seconds); "
-                             "OPERATION an EB Action, s3:<Operation>, s3:<METHOD> or *; RATE the share of calls")
-    parser.add_argument("--faults-json", help="fault rules as a JSON list of objects (operation, kind, rate, count, "
-                                              "status, seconds)")
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="KIND,OPERATION[,RATE[,ARG]]",
+        help="inject a fault: KIND is throttle, error (ARG: 5xx status) or slow (ARG: seconds); "
+        "OPERATION an EB Action, s3:<Operation>, s3:<METHOD> or *; RATE the share of calls",
+    )
+    parser.add_argument(
+        "--faults-json", help="fault rules as a JSON list of objects (operation, kind, rate, count, status, seconds)"
+    )
     args = parser.parse_args(argv)
     try:
         faults = [FaultRule.parse(text) for text in args.fault]

@@ -99,50 +99,114 @@ def _policy_file(path: str) -> dict[str, Any] | None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--server-id", help="label value put on every container this server starts")
-    parser.add_argument("--pace", type=parse_pace, default=PACES["fast"],
-                        help="seconds per deploy phase, or 'fast' (tests) / 'realistic' (benchmarks)")
-    parser.add_argument("--version-limit", type=int, default=1000,
-                        help="application versions allowed per region before TooManyApplicationVersionsException")
-    parser.add_argument("--failed-version-label", choices=CHOICES["failed_version_label"], default="revert",
-                        help="after a failed deploy, report the previous VersionLabel (revert) or the failed one (keep)")
-    parser.add_argument("--combined-update", choices=CHOICES["combined_update"], default="reject",
-                        help="VersionLabel together with OptionSettings in one UpdateEnvironment")
-    parser.add_argument("--env-limits", choices=CHOICES["env_limits"], default="enforce",
-                        help="environment property limits: enforce (lengths, total, no comma), documented (also "
-                             "the documented character set), off")
-    parser.add_argument("--legacy-dockercfg", choices=CHOICES["legacy_dockercfg"], default="accept",
-                        help="read the legacy .dockercfg auth format besides {\"auths\": ...}")
-    parser.add_argument("--image-digest", choices=CHOICES["image_digest"], default="accept",
-                        help="allow Image.Name given by digest (name@sha256:...)")
-    parser.add_argument("--version-status-case", choices=CHOICES["version_status_case"], default="upper",
-                        help="ApplicationVersion Status as AWS sends it (upper) or as the model spells it (title)")
-    parser.add_argument("--s3-list-bucket", choices=CHOICES["s3_list_bucket"], default="granted",
-                        help="denied: callers lack s3:ListBucket, so GetObject/HeadObject of a missing key answer 403")
-    parser.add_argument("--unprocessed-seconds", type=float, default=0.0,
-                        help="seconds a version created with Process=true shows UNPROCESSED before PROCESSING")
-    parser.add_argument("--draft-position", choices=CHOICES["draft_position"], default="last",
-                        help="a draft configuration after (last) or before (first) the deployed one")
-    parser.add_argument("--update-closing", choices=CHOICES["update_closing"], default="normal",
-                        help="how updates end: normal, or a closing a client must not misread (README: Update closings)")
-    parser.add_argument("--health-timeout", type=float, default=20.0,
-                        help="seconds a new container has to pass its health check")
-    parser.add_argument("--iam-policy", metavar="FILE", type=_policy_file,
-                        help="enforce this IAM identity policy (JSON) on callers (README: IAM)")
+    parser.add_argument(
+        "--pace",
+        type=parse_pace,
+        default=PACES["fast"],
+        help="seconds per deploy phase, or 'fast' (tests) / 'realistic' (benchmarks)",
+    )
+    parser.add_argument(
+        "--version-limit",
+        type=int,
+        default=1000,
+        help="application versions allowed per region before TooManyApplicationVersionsException",
+    )
+    parser.add_argument(
+        "--failed-version-label",
+        choices=CHOICES["failed_version_label"],
+        default="revert",
+        help="after a failed deploy, report the previous VersionLabel (revert) or the failed one (keep)",
+    )
+    parser.add_argument(
+        "--combined-update",
+        choices=CHOICES["combined_update"],
+        default="reject",
+        help="VersionLabel together with OptionSettings in one UpdateEnvironment",
+    )
+    parser.add_argument(
+        "--env-limits",
+        choices=CHOICES["env_limits"],
+        default="enforce",
+        help="environment property limits: enforce (lengths, total, no comma), documented (also "
+        "the documented character set), off",
+    )
+    parser.add_argument(
+        "--legacy-dockercfg",
+        choices=CHOICES["legacy_dockercfg"],
+        default="accept",
+        help='read the legacy .dockercfg auth format besides {"auths": ...}',
+    )
+    parser.add_argument(
+        "--image-digest",
+        choices=CHOICES["image_digest"],
+        default="accept",
+        help="allow Image.Name given by digest (name@sha256:...)",
+    )
+    parser.add_argument(
+        "--version-status-case",
+        choices=CHOICES["version_status_case"],
+        default="upper",
+        help="ApplicationVersion Status as AWS sends it (upper) or as the model spells it (title)",
+    )
+    parser.add_argument(
+        "--s3-list-bucket",
+        choices=CHOICES["s3_list_bucket"],
+        default="granted",
+        help="denied: callers lack s3:ListBucket, so GetObject/HeadObject of a missing key answer 403",
+    )
+    parser.add_argument(
+        "--unprocessed-seconds",
+        type=float,
+        default=0.0,
+        help="seconds a version created with Process=true shows UNPROCESSED before PROCESSING",
+    )
+    parser.add_argument(
+        "--draft-position",
+        choices=CHOICES["draft_position"],
+        default="last",
+        help="a draft configuration after (last) or before (first) the deployed one",
+    )
+    parser.add_argument(
+        "--update-closing",
+        choices=CHOICES["update_closing"],
+        default="normal",
+        help="how updates end: normal, or a closing a client must not misread (README: Update closings)",
+    )
+    parser.add_argument("--health-timeout", type=float, default=20.0, help="seconds a new container has to pass its health check")
+    parser.add_argument(
+        "--iam-policy", metavar="FILE", type=_policy_file, help="enforce this IAM identity policy (JSON) on callers (README: IAM)"
+    )
     parser.add_argument("--iam-access-key", help="the access key ID the policy is attached to (default: every caller)")
-    parser.add_argument("--iam-denial", choices=CHOICES["iam_denial"], default="access-denied",
-                        help="a denied EB call answers AccessDenied (403) or AccessDeniedException (400)")
-    parser.add_argument("--iam-principal", default=Settings.iam_principal,
-                        help="the caller's ARN that denial messages name")
+    parser.add_argument(
+        "--iam-denial",
+        choices=CHOICES["iam_denial"],
+        default="access-denied",
+        help="a denied EB call answers AccessDenied (403) or AccessDeniedException (400)",
+    )
+    parser.add_argument("--iam-principal", default=Settings.iam_principal, help="the caller's ARN that denial messages name")
     parser.add_argument("--fault-seed", type=int, help="seed for the random choice of calls that get a fault")
     parser.add_argument("--fail-batch", type=int, default=0, help="fleets: the app dies on an instance of batch N")
-    parser.add_argument("--partial-closing", choices=CHOICES["partial_closing"], default="failed",
-                        help="fleets: an update with a failed instance closes failed, or as a success (README: Fleets)")
-    parser.add_argument("--health-after-deploy", choices=CHOICES["health_after_deploy"], default="Ok",
-                        help="fleets: the instances' health after an update whose events said success")
-    parser.add_argument("--replace-instance", choices=CHOICES["replace_instance"], default="none",
-                        help="fleets: replace an instance of batch 1 mid-deploy, running the previous or deployed version")
-    parser.add_argument("--evaluation-seconds", type=float, default=2.0,
-                        help="fleets: a traffic-splitting deployment's evaluation time")
+    parser.add_argument(
+        "--partial-closing",
+        choices=CHOICES["partial_closing"],
+        default="failed",
+        help="fleets: an update with a failed instance closes failed, or as a success (README: Fleets)",
+    )
+    parser.add_argument(
+        "--health-after-deploy",
+        choices=CHOICES["health_after_deploy"],
+        default="Ok",
+        help="fleets: the instances' health after an update whose events said success",
+    )
+    parser.add_argument(
+        "--replace-instance",
+        choices=CHOICES["replace_instance"],
+        default="none",
+        help="fleets: replace an instance of batch 1 mid-deploy, running the previous or deployed version",
+    )
+    parser.add_argument(
+        "--evaluation-seconds", type=float, default=2.0, help="fleets: a traffic-splitting deployment's evaluation time"
+    )
 
 
 def from_arguments(args: argparse.Namespace) -> Settings:

@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from ebship.pipeline import CiReport
 
 
-
 @task(
     help={
         "env": "Deploy to this environment whatever the branch (default: the one environments.toml maps the branch to).",

@@ -1,5 +1,5 @@
-"""Static checks, run in CI with the rest: ruff and mypy on the project's code, hadolint on both Dockerfiles, and the
-CircleCI config against CircleCI's schema (bundled in check-jsonschema, so it works offline)."""
+"""Static checks, run in CI with the rest: ruff (lint and format) and mypy on the whole tree, hadolint on both
+Dockerfiles, and the CircleCI config against CircleCI's schema (bundled in check-jsonschema, so it works offline)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,11 @@ def run(*command: str) -> subprocess.CompletedProcess[str]:
 
 def test_ruff():
     result = run(str(BIN / "ruff"), "check", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format():
+    result = run(str(BIN / "ruff"), "format", "--check", ".")
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -63,9 +63,22 @@ def settings(eb_server: Any) -> Iterator[Any]:
     """Changes the server's behaviour for one test and restores it afterwards."""
     before = eb_server.settings()
     yield eb_server.update_settings
-    eb_server.update_settings(**{k: before[k] for k in (
-        "phase_seconds", "version_limit", "failed_version_label", "combined_update", "env_limits",
-        "legacy_dockercfg", "image_digest", "version_status_case", "health_timeout")})
+    eb_server.update_settings(
+        **{
+            k: before[k]
+            for k in (
+                "phase_seconds",
+                "version_limit",
+                "failed_version_label",
+                "combined_update",
+                "env_limits",
+                "legacy_dockercfg",
+                "image_digest",
+                "version_status_case",
+                "health_timeout",
+            )
+        }
+    )
 
 
 @pytest.fixture

@@ -18,8 +18,12 @@ BUCKET = "localeb-tests"
 
 def client(service: str, endpoint: str, **config: Any) -> Any:
     return boto3.client(
-        service, endpoint_url=endpoint, region_name=REGION, aws_access_key_id="testing",
-        aws_secret_access_key="testing", config=Config(**config) if config else None,
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(**config) if config else None,
     )
 
 
@@ -33,8 +37,9 @@ def put_json(s3: Any, data: Any, key: str | None = None) -> dict[str, str]:
     return {"S3Bucket": BUCKET, "S3Key": key}
 
 
-def dockerrun(image: str, command: str | None = None, port: int = 80, auth_key: str | None = None,
-              **extra: Any) -> dict[str, Any]:
+def dockerrun(
+    image: str, command: str | None = None, port: int = 80, auth_key: str | None = None, **extra: Any
+) -> dict[str, Any]:
     data: dict[str, Any] = {"AWSEBDockerrunVersion": "1", "Image": {"Name": image}, "Ports": [{"ContainerPort": port}]}
     if command:
         data["Command"] = command
@@ -47,8 +52,7 @@ def dockerrun(image: str, command: str | None = None, port: int = 80, auth_key: 
 def wait_ready(eb: Any, name: str, timeout: float = 60) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
-        envs = [e for e in eb.describe_environments(EnvironmentNames=[name])["Environments"]
-                if e["Status"] != "Terminated"]
+        envs = [e for e in eb.describe_environments(EnvironmentNames=[name])["Environments"] if e["Status"] != "Terminated"]
         if envs and envs[0]["Status"] == "Ready":
             return dict(envs[0])
         if time.monotonic() > deadline:
@@ -58,8 +62,9 @@ def wait_ready(eb: Any, name: str, timeout: float = 60) -> dict[str, Any]:
 
 def create_environment(eb: Any, app: str, **kwargs: Any) -> dict[str, Any]:
     name = kwargs.pop("EnvironmentName", None) or unique("env")
-    eb.create_environment(ApplicationName=app, EnvironmentName=name,
-                          SolutionStackName="64bit Amazon Linux 2023 v4.6.0 running Docker", **kwargs)
+    eb.create_environment(
+        ApplicationName=app, EnvironmentName=name, SolutionStackName="64bit Amazon Linux 2023 v4.6.0 running Docker", **kwargs
+    )
     return wait_ready(eb, name)
 
 
@@ -74,8 +79,7 @@ class PushedImage:
     registry: Any
 
     def auth_file(self, username: str | None = None, password: str | None = None, legacy: bool = False) -> bytes:
-        token = base64.b64encode(
-            f"{username or self.registry.username}:{password or self.registry.password}".encode()).decode()
+        token = base64.b64encode(f"{username or self.registry.username}:{password or self.registry.password}".encode()).decode()
         entry = {"auth": token}
         if legacy:
             return json.dumps({self.registry.address: {**entry, "email": "ci@example.com"}}).encode()

@@ -58,15 +58,15 @@ def test_duplicate_version_label_is_refused(eb: Any, s3: Any, app: str) -> None:
 
 
 def test_version_for_unknown_application_is_refused(eb: Any, s3: Any) -> None:
-    error = error_of(eb.create_application_version, ApplicationName="no-such-app", VersionLabel="v1",
-                     SourceBundle=bad_bundle(s3))
+    error = error_of(eb.create_application_version, ApplicationName="no-such-app", VersionLabel="v1", SourceBundle=bad_bundle(s3))
     assert (error["Code"], error["Message"]) == ("InvalidParameterValue", "No Application named 'no-such-app' found.")
 
 
 def test_auto_create_application(eb: Any, s3: Any) -> None:
     name = unique("auto")
-    eb.create_application_version(ApplicationName=name, VersionLabel="v1", SourceBundle=bad_bundle(s3),
-                                  AutoCreateApplication=True)
+    eb.create_application_version(
+        ApplicationName=name, VersionLabel="v1", SourceBundle=bad_bundle(s3), AutoCreateApplication=True
+    )
     assert eb.describe_applications(ApplicationNames=[name])["Applications"][0]["Versions"] == ["v1"]
 
 
@@ -74,22 +74,29 @@ def test_bundle_in_another_region_is_refused(eb: Any, s3: Any, app: str) -> None
     bucket = unique("eu-bundles")
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     s3.put_object(Bucket=bucket, Key="b.json", Body=b"{}")
-    error = error_of(eb.create_application_version, ApplicationName=app, VersionLabel="v1",
-                     SourceBundle={"S3Bucket": bucket, "S3Key": "b.json"})
+    error = error_of(
+        eb.create_application_version,
+        ApplicationName=app,
+        VersionLabel="v1",
+        SourceBundle={"S3Bucket": bucket, "S3Key": "b.json"},
+    )
     assert error["Code"] == "S3LocationNotInServiceRegionException"
 
 
 def test_missing_bundle_object_is_refused(eb: Any, app: str, s3: Any) -> None:
-    error = error_of(eb.create_application_version, ApplicationName=app, VersionLabel="v1",
-                     SourceBundle={"S3Bucket": BUCKET, "S3Key": "nothing-here.zip"})
+    error = error_of(
+        eb.create_application_version,
+        ApplicationName=app,
+        VersionLabel="v1",
+        SourceBundle={"S3Bucket": BUCKET, "S3Key": "nothing-here.zip"},
+    )
     assert error["Code"] == "InvalidParameterCombination"
     assert "Unable to download from S3 location" in error["Message"]
 
 
 def wait_status(eb: Any, app: str, label: str, *, not_in: tuple[str, ...] = ("PROCESSING",)) -> str:
     for _ in range(100):
-        status = eb.describe_application_versions(ApplicationName=app, VersionLabels=[label])[
-            "ApplicationVersions"][0]["Status"]
+        status = eb.describe_application_versions(ApplicationName=app, VersionLabels=[label])["ApplicationVersions"][0]["Status"]
         if status not in not_in:
             return str(status)
         time.sleep(0.05)
@@ -134,8 +141,7 @@ def test_versions_in_creation_order_with_paging_and_label_filter(eb: Any, s3: An
     seen: list[str] = []
     token = None
     while True:
-        page = eb.describe_application_versions(ApplicationName=app, MaxRecords=2,
-                                                **({"NextToken": token} if token else {}))
+        page = eb.describe_application_versions(ApplicationName=app, MaxRecords=2, **({"NextToken": token} if token else {}))
         assert len(page["ApplicationVersions"]) <= 2
         seen += [v["VersionLabel"] for v in page["ApplicationVersions"]]
         token = page.get("NextToken")
@@ -160,8 +166,12 @@ def test_delete_version_keeps_or_deletes_the_bundle(eb: Any, s3: Any, app: str) 
 
 def test_lifecycle_max_count_rule(eb: Any, s3: Any) -> None:
     name = unique("lifecycle")
-    eb.create_application(ApplicationName=name, ResourceLifecycleConfig={"VersionLifecycleConfig": {
-        "MaxCountRule": {"Enabled": True, "MaxCount": 2, "DeleteSourceFromS3": False}}})
+    eb.create_application(
+        ApplicationName=name,
+        ResourceLifecycleConfig={
+            "VersionLifecycleConfig": {"MaxCountRule": {"Enabled": True, "MaxCount": 2, "DeleteSourceFromS3": False}}
+        },
+    )
     bundle = bad_bundle(s3)
     for label in ("v1", "v2", "v3"):
         eb.create_application_version(ApplicationName=name, VersionLabel=label, SourceBundle=bundle)
@@ -174,8 +184,9 @@ def test_lifecycle_max_count_rule(eb: Any, s3: Any) -> None:
 
 def test_environment_launches_then_is_ready_and_green(eb: Any, app: str) -> None:
     name = unique("env")
-    created = eb.create_environment(ApplicationName=app, EnvironmentName=name,
-                                    SolutionStackName="64bit Amazon Linux 2023 v4.6.0 running Docker")
+    created = eb.create_environment(
+        ApplicationName=app, EnvironmentName=name, SolutionStackName="64bit Amazon Linux 2023 v4.6.0 running Docker"
+    )
     assert created["Status"] == "Launching"
     assert created["EnvironmentId"].startswith("e-")
     env = wait_ready(eb, name)
@@ -214,10 +225,15 @@ def test_duplicate_environment_name_is_refused(eb: Any, app: str) -> None:
 def test_update_while_not_ready_is_refused(eb: Any, app: str) -> None:
     name = unique("env")
     eb.create_environment(ApplicationName=app, EnvironmentName=name)
-    error = error_of(eb.update_environment, EnvironmentName=name, OptionSettings=[
-        {"Namespace": "aws:elasticbeanstalk:application:environment", "OptionName": "A", "Value": "1"}])
+    error = error_of(
+        eb.update_environment,
+        EnvironmentName=name,
+        OptionSettings=[{"Namespace": "aws:elasticbeanstalk:application:environment", "OptionName": "A", "Value": "1"}],
+    )
     assert (error["Code"], error["Message"]) == (
-        "InvalidParameterValue", f"Environment named {name} is in an invalid state for this operation. Must be Ready.")
+        "InvalidParameterValue",
+        f"Environment named {name} is in an invalid state for this operation. Must be Ready.",
+    )
     wait_ready(eb, name)
 
 
@@ -230,15 +246,20 @@ def test_update_with_unknown_version_is_refused(eb: Any, app: str) -> None:
 def test_update_of_unknown_environment_is_refused(eb: Any) -> None:
     error = error_of(eb.update_environment, EnvironmentName="no-such-env", VersionLabel="v1")
     assert (error["Code"], error["Message"]) == (
-        "InvalidParameterValue", "No Environment found for EnvironmentName = 'no-such-env'.")
+        "InvalidParameterValue",
+        "No Environment found for EnvironmentName = 'no-such-env'.",
+    )
 
 
 def test_version_and_options_together_are_refused(eb: Any, s3: Any, app: str) -> None:
     env = create_environment(eb, app)
     eb.create_application_version(ApplicationName=app, VersionLabel="v1", SourceBundle=bad_bundle(s3))
-    error = error_of(eb.update_environment, EnvironmentName=env["EnvironmentName"], VersionLabel="v1",
-                     OptionSettings=[{"Namespace": "aws:elasticbeanstalk:application:environment",
-                                      "OptionName": "A", "Value": "1"}])
+    error = error_of(
+        eb.update_environment,
+        EnvironmentName=env["EnvironmentName"],
+        VersionLabel="v1",
+        OptionSettings=[{"Namespace": "aws:elasticbeanstalk:application:environment", "OptionName": "A", "Value": "1"}],
+    )
     assert error["Code"] == "InvalidParameterCombination"
 
 
@@ -254,22 +275,26 @@ def test_update_returns_at_once_updating_grey_with_the_new_label(eb: Any, s3: An
 ENV_NS = "aws:elasticbeanstalk:application:environment"
 
 
-@pytest.mark.parametrize("mode, key, value, why", [
-    ("enforce", "K" * 129, "x", "key longer than 128"),
-    ("enforce", "LONG", "v" * 257, "value longer than 256"),
-    ("enforce", "HOSTS", "a.example,b.example", "comma in a value"),
-    ("enforce", "MY=KEY", "x", "= in a key"),
-    ("documented", "BAD KEY", "x", "space in a key"),
-    ("documented", "HASH", "$2b$12$abc", "$ in a value"),
-    ("documented", "SEMI", "a;b", "; in a value"),
-])
-def test_environment_property_limits(
-    eb: Any, app: str, settings: Any, mode: str, key: str, value: str, why: str
-) -> None:
+@pytest.mark.parametrize(
+    "mode, key, value, why",
+    [
+        ("enforce", "K" * 129, "x", "key longer than 128"),
+        ("enforce", "LONG", "v" * 257, "value longer than 256"),
+        ("enforce", "HOSTS", "a.example,b.example", "comma in a value"),
+        ("enforce", "MY=KEY", "x", "= in a key"),
+        ("documented", "BAD KEY", "x", "space in a key"),
+        ("documented", "HASH", "$2b$12$abc", "$ in a value"),
+        ("documented", "SEMI", "a;b", "; in a value"),
+    ],
+)
+def test_environment_property_limits(eb: Any, app: str, settings: Any, mode: str, key: str, value: str, why: str) -> None:
     settings(env_limits=mode)
     env = create_environment(eb, app)
-    error = error_of(eb.update_environment, EnvironmentName=env["EnvironmentName"],
-                     OptionSettings=[{"Namespace": ENV_NS, "OptionName": key, "Value": value}])
+    error = error_of(
+        eb.update_environment,
+        EnvironmentName=env["EnvironmentName"],
+        OptionSettings=[{"Namespace": ENV_NS, "OptionName": key, "Value": value}],
+    )
     assert error["Code"] == "InvalidParameterValue", why
     assert "$2b$" not in error["Message"]
 
@@ -285,9 +310,13 @@ def test_environment_properties_total_size(eb: Any, app: str) -> None:
 def test_values_outside_the_documented_set_are_accepted_by_default(eb: Any, app: str) -> None:
     """Like the client, the default refuses only what cannot travel: AWS's own example value and a '$' go through."""
     env = create_environment(eb, app)
-    eb.update_environment(EnvironmentName=env["EnvironmentName"], OptionSettings=[
-        {"Namespace": ENV_NS, "OptionName": "JDBC", "Value": "jdbc:mysql://localhost:3306/db?user=me&password=pw"},
-        {"Namespace": ENV_NS, "OptionName": "HASH", "Value": "$2b$12$abc%40*"}])
+    eb.update_environment(
+        EnvironmentName=env["EnvironmentName"],
+        OptionSettings=[
+            {"Namespace": ENV_NS, "OptionName": "JDBC", "Value": "jdbc:mysql://localhost:3306/db?user=me&password=pw"},
+            {"Namespace": ENV_NS, "OptionName": "HASH", "Value": "$2b$12$abc%40*"},
+        ],
+    )
     wait_ready(eb, env["EnvironmentName"])
 
 
@@ -295,16 +324,20 @@ def test_allowed_property_characters_are_accepted(eb: Any, app: str) -> None:
     env = create_environment(eb, app)
     value = "jdbc:mysql://db:3306/x?user=me+you@host \\ 'quoted' \"too\" _.-"
     value = value.replace("?", "/")
-    eb.update_environment(EnvironmentName=env["EnvironmentName"], OptionSettings=[
-        {"Namespace": ENV_NS, "OptionName": "app.DB_URL:x/y+z\\w-v@u", "Value": value}])
+    eb.update_environment(
+        EnvironmentName=env["EnvironmentName"],
+        OptionSettings=[{"Namespace": ENV_NS, "OptionName": "app.DB_URL:x/y+z\\w-v@u", "Value": value}],
+    )
     wait_ready(eb, env["EnvironmentName"])
 
 
 def test_limits_can_be_switched_off(eb: Any, app: str, settings: Any) -> None:
     settings(env_limits="off")
     env = create_environment(eb, app)
-    eb.update_environment(EnvironmentName=env["EnvironmentName"],
-                          OptionSettings=[{"Namespace": ENV_NS, "OptionName": "HASH", "Value": "$2b$12$abc"}])
+    eb.update_environment(
+        EnvironmentName=env["EnvironmentName"],
+        OptionSettings=[{"Namespace": ENV_NS, "OptionName": "HASH", "Value": "$2b$12$abc"}],
+    )
     wait_ready(eb, env["EnvironmentName"])
 
 
@@ -317,9 +350,13 @@ def option_values(eb: Any, app: str, env_name: str) -> dict[tuple[str, str], str
 def test_configuration_update_events_and_settings(eb: Any, app: str) -> None:
     env = create_environment(eb, app)
     name = env["EnvironmentName"]
-    response = eb.update_environment(EnvironmentName=name, OptionSettings=[
-        {"Namespace": ENV_NS, "OptionName": "GREETING", "Value": "hello"},
-        {"Namespace": ENV_NS, "OptionName": "DROP_ME", "Value": "x"}])
+    response = eb.update_environment(
+        EnvironmentName=name,
+        OptionSettings=[
+            {"Namespace": ENV_NS, "OptionName": "GREETING", "Value": "hello"},
+            {"Namespace": ENV_NS, "OptionName": "DROP_ME", "Value": "x"},
+        ],
+    )
     assert response["Status"] == "Updating"
     done = wait_ready(eb, name)
     assert done["Health"] == "Green"
@@ -339,11 +376,15 @@ def test_configuration_update_events_and_settings(eb: Any, app: str) -> None:
 
 def test_environment_health_needs_enhanced_reporting(eb: Any, app: str) -> None:
     basic = create_environment(eb, app)
-    error = error_of(eb.describe_environment_health, EnvironmentName=basic["EnvironmentName"],
-                     AttributeNames=["All"])
+    error = error_of(eb.describe_environment_health, EnvironmentName=basic["EnvironmentName"], AttributeNames=["All"])
     assert error["Code"] == "InvalidRequestException"
-    enhanced = create_environment(eb, app, OptionSettings=[
-        {"Namespace": "aws:elasticbeanstalk:healthreporting:system", "OptionName": "SystemType", "Value": "enhanced"}])
+    enhanced = create_environment(
+        eb,
+        app,
+        OptionSettings=[
+            {"Namespace": "aws:elasticbeanstalk:healthreporting:system", "OptionName": "SystemType", "Value": "enhanced"}
+        ],
+    )
     assert enhanced["HealthStatus"] == "Ok"
     health = eb.describe_environment_health(EnvironmentName=enhanced["EnvironmentName"], AttributeNames=["All"])
     assert (health["HealthStatus"], health["Color"]) == ("Ok", "Green")
@@ -351,13 +392,11 @@ def test_environment_health_needs_enhanced_reporting(eb: Any, app: str) -> None:
 
 def test_swap_cnames(eb: Any, app: str) -> None:
     blue, green = create_environment(eb, app), create_environment(eb, app)
-    eb.swap_environment_cnames(SourceEnvironmentName=blue["EnvironmentName"],
-                               DestinationEnvironmentName=green["EnvironmentName"])
+    eb.swap_environment_cnames(SourceEnvironmentName=blue["EnvironmentName"], DestinationEnvironmentName=green["EnvironmentName"])
     blue_after = wait_ready(eb, blue["EnvironmentName"])
     green_after = wait_ready(eb, green["EnvironmentName"])
     assert (blue_after["CNAME"], green_after["CNAME"]) == (green["CNAME"], blue["CNAME"])
-    assert messages(eb, EnvironmentName=blue["EnvironmentName"])[-1].startswith(
-        "Completed swapping CNAMEs for environments")
+    assert messages(eb, EnvironmentName=blue["EnvironmentName"])[-1].startswith("Completed swapping CNAMEs for environments")
 
 
 # -- deploy outcomes that need no image ---------------------------------------------------------------------------
@@ -391,14 +430,14 @@ def test_environment_updated_waiter_reports_ready_on_a_failed_deploy(eb: Any, s3
     env = create_environment(eb, app)
     eb.create_application_version(ApplicationName=app, VersionLabel="v1", SourceBundle=bad_bundle(s3))
     eb.update_environment(EnvironmentName=env["EnvironmentName"], VersionLabel="v1")
-    eb.get_waiter("environment_updated").wait(EnvironmentNames=[env["EnvironmentName"]],
-                                              WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    eb.get_waiter("environment_updated").wait(
+        EnvironmentNames=[env["EnvironmentName"]], WaiterConfig={"Delay": 1, "MaxAttempts": 30}
+    )
     assert eb.describe_environments(EnvironmentNames=[env["EnvironmentName"]])["Environments"][0]["Health"] == "Red"
 
 
 @pytest.mark.parametrize("mode, expected", [("revert", None), ("keep", "v1")])
-def test_version_label_after_a_failed_deploy(eb: Any, s3: Any, app: str, settings: Any, mode: str,
-                                             expected: str | None) -> None:
+def test_version_label_after_a_failed_deploy(eb: Any, s3: Any, app: str, settings: Any, mode: str, expected: str | None) -> None:
     settings(failed_version_label=mode)
     env = create_environment(eb, app)
     deploy_bad_bundle(eb, s3, app, env["EnvironmentName"], "v1")
@@ -410,8 +449,11 @@ def test_version_and_options_together_when_allowed(eb: Any, s3: Any, app: str, s
     settings(combined_update="allow")
     env = create_environment(eb, app)
     eb.create_application_version(ApplicationName=app, VersionLabel="v1", SourceBundle=bad_bundle(s3))
-    response = eb.update_environment(EnvironmentName=env["EnvironmentName"], VersionLabel="v1", OptionSettings=[
-        {"Namespace": ENV_NS, "OptionName": "A", "Value": "1"}])
+    response = eb.update_environment(
+        EnvironmentName=env["EnvironmentName"],
+        VersionLabel="v1",
+        OptionSettings=[{"Namespace": ENV_NS, "OptionName": "A", "Value": "1"}],
+    )
     assert response["Status"] == "Updating"
     wait_ready(eb, env["EnvironmentName"])
 
@@ -465,8 +507,7 @@ def test_ebcli_style_polling_by_request_id_and_start_time(eb: Any, s3: Any, app:
 
     env = create_environment(eb, app)
     eb.create_application_version(ApplicationName=app, VersionLabel="v1", SourceBundle=bad_bundle(s3))
-    request_id = eb.update_environment(EnvironmentName=env["EnvironmentName"], VersionLabel="v1")[
-        "ResponseMetadata"]["RequestId"]
+    request_id = eb.update_environment(EnvironmentName=env["EnvironmentName"], VersionLabel="v1")["ResponseMetadata"]["RequestId"]
     seen: list[str] = []
     start = None
     for _ in range(200):
@@ -498,14 +539,22 @@ def test_dockerrun_bundle_is_json_or_zip(tmp_path: Any) -> None:
         archive.writestr("Dockerrun.aws.json", text)
     spec = parse_dockerrun(dockerrun_text(buffer.getvalue()))
     assert (spec.image, spec.container_port, spec.auth_key, spec.registry) == (
-        "127.0.0.1:5000/acme/web:1", 80, "auth.json", "127.0.0.1:5000")
+        "127.0.0.1:5000/acme/web:1",
+        80,
+        "auth.json",
+        "127.0.0.1:5000",
+    )
     nested = io.BytesIO()
     with zipfile.ZipFile(nested, "w") as archive:
         archive.writestr("app/Dockerrun.aws.json", text)
     with pytest.raises(BundleError, match="root"):
         dockerrun_text(nested.getvalue())
-    assert parse_dockerrun(json.dumps({"AWSEBDockerrunVersion": 1, "Image": {"Name": "web"},
-                                       "Ports": [{"ContainerPort": "8080"}]})).container_port == 8080
+    assert (
+        parse_dockerrun(
+            json.dumps({"AWSEBDockerrunVersion": 1, "Image": {"Name": "web"}, "Ports": [{"ContainerPort": "8080"}]})
+        ).container_port
+        == 8080
+    )
     with pytest.raises(BundleError, match="Ports"):
         parse_dockerrun(json.dumps({"AWSEBDockerrunVersion": "1", "Image": {"Name": "web"}}))
     with pytest.raises(BundleError, match="digest"):
@@ -538,8 +587,13 @@ def test_terminate_environment(eb: Any, app: str) -> None:
 
 
 def test_enhanced_health_transitions_during_a_deploy(eb: Any, s3: Any, app: str) -> None:
-    env = create_environment(eb, app, OptionSettings=[
-        {"Namespace": "aws:elasticbeanstalk:healthreporting:system", "OptionName": "SystemType", "Value": "enhanced"}])
+    env = create_environment(
+        eb,
+        app,
+        OptionSettings=[
+            {"Namespace": "aws:elasticbeanstalk:healthreporting:system", "OptionName": "SystemType", "Value": "enhanced"}
+        ],
+    )
     name = env["EnvironmentName"]
     request_id = deploy_bad_bundle(eb, s3, app, name, "v1")
     events = list(reversed(eb.describe_events(EnvironmentName=name)["Events"]))

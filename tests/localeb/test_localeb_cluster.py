@@ -26,8 +26,16 @@ def test_up_status_down(tmp_path: Path, docker_client: Any, test_image: PushedIm
         saved = json.loads((state_dir / "localeb.json").read_text())
         assert saved == state
         assert stat.S_IMODE(os.stat(state_dir / "localeb.json").st_mode) == 0o600
-        for field in ("endpoint_url", "region", "bucket", "application", "environment", "environment_url",
-                      "access_key_id", "secret_access_key"):
+        for field in (
+            "endpoint_url",
+            "region",
+            "bucket",
+            "application",
+            "environment",
+            "environment_url",
+            "access_key_id",
+            "secret_access_key",
+        ):
             assert state[field], field
         assert {"address", "username", "password", "pid"} <= set(state["registry"])
         assert {"pid", "server_id"} <= set(state["server"])
@@ -41,25 +49,42 @@ def test_up_status_down(tmp_path: Path, docker_client: Any, test_image: PushedIm
         registry = state["registry"]
         image = f"{registry['address']}/acme/web:{uuid.uuid4().hex[:6]}"
         docker_client.images.get(test_image.name).tag(image)
-        pushed = docker_client.api.push(image, auth_config={"username": registry["username"],
-                                                            "password": registry["password"]}, stream=True,
-                                        decode=True)
+        pushed = docker_client.api.push(
+            image, auth_config={"username": registry["username"], "password": registry["password"]}, stream=True, decode=True
+        )
         assert not [line for line in pushed if "error" in line]
         docker_client.images.remove(image)
-        options = {"endpoint_url": state["endpoint_url"], "region_name": state["region"],
-                   "aws_access_key_id": state["access_key_id"], "aws_secret_access_key": state["secret_access_key"]}
+        options = {
+            "endpoint_url": state["endpoint_url"],
+            "region_name": state["region"],
+            "aws_access_key_id": state["access_key_id"],
+            "aws_secret_access_key": state["secret_access_key"],
+        }
         s3, eb = boto3.client("s3", **options), boto3.client("elasticbeanstalk", **options)
-        auth = json.dumps({"auths": {registry["address"]: {"username": registry["username"],
-                                                             "password": registry["password"]}}})
+        auth = json.dumps({"auths": {registry["address"]: {"username": registry["username"], "password": registry["password"]}}})
         s3.put_object(Bucket=state["bucket"], Key="auth.json", Body=auth.encode())
-        s3.put_object(Bucket=state["bucket"], Key="v1.json", Body=json.dumps({
-            "AWSEBDockerrunVersion": "1", "Image": {"Name": image}, "Ports": [{"ContainerPort": 80}],
-            "Command": "serve rehearsal", "Authentication": {"Bucket": state["bucket"], "Key": "auth.json"}}))
-        eb.create_application_version(ApplicationName=state["application"], VersionLabel="v1",
-                                      SourceBundle={"S3Bucket": state["bucket"], "S3Key": "v1.json"})
+        s3.put_object(
+            Bucket=state["bucket"],
+            Key="v1.json",
+            Body=json.dumps(
+                {
+                    "AWSEBDockerrunVersion": "1",
+                    "Image": {"Name": image},
+                    "Ports": [{"ContainerPort": 80}],
+                    "Command": "serve rehearsal",
+                    "Authentication": {"Bucket": state["bucket"], "Key": "auth.json"},
+                }
+            ),
+        )
+        eb.create_application_version(
+            ApplicationName=state["application"],
+            VersionLabel="v1",
+            SourceBundle={"S3Bucket": state["bucket"], "S3Key": "v1.json"},
+        )
         eb.update_environment(EnvironmentName=state["environment"], VersionLabel="v1")
-        eb.get_waiter("environment_updated").wait(EnvironmentNames=[state["environment"]],
-                                                  WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        eb.get_waiter("environment_updated").wait(
+            EnvironmentNames=[state["environment"]], WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+        )
         env = eb.describe_environments(EnvironmentNames=[state["environment"]])["Environments"][0]
         assert env["Health"] == "Green"
         import urllib.request

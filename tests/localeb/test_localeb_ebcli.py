@@ -36,9 +36,19 @@ def eb_command() -> Path:
     pinned = (VENV / "pinned.txt").read_text() if (VENV / "pinned.txt").exists() else ""
     executable = VENV / "bin" / "eb"
     if pinned != REQUIREMENTS.read_text() or not executable.exists():
-        steps = ([sys.executable, "-m", "venv", "--clear", str(VENV)],
-                 [str(VENV / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                  "-r", str(REQUIREMENTS)])
+        steps = (
+            [sys.executable, "-m", "venv", "--clear", str(VENV)],
+            [
+                str(VENV / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+                str(REQUIREMENTS),
+            ],
+        )
         for step in steps:
             done = subprocess.run(step, capture_output=True, text=True, timeout=600)
             if done.returncode != 0:
@@ -53,8 +63,11 @@ def deployed(eb: Any, s3: Any, app: str, test_image: PushedImage) -> dict[str, A
     auth_key = f"auth/{uuid.uuid4().hex}.json"
     s3.put_object(Bucket=BUCKET, Key=auth_key, Body=test_image.auth_file())
     label = unique("v")
-    eb.create_application_version(ApplicationName=app, VersionLabel=label, SourceBundle=put_json(
-        s3, dockerrun(test_image.name, "serve v1", auth_key=auth_key)))
+    eb.create_application_version(
+        ApplicationName=app,
+        VersionLabel=label,
+        SourceBundle=put_json(s3, dockerrun(test_image.name, "serve v1", auth_key=auth_key)),
+    )
     eb.update_environment(EnvironmentName=env["EnvironmentName"], VersionLabel=label)
     after = wait_ready(eb, env["EnvironmentName"], timeout=90)
     assert (after["VersionLabel"], after["Health"]) == (label, "Green")
@@ -64,11 +77,25 @@ def deployed(eb: Any, s3: Any, app: str, test_image: PushedImage) -> dict[str, A
 
 def run_eb(eb_command: Path, endpoint: str, project: Path, *args: str) -> tuple[str, float]:
     """Runs `eb ARGS --endpoint-url ENDPOINT` in an initialised project directory; returns its output and duration."""
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(project), "AWS_ACCESS_KEY_ID": "testing",
-           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1", "COLUMNS": "200", "TERM": "dumb"}
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(project),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "COLUMNS": "200",
+        "TERM": "dumb",
+    }
     started = time.monotonic()
-    done = subprocess.run([str(eb_command), *args, "--endpoint-url", endpoint], cwd=project, env=env,
-                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        [str(eb_command), *args, "--endpoint-url", endpoint],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
     output = done.stdout + done.stderr
     assert done.returncode == 0, f"eb {' '.join(args)} exited {done.returncode}:\n{output}"
     assert "ERROR" not in output, output
@@ -92,17 +119,26 @@ def squeezed(text: str) -> str:
 
 
 def test_the_eb_cli_reads_status_health_events_variables_and_logs(
-        eb_command: Path, eb_server: Any, eb: Any, deployed: dict[str, Any], tmp_path: Path) -> None:
+    eb_command: Path, eb_server: Any, eb: Any, deployed: dict[str, Any], tmp_path: Path
+) -> None:
     name, label, instance = deployed["EnvironmentName"], deployed["VersionLabel"], deployed["InstanceId"]
     project = initialised_project(tmp_path, deployed["App"], name)
     endpoint = eb_server.endpoint_url
     eb_server.reset_calls()
 
     status, took = run_eb(eb_command, endpoint, project, "status")
-    for line in (f"Environment details for: {name}", f"Application name: {deployed['App']}", "Region: us-east-1",
-                 f"Deployed Version: {label}", f"Environment ID: {deployed['EnvironmentId']}",
-                 f"Platform: {deployed['PlatformArn']}", "Tier: WebServer-Standard-1.0",
-                 f"CNAME: {deployed['CNAME']}", "Status: Ready", "Health: Green"):
+    for line in (
+        f"Environment details for: {name}",
+        f"Application name: {deployed['App']}",
+        "Region: us-east-1",
+        f"Deployed Version: {label}",
+        f"Environment ID: {deployed['EnvironmentId']}",
+        f"Platform: {deployed['PlatformArn']}",
+        "Tier: WebServer-Standard-1.0",
+        f"CNAME: {deployed['CNAME']}",
+        "Status: Ready",
+        "Health: Green",
+    ):
         assert f"  {line}\n" in status or status.startswith(line), (line, status)
     # It reads the platform (DescribePlatformVersion) once, answered at once: no retries of a failing call.
     assert eb_server.calls().get("DescribePlatformVersion") == 1 and took < 30, (eb_server.calls(), took)
@@ -127,6 +163,6 @@ def test_the_eb_cli_reads_status_health_events_variables_and_logs(
     start = logs.index(f"============= {instance} ==============")
     assert logs[start + 1] == logs[start + 3] == "-" * 40
     assert re.fullmatch(r"/var/log/eb-docker/containers/eb-current-app/eb-[0-9a-f]{12}-stdouterr\.log", logs[start + 2])
-    assert "listening on 80 as v1 (serve)" in logs[start + 4:], logs
+    assert "listening on 80 as v1 (serve)" in logs[start + 4 :], logs
     messages_seen = messages(eb, EnvironmentName=name)
     assert messages_seen[-2:] == ["requestEnvironmentInfo is starting.", "Pulled logs for environment instances."], messages_seen

@@ -96,8 +96,9 @@ def test_calls_are_counted_per_operation_and_resettable(eb_server: Any, eb: Any,
 def test_faults_from_the_command_line(tmp_path: Any) -> None:
     from localeb.server import start_server
 
-    server = start_server(tmp_path / "server.log", extra_args=["--fault", "throttle,CreateApplication,1,", "--fault",
-                                                               "slow,*,1,0.01"])
+    server = start_server(
+        tmp_path / "server.log", extra_args=["--fault", "throttle,CreateApplication,1,", "--fault", "slow,*,1,0.01"]
+    )
     try:
         rules = server.faults()
         assert [(r["kind"], r["operation"]) for r in rules] == [("throttle", "CreateApplication"), ("slow", "*")]

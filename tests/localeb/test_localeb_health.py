@@ -33,7 +33,10 @@ def test_attribute_names_pick_the_elements(eb: Any, app: str) -> None:
     # botocore model: "If no attribute names are specified, returns the name of the environment."
     assert answer(eb.describe_environment_health(EnvironmentName=name)) == {"EnvironmentName": name}
     assert answer(eb.describe_environment_health(EnvironmentName=name, AttributeNames=["Causes", "Color"])) == {
-        "EnvironmentName": name, "Causes": [], "Color": "Green"}
+        "EnvironmentName": name,
+        "Causes": [],
+        "Color": "Green",
+    }
     everything = answer(eb.describe_environment_health(EnvironmentId=env["EnvironmentId"], AttributeNames=["All"]))
     assert set(everything) == ENVIRONMENT_ELEMENTS
     # Status is the environment's operational status (model), HealthStatus and Color its health.
@@ -43,8 +46,7 @@ def test_attribute_names_pick_the_elements(eb: Any, app: str) -> None:
 
     instance_id = eb.describe_environment_resources(EnvironmentName=name)["EnvironmentResources"]["Instances"][0]["Id"]
     # "If no attribute names are specified, returns a list of instances."
-    assert answer(eb.describe_instances_health(EnvironmentName=name)) == {
-        "InstanceHealthList": [{"InstanceId": instance_id}]}
+    assert answer(eb.describe_instances_health(EnvironmentName=name)) == {"InstanceHealthList": [{"InstanceId": instance_id}]}
     picked = answer(eb.describe_instances_health(EnvironmentName=name, AttributeNames=["HealthStatus", "Color"]))
     assert picked == {"InstanceHealthList": [{"InstanceId": instance_id, "HealthStatus": "Ok", "Color": "Green"}]}
     full = answer(eb.describe_instances_health(EnvironmentName=name, AttributeNames=["All"]))
@@ -55,8 +57,7 @@ def test_attribute_names_pick_the_elements(eb: Any, app: str) -> None:
 
 
 @pytest.mark.slow
-def test_instance_health_follows_each_deployment(eb: Any, s3: Any, app: str, test_image: PushedImage,
-                                                 settings: Any) -> None:
+def test_instance_health_follows_each_deployment(eb: Any, s3: Any, app: str, test_image: PushedImage, settings: Any) -> None:
     env = create_environment(eb, app, OptionSettings=ENHANCED)
     name = env["EnvironmentName"]
     auth_key = f"auth/{uuid.uuid4().hex}.json"
@@ -64,8 +65,11 @@ def test_instance_health_follows_each_deployment(eb: Any, s3: Any, app: str, tes
 
     def deploy(command: str) -> str:
         label = unique("v")
-        eb.create_application_version(ApplicationName=app, VersionLabel=label, SourceBundle=put_json(
-            s3, dockerrun(test_image.name, command, auth_key=auth_key)))
+        eb.create_application_version(
+            ApplicationName=app,
+            VersionLabel=label,
+            SourceBundle=put_json(s3, dockerrun(test_image.name, command, auth_key=auth_key)),
+        )
         eb.update_environment(EnvironmentName=name, VersionLabel=label)
         return label
 

@@ -28,8 +28,9 @@ CALLER = "AKIAIAMTESTCALLER"  # the access key the policy is attached to; fixtur
 
 
 def as_caller(service: str, endpoint: str) -> Any:
-    return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=CALLER,
-                        aws_secret_access_key="caller-secret")
+    return boto3.client(
+        service, endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=CALLER, aws_secret_access_key="caller-secret"
+    )
 
 
 def policy(*statements: dict[str, Any]) -> dict[str, Any]:
@@ -64,8 +65,11 @@ def test_resources_match_case_sensitively_with_wildcards() -> None:
 def test_an_explicit_deny_wins_and_not_action_inverts() -> None:
     document = policy(
         {"Effect": "Allow", "NotAction": "elasticbeanstalk:Delete*", "Resource": "*"},
-        {"Effect": "Deny", "Action": "elasticbeanstalk:UpdateEnvironment",
-         "NotResource": "arn:aws:elasticbeanstalk:*:*:environment/app/stg"},
+        {
+            "Effect": "Deny",
+            "Action": "elasticbeanstalk:UpdateEnvironment",
+            "NotResource": "arn:aws:elasticbeanstalk:*:*:environment/app/stg",
+        },
     )
     assert allowed(document, "elasticbeanstalk:DescribeEvents")
     assert not allowed(document, "elasticbeanstalk:DeleteApplicationVersion")
@@ -77,29 +81,54 @@ def test_an_explicit_deny_wins_and_not_action_inverts() -> None:
 
 def test_conditions_and_missing_keys() -> None:
     app = "arn:aws:elasticbeanstalk:us-east-1:1:application/app"
-    equals = policy({"Effect": "Allow", "Action": "*", "Resource": "*",
-                     "Condition": {"StringEquals": {"elasticbeanstalk:InApplication": [app, app + "2"]}}})
+    equals = policy(
+        {
+            "Effect": "Allow",
+            "Action": "*",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"elasticbeanstalk:InApplication": [app, app + "2"]}},
+        }
+    )
     assert allowed(equals, "elasticbeanstalk:DescribeEvents", elasticbeanstalk__InApplication=app)
     assert not allowed(equals, "elasticbeanstalk:DescribeEvents", elasticbeanstalk__InApplication=app + "3")
     assert not allowed(equals, "elasticbeanstalk:DescribeEvents"), "a key the request lacks does not match"
-    negated = policy({"Effect": "Allow", "Action": "*", "Resource": "*",
-                      "Condition": {"StringNotEquals": {"elasticbeanstalk:InApplication": app}}})
+    negated = policy(
+        {
+            "Effect": "Allow",
+            "Action": "*",
+            "Resource": "*",
+            "Condition": {"StringNotEquals": {"elasticbeanstalk:InApplication": app}},
+        }
+    )
     assert allowed(negated, "elasticbeanstalk:DescribeEvents"), "...except under a negated operator"
-    if_exists = policy({"Effect": "Allow", "Action": "*", "Resource": "*",
-                        "Condition": {"ArnLikeIfExists": {"elasticbeanstalk:InApplication": "arn:aws:*:*:*:application/a*"}}})
+    if_exists = policy(
+        {
+            "Effect": "Allow",
+            "Action": "*",
+            "Resource": "*",
+            "Condition": {"ArnLikeIfExists": {"elasticbeanstalk:InApplication": "arn:aws:*:*:*:application/a*"}},
+        }
+    )
     assert allowed(if_exists, "s3:GetObject") and allowed(if_exists, "x:Y", elasticbeanstalk__InApplication=app)
     # ArnLike matches each of the ARN's six parts on its own: a * does not reach across a colon.
     assert not allowed(if_exists, "x:Y", elasticbeanstalk__InApplication=app.replace(":1:", ":1:extra:"))
 
 
-@pytest.mark.parametrize(("document", "message"), [
-    ("{not json", "the IAM policy is not JSON"),
-    ('{"Statement": [{"Effect": "allow", "Action": "*", "Resource": "*"}]}',
-     "statement 1 of the IAM policy needs Effect Allow or Deny"),
-    ('{"Statement": [{"Effect": "Allow", "Resource": "*"}]}', "needs exactly one of Action and NotAction"),
-    ('{"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*", "Condition": {"NumericLessThan": {"a": "1"}}}]}',
-     "uses the condition operator NumericLessThan"),
-])
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ("{not json", "the IAM policy is not JSON"),
+        (
+            '{"Statement": [{"Effect": "allow", "Action": "*", "Resource": "*"}]}',
+            "statement 1 of the IAM policy needs Effect Allow or Deny",
+        ),
+        ('{"Statement": [{"Effect": "Allow", "Resource": "*"}]}', "needs exactly one of Action and NotAction"),
+        (
+            '{"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*", "Condition": {"NumericLessThan": {"a": "1"}}}]}',
+            "uses the condition operator NumericLessThan",
+        ),
+    ],
+)
 def test_a_policy_the_stand_in_cannot_evaluate_is_refused(document: str, message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         parse_policy(document)
@@ -108,8 +137,9 @@ def test_a_policy_the_stand_in_cannot_evaluate_is_refused(document: str, message
 def test_the_server_flag_refuses_a_bad_policy_file_in_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "policy.json"
     bad.write_text('{"Statement": [{"Effect": "Allow", "Resource": "*"}]}')
-    result = subprocess.run([sys.executable, "-m", "localeb.server", "--iam-policy", str(bad)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "localeb.server", "--iam-policy", str(bad)], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2
     assert "statement 1 of the IAM policy needs exactly one of Action and NotAction" in result.stderr
     assert "Traceback" not in result.stderr
@@ -131,12 +161,21 @@ def enforce(eb_server: Any) -> Iterator[Any]:
 
 
 def test_elastic_beanstalk_denies_with_access_denied_naming_action_and_resource(
-        eb_server: Any, eb: Any, app: str, enforce: Any) -> None:
+    eb_server: Any, eb: Any, app: str, enforce: Any
+) -> None:
     env = create_environment(eb, app)
     name = env["EnvironmentName"]
     app_arn = f"arn:aws:elasticbeanstalk:us-east-1:{ACCOUNT}:application/{app}"
-    enforce(policy({"Effect": "Allow", "Action": "elasticbeanstalk:Describe*", "Resource": "*",
-                    "Condition": {"StringEquals": {"elasticbeanstalk:InApplication": app_arn}}}))
+    enforce(
+        policy(
+            {
+                "Effect": "Allow",
+                "Action": "elasticbeanstalk:Describe*",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"elasticbeanstalk:InApplication": app_arn}},
+            }
+        )
+    )
     caller = as_caller("elasticbeanstalk", eb_server.endpoint_url)
     # The environment's application is looked up when only the environment is named (InApplication).
     assert caller.describe_environments(EnvironmentNames=[name])["Environments"][0]["EnvironmentName"] == name
@@ -150,14 +189,19 @@ def test_elastic_beanstalk_denies_with_access_denied_naming_action_and_resource(
     assert error["Error"]["Message"] == (
         "User: arn:aws:iam::123456789012:user/localeb-caller is not authorized to perform: "
         f"elasticbeanstalk:UpdateEnvironment on resource: {env_arn} because no identity-based policy allows the "
-        "elasticbeanstalk:UpdateEnvironment action")
+        "elasticbeanstalk:UpdateEnvironment action"
+    )
     assert eb.describe_environments(EnvironmentNames=[name])["Environments"][0].get("Description") != "denied"
     eb.update_environment(EnvironmentName=name, Description="by the unrestricted key")  # not the policy's caller
     assert eb_server.denied() == [f"elasticbeanstalk:UpdateEnvironment on {env_arn}"]
 
-    enforce(policy({"Effect": "Allow", "Action": "*", "Resource": "*"},
-                   {"Effect": "Deny", "Action": "elasticbeanstalk:UpdateEnvironment", "Resource": env_arn}),
-            iam_denial="access-denied-exception")
+    enforce(
+        policy(
+            {"Effect": "Allow", "Action": "*", "Resource": "*"},
+            {"Effect": "Deny", "Action": "elasticbeanstalk:UpdateEnvironment", "Resource": env_arn},
+        ),
+        iam_denial="access-denied-exception",
+    )
     with pytest.raises(ClientError) as caught:
         caller.update_environment(EnvironmentName=name, Description="denied")
     error = caught.value.response
@@ -167,7 +211,8 @@ def test_elastic_beanstalk_denies_with_access_denied_naming_action_and_resource(
 
 
 def test_s3_denies_with_403_access_denied_and_without_list_bucket_a_missing_key_is_403(
-        eb_server: Any, s3: Any, enforce: Any) -> None:
+    eb_server: Any, s3: Any, enforce: Any
+) -> None:
     prefix = unique("iam")
     s3.put_object(Bucket=BUCKET, Key=f"{prefix}/readable", Body=b"text")
     s3.put_object(Bucket=BUCKET, Key=f"{prefix}/secret", Body=b"text")
@@ -194,12 +239,19 @@ def test_s3_denies_with_403_access_denied_and_without_list_bucket_a_missing_key_
     assert s3.get_object(Bucket=BUCKET, Key=f"{prefix}/secret")["Body"].read() == b"text", "other keys: unrestricted"
 
 
-def test_the_log_urls_elastic_beanstalk_hands_out_are_its_own_to_sign(eb_server: Any, eb: Any, app: str,
-                                                                      enforce: Any) -> None:
+def test_the_log_urls_elastic_beanstalk_hands_out_are_its_own_to_sign(eb_server: Any, eb: Any, app: str, enforce: Any) -> None:
     name = create_environment(eb, app)["EnvironmentName"]
     # Attached to every caller: only the service's own pre-signed URL is outside the policy.
-    enforce(policy({"Effect": "Allow", "Action": ["elasticbeanstalk:*EnvironmentInfo", "elasticbeanstalk:DescribeEvents"],
-                    "Resource": "*"}), iam_access_key=None)
+    enforce(
+        policy(
+            {
+                "Effect": "Allow",
+                "Action": ["elasticbeanstalk:*EnvironmentInfo", "elasticbeanstalk:DescribeEvents"],
+                "Resource": "*",
+            }
+        ),
+        iam_access_key=None,
+    )
     request_id = eb.request_environment_info(EnvironmentName=name, InfoType="tail")["ResponseMetadata"]["RequestId"]
     deadline = time.monotonic() + 30
     while "Pulled logs for environment instances." not in messages(eb, EnvironmentName=name, RequestId=request_id):
@@ -218,8 +270,13 @@ def test_the_log_urls_elastic_beanstalk_hands_out_are_its_own_to_sign(eb_server:
 
 APP, ENV_NAME, PIPELINE_BUCKET = "iamenforced", "iamenforced-e2e", "iam-enforced-deploys"
 TOOL_KEY = "local"  # the access key the tool signs its calls to a stand-in on the loopback with (ebship/aws.py)
-OPERATOR_TASKS = (("eb.env", "--env", "e2e"), ("eb.status", "--env", "e2e"), ("eb.events", "--env", "e2e"),
-                  ("eb.prune", "--keep", "1"), ("doctor", "--env", "e2e"))
+OPERATOR_TASKS = (
+    ("eb.env", "--env", "e2e"),
+    ("eb.status", "--env", "e2e"),
+    ("eb.events", "--env", "e2e"),
+    ("eb.prune", "--keep", "1"),
+    ("doctor", "--env", "e2e"),
+)
 
 
 def documented_ci_policy() -> dict[str, Any]:
@@ -228,8 +285,12 @@ def documented_ci_policy() -> dict[str, Any]:
     match = re.search(r"<!-- iam:ci-policy -->\s*```json\n(.*?)```", text, re.DOTALL)
     assert match, "docs/iam.md has no JSON block marked iam:ci-policy"
     block = match.group(1)
-    for placeholder, value in {"REGION": "us-east-1", "ACCOUNT_ID": ACCOUNT, "EB_APPLICATION": APP,
-                               "EB_BUCKET": PIPELINE_BUCKET}.items():
+    for placeholder, value in {
+        "REGION": "us-east-1",
+        "ACCOUNT_ID": ACCOUNT,
+        "EB_APPLICATION": APP,
+        "EB_BUCKET": PIPELINE_BUCKET,
+    }.items():
         block = re.sub(rf"\b{placeholder}\b", value, block)
     return dict(json.loads(block))
 
@@ -246,7 +307,8 @@ def without(document: dict[str, Any], action: str) -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_the_pipeline_runs_under_exactly_the_documented_policy_and_fails_without_one_permission(
-        registry: Any, base_image: str, tmp_path: Path) -> None:
+    registry: Any, base_image: str, tmp_path: Path
+) -> None:
     from tests_support import REGION, Project, base_env, copy_project
 
     from localeb.server import start_server
@@ -254,30 +316,52 @@ def test_the_pipeline_runs_under_exactly_the_documented_policy_and_fails_without
     documented = documented_ci_policy()
     policy_file = tmp_path / "ci-policy.json"
     policy_file.write_text(json.dumps(documented))
-    standin = start_server(tmp_path / "server.log", extra_args=[
-        "--health-timeout", "8", "--iam-policy", str(policy_file), "--iam-access-key", TOOL_KEY])
+    standin = start_server(
+        tmp_path / "server.log",
+        extra_args=["--health-timeout", "8", "--iam-policy", str(policy_file), "--iam-access-key", TOOL_KEY],
+    )
     try:
-        admin = {"endpoint_url": standin.endpoint_url, "region_name": REGION, "aws_access_key_id": "setup",
-                 "aws_secret_access_key": "setup"}
+        admin = {
+            "endpoint_url": standin.endpoint_url,
+            "region_name": REGION,
+            "aws_access_key_id": "setup",
+            "aws_secret_access_key": "setup",
+        }
         eb, s3 = boto3.client("elasticbeanstalk", **admin), boto3.client("s3", **admin)
         s3.create_bucket(Bucket=PIPELINE_BUCKET)
         eb.create_application(ApplicationName=APP)
-        eb.create_environment(ApplicationName=APP, EnvironmentName=ENV_NAME,
-                              SolutionStackName="64bit Amazon Linux 2023 v4.6.0 running Docker")
-        s3.put_object(Bucket=PIPELINE_BUCKET, Key="deploy/old-version/Dockerrun.aws.json",
-                      Body=b'{"AWSEBDockerrunVersion": "1"}')
-        eb.create_application_version(ApplicationName=APP, VersionLabel="old-version", SourceBundle={
-            "S3Bucket": PIPELINE_BUCKET, "S3Key": "deploy/old-version/Dockerrun.aws.json"})
+        eb.create_environment(
+            ApplicationName=APP, EnvironmentName=ENV_NAME, SolutionStackName="64bit Amazon Linux 2023 v4.6.0 running Docker"
+        )
+        s3.put_object(Bucket=PIPELINE_BUCKET, Key="deploy/old-version/Dockerrun.aws.json", Body=b'{"AWSEBDockerrunVersion": "1"}')
+        eb.create_application_version(
+            ApplicationName=APP,
+            VersionLabel="old-version",
+            SourceBundle={"S3Bucket": PIPELINE_BUCKET, "S3Key": "deploy/old-version/Dockerrun.aws.json"},
+        )
         root = copy_project(tmp_path / "project")
         (root / "environments.toml").write_text(
-            f'[e2e]\neb_environment = "{ENV_NAME}"\nbranch = "release/e2e"\n\n[e2e.variables]\nGREETING = "hello"\n')
-        project = Project(root, {
-            **base_env(), "AWS_ENDPOINT_URL": standin.endpoint_url, "AWS_ACCESS_KEY_ID": "ci-key",
-            "AWS_SECRET_ACCESS_KEY": "ci-secret", "AWS_REGION": REGION,
-            "IMAGE_REPOSITORY": f"{registry.address}/acme/iamenforced", "REGISTRY_USERNAME": registry.username,
-            "REGISTRY_PASSWORD": registry.password, "BASE_IMAGE": base_image, "DOCKER_BUILD_NETWORK": "host",
-            "EB_BUCKET": PIPELINE_BUCKET, "EB_APPLICATION": APP, "DEPLOY_TIMEOUT": "120", "CI": "true",
-        })
+            f'[e2e]\neb_environment = "{ENV_NAME}"\nbranch = "release/e2e"\n\n[e2e.variables]\nGREETING = "hello"\n'
+        )
+        project = Project(
+            root,
+            {
+                **base_env(),
+                "AWS_ENDPOINT_URL": standin.endpoint_url,
+                "AWS_ACCESS_KEY_ID": "ci-key",
+                "AWS_SECRET_ACCESS_KEY": "ci-secret",
+                "AWS_REGION": REGION,
+                "IMAGE_REPOSITORY": f"{registry.address}/acme/iamenforced",
+                "REGISTRY_USERNAME": registry.username,
+                "REGISTRY_PASSWORD": registry.password,
+                "BASE_IMAGE": base_image,
+                "DOCKER_BUILD_NETWORK": "host",
+                "EB_BUCKET": PIPELINE_BUCKET,
+                "EB_APPLICATION": APP,
+                "DEPLOY_TIMEOUT": "120",
+                "CI": "true",
+            },
+        )
         project.commit("Declare the e2e environment")
         project.git("checkout", "-q", "-B", "release/e2e")
         standin.reset_calls()
@@ -286,8 +370,14 @@ def test_the_pipeline_runs_under_exactly_the_documented_policy_and_fails_without
             assert result.returncode == 0, f"inv {' '.join(args)}\n{result.stdout}\n{result.stderr}"
             assert standin.denied() == [], (args, standin.denied())
         calls = standin.calls()
-        for operation in ("CreateApplicationVersion", "UpdateEnvironment", "DescribeConfigurationSettings",
-                          "DeleteApplicationVersion", "s3:PutObject", "s3:GetBucketLocation"):
+        for operation in (
+            "CreateApplicationVersion",
+            "UpdateEnvironment",
+            "DescribeConfigurationSettings",
+            "DeleteApplicationVersion",
+            "s3:PutObject",
+            "s3:GetBucketLocation",
+        ):
             assert calls.get(operation), (operation, calls)  # the policy was exercised, not bypassed
         label = project.git("rev-parse", "HEAD")
         running = eb.describe_environments(EnvironmentNames=[ENV_NAME])["Environments"][0]
