@@ -1,7 +1,7 @@
 """Dockerrun.aws.json (version 1): the template filled in, checked, and only then uploaded.
 
 Placeholders are ``{{NAME}}`` inside JSON strings. Values are JSON-escaped when filled, every placeholder must get a
-non-empty value, and the result must parse and validate as version 1 (the article's sed pipeline did none of this).
+non-empty value, and the result must parse and validate as version 1 (a hand-made sed pipeline does none of this).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Environment properties: resolve references, check Elastic Beanstalk's limits, diff against the environment, describe.
 
-The article's ``update-env.sh`` ran a JSON template through ``envsubst``: an unset variable silently became an empty
-string, and a value holding a quote or a backslash broke (or changed the meaning of) the JSON. Here:
+Filling a JSON template with ``envsubst``, as hand-made deploy scripts do, turns an unset variable silently into an empty
+string, and a value holding a quote or a backslash breaks (or changes the meaning of) the JSON. Here:
 
 - every ``${NAME}`` must be set, and one ``UsageError`` lists all the unset ones (an empty value counts as set);
 - values stay data from end to end: ``EnvDiff.option_settings()`` returns the list boto3 serialises itself;

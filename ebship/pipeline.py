@@ -1,4 +1,4 @@
-"""`inv ci`: the article's whole procedure in one call, stage after stage, with a summary that tells the truth.
+"""`inv ci`: the whole procedure in one call, stage after stage, with a summary that tells the truth.
 
 docker.build → docker.test → (when the branch maps to an environment) docker.push → s3.auth → eb.version → eb.deploy.
 Without any AWS target configured and outside CI, the deploy goes to the local stand-in (a rehearsal); under CI=true a
