@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 
 import boto3
@@ -18,8 +17,8 @@ from ebship.settings import load
 REGION = "eu-west-1"
 
 
-def checkup(tmp_path, s3_client, **settings: str) -> doctor.Checkup:
-    loaded = dataclasses.replace(load({}, environ={"AWS_REGION": REGION}, dotenv_path=tmp_path / ".env"), **settings)
+def checkup(tmp_path, s3_client, **flags: str | None) -> doctor.Checkup:
+    loaded = load(flags, environ={"AWS_REGION": REGION}, dotenv_path=tmp_path / ".env")
     job = Job(tmp_path, loaded, Console(io.StringIO(), io.StringIO()))
     cloud = Cloud(loaded, s3=Storage(s3_client))
     found = doctor.Checkup(job, Destination(Target("stg", "web-stg", "web"), None, {}), cloud)
@@ -44,7 +43,7 @@ def test_the_bucket_check_alone(tmp_path, answer, passes, says):
     client, stub = s3()
     stub.add_response("get_bucket_location", answer, {"Bucket": "deploys"})
     with stub:
-        check = doctor.checked("bucket", doctor.bucket, checkup(tmp_path, client, eb_bucket="deploys"))
+        check = doctor.checked("bucket", doctor.bucket, checkup(tmp_path, client, EB_BUCKET="deploys"))
     assert check.ok is passes and says in check.detail
 
 
@@ -52,7 +51,7 @@ def test_the_bucket_check_names_a_missing_bucket(tmp_path):
     client, stub = s3()
     stub.add_client_error("get_bucket_location", service_error_code="NoSuchBucket", http_status_code=404)
     with stub:
-        check = doctor.checked("bucket", doctor.bucket, checkup(tmp_path, client, eb_bucket="deploys"))
+        check = doctor.checked("bucket", doctor.bucket, checkup(tmp_path, client, EB_BUCKET="deploys"))
     assert not check.ok and check.detail == "bucket deploys does not exist" and "create it in eu-west-1" in check.fix
 
 
@@ -63,7 +62,7 @@ def test_the_auth_object_check_alone_reads_a_denied_object_as_missing_or_unreada
         check = doctor.checked(
             "auth object",
             doctor.auth_object,
-            checkup(tmp_path, client, eb_bucket="deploys", image_repository="quay.io/acme/web"),
+            checkup(tmp_path, client, EB_BUCKET="deploys", IMAGE_REPOSITORY="quay.io/acme/web"),
         )
     assert not check.ok and "missing or not readable (AccessDenied" in check.detail
     assert "inv s3.auth --env stg" in check.fix
