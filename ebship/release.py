@@ -25,12 +25,59 @@ RECORDS = Path(".local") / "pushed"
 # --- docker.build -------------------------------------------------------------------------------------------------
 
 
-def plan_build(job: Job, engine: Any | None) -> Plan:
-    """``engine`` None (a dry run without a Docker engine) plans as a fresh runner: pull the cache source first."""
+# What a release image records of its inputs, besides the commit (org.opencontainers.image.revision): the base image's
+# name (the OCI annotation) and the local id it had, so that an image built from the same inputs is known for what it is.
+BASE_NAME_LABEL = "org.opencontainers.image.base.name"
+BASE_ID_LABEL = "io.eb-ship.base-image-id"
+
+
+def base_image_id(engine: Any | None, base: str) -> str:
+    """The local id of the base image, or "" when the engine does not have it (the build will pull it)."""
+    if engine is None:
+        return ""
+    from docker.errors import ImageNotFound
+
+    try:
+        return str(engine.api.inspect_image(base)["Id"])
+    except ImageNotFound:
+        return ""
+
+
+def built_already(job: Job, engine: Any | None) -> str:
+    """The id of the release image when the engine has it built from exactly these inputs: the same commit or work tree
+    (its tag says so), the same base image (name and id) and so the same build arguments; else "". Building again could
+    only give the same image from the layer cache."""
+    from docker.errors import ImageNotFound
+
+    base = base_image_id(engine, job.settings.base_image)
+    if engine is None or not base:
+        return ""
+    try:
+        found = engine.api.inspect_image(job.release_ref)
+    except ImageNotFound:
+        return ""
+    labels = (found.get("Config") or {}).get("Labels") or {}
+    wanted = {
+        "org.opencontainers.image.revision": job.source.sha,
+        BASE_NAME_LABEL: job.settings.base_image,
+        BASE_ID_LABEL: base,
+    }
+    return str(found["Id"]) if all(labels.get(key) == value for key, value in wanted.items()) else ""
+
+
+def plan_build(job: Job, engine: Any | None, built: str = "") -> Plan:
+    """``engine`` None (a dry run without a Docker engine) plans as a fresh runner: pull the cache source first.
+    ``built``: the id of an image built from the same inputs (``built_already``): nothing to build."""
     job.settings.require("IMAGE_REPOSITORY")
     notes = []
     if job.source.dirty_tree:
         notes.append(f"the work tree differs from commit {job.source.sha[:12]}: tagging {job.source.tag}")
+    if built:
+        notes.append(
+            f"{job.release_ref} is built already from this {'work tree' if job.source.dirty_tree else 'commit'} on "
+            f"{job.settings.base_image} ({built[:19]}): nothing to build"
+        )
+        return Plan(f"docker.build {job.release_ref}", notes=tuple(notes))
     steps = []
     # The low-level listing: docker-py's images.list() inspects each image, which fails if a concurrent run removes one.
     listed = engine.api.images(name=job.settings.image_repository) if engine is not None else []
@@ -52,7 +99,11 @@ def plan_build(job: Job, engine: Any | None) -> Plan:
                 "dockerfile": RELEASE_DOCKERFILE,
                 "tag": job.release_ref,
                 "buildargs": {"BASE_IMAGE": job.settings.base_image, "APP_VERSION": job.source.tag},
-                "labels": {"org.opencontainers.image.revision": job.source.sha},
+                "labels": {
+                    "org.opencontainers.image.revision": job.source.sha,
+                    BASE_NAME_LABEL: job.settings.base_image,
+                    BASE_ID_LABEL: base_image_id(engine, job.settings.base_image),
+                },
                 "network_mode": job.settings.docker_build_network,
                 "cache_from": cache_from,
             },
@@ -67,11 +118,13 @@ def build(job: Job, dry_run: bool = False, actions: Actions | None = None) -> st
     """Builds the release image; returns its image id (empty on a dry run)."""
     actions = actions or Actions(job)
     engine = actions.engine if not dry_run else _engine_if_up()
-    results = executor(actions, job.console, dry_run).run(plan_build(job, engine))
+    built = built_already(job, engine)
+    results = executor(actions, job.console, dry_run).run(plan_build(job, engine, built))
     if dry_run:
         return ""
-    image_id = str(results[-1])
-    job.console.print(f"Built {job.release_ref} ({image_id[:19]}).")
+    image_id = str(results[-1]) if results else built
+    if results:
+        job.console.print(f"Built {job.release_ref} ({image_id[:19]}).")
     return image_id
 
 

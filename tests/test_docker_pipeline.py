@@ -23,6 +23,11 @@ def assert_no_secret(*outputs: str) -> None:
 def shipped(project: Project, engine):
     """Runs the four steps once, in order, on a clean commit; the tests below inspect what they left."""
     sha = project.git("rev-parse", "HEAD")
+    # Built from scratch here, whatever another module of the session built: docker.build reuses an image of the same
+    # inputs (tests/test_build_reuse.py), and this module checks what a real build streams and leaves.
+    for tag in (sha, f"{sha}-test"):
+        if engine.images.list(name=f"{project.env['IMAGE_REPOSITORY']}:{tag}"):
+            engine.images.remove(f"{project.env['IMAGE_REPOSITORY']}:{tag}", force=True)
     # Files that must never reach an image, planted in the work tree (git-ignored, so the commit stays clean).
     (project.root / ".env").write_text(f"IMAGE_REPOSITORY={project.env['IMAGE_REPOSITORY']}\nSECRET_KEY=env-file-marker-91c\n")
     (project.root / ".dockercfg").write_text('{"quay.io": {"auth": "ZG9ja2VyY2ZnLW1hcmtlcg=="}}')
