@@ -32,10 +32,15 @@ def _spread(samples: list[Any]) -> list[Any]:
     return [ordered[0], ordered[len(ordered) // 2], ordered[-1]]
 
 
+# The calls a deploy makes once its update has ended, whatever its length: the final DescribeEnvironments, the last
+# read of the update's events before a success is declared, and DescribeInstancesHealth (every instance's version).
+END_CALLS = 3
+
+
 def _polling_rate(samples: list[Any]) -> float:
     from bench.latency import TOOL
 
-    return statistics.mean((s.calls[TOOL] - 3) / (s.duration + s.latency[TOOL]) for s in samples)
+    return statistics.mean((s.calls[TOOL] - END_CALLS) / (s.duration + s.latency[TOOL]) for s in samples)
 
 
 def latency(results: Any) -> list[str]:
@@ -58,7 +63,8 @@ def latency(results: Any) -> list[str]:
         + (", with the app's real image" if results.latency_bundle else ", here without a bundle: no container")
         + f"); updates took {min(durations):.1f} to {max(durations):.1f} s. Latency: the poller's verdict minus the "
         "EventDate of the update's last event. Calls: HTTP requests each poller's own client sent from UpdateEnvironment "
-        "to its verdict (ebship's include the final DescribeEnvironments and the last-good record in S3).",
+        "to its verdict (ebship's include the final DescribeEnvironments, events read and DescribeInstancesHealth; the "
+        "last-good record is written before UpdateEnvironment).",
         "",
         *_table(
             ("poller", "p50", "p95", "max", "calls per deploy", "calls/s", "wrong verdicts"),
@@ -86,8 +92,9 @@ def latency(results: Any) -> list[str]:
         "`inv eb.deploy` adds its own exit to that.",
         "",
         f"ebship's rate is {tool['rate']:.2f} calls per second on average, at the target: besides the polling, each "
-        "deploy makes three calls at its end (the final DescribeEnvironments, the last-good record's S3 read and write), "
-        "which weigh more the shorter the update — "
+        "deploy makes three calls at its end (the final DescribeEnvironments, a last read of the update's events before "
+        "a success is declared, and DescribeInstancesHealth for every instance's version), which weigh more the shorter "
+        "the update — "
         + ", ".join(f"{s.duration:.0f} s: {s.rate[TOOL]:.2f}/s" for s in _spread(samples))
         + f". Without those three the polling alone makes {_polling_rate(samples):.2f} calls per second, which is "
         "what Elastic Beanstalk's deploys of minutes tend to.",
@@ -361,7 +368,7 @@ def fleet(results: Any) -> list[str]:
         "events, and the watcher's interval (1 s after news, backing off to 1.7 s) bounds the rate whatever the number "
         "of instances. What grows with N is the final check of every instance's deployed version: one "
         "DescribeInstancesHealth per page of instances. The calls at the end (the final DescribeEnvironments, "
-        "DescribeInstancesHealth, the last-good record's read and write in S3) are the same for every deploy, so they "
+        "a last read of the update's events, DescribeInstancesHealth) are the same for every deploy, so they "
         "weigh more on the shorter update"
         + (
             f": that is why the {rows[0]['instances']}-instance deploy has the higher rate."

@@ -12,9 +12,10 @@ from typing import Any
 # Figure 6: why `inv ci` makes each call (ebship/release.py, versions.py, deploy.py, watch.py).
 REASONS = {
     "s3:GetObject": "s3.auth reads the auth file to skip an unchanged upload; eb.version reads an existing bundle to "
-    "reuse a label only for identical bytes; eb.deploy reads the last-good record (rollback target)",
+    "reuse a label only for identical bytes; eb.deploy reads the last-good record when the environment is not healthy "
+    "(its rollback target)",
     "s3:PutObject": "s3.auth uploads the auth file (only when it changed); eb.version uploads the bundle; eb.deploy "
-    "records the label that ran healthy (only when it changed)",
+    "records the label the environment runs healthy before it deploys (the way back)",
     "s3:HeadObject": "eb.version checks whether the bundle is already in the bucket",
     "s3:HeadBucket": "checks that the bucket exists and is reachable",
     "s3:GetBucketLocation": "checks that the bucket is in the environment's region",

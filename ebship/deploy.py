@@ -32,6 +32,15 @@ def plan_deploy(target: Target, label: str, state: EnvState, rollback_to: str | 
     """``rollback_to``: None when no rollback was asked for; "" when one was, but no other version is known to have
     run healthy."""
     steps = []
+    if healthy_now(state, target) and state.version_label:
+        steps.append(
+            Step(
+                "eb.record_last_good",
+                {"EnvironmentName": target.environment, "VersionLabel": state.version_label},
+                f"record {state.version_label} as the version {target.environment} runs healthy now (the way back, "
+                "should this deploy fail)",
+            )
+        )
     if state.status != "Ready":
         steps.append(
             Step(
@@ -83,9 +92,13 @@ def preflight(eb: Beanstalk, target: Target, label: str, version_pending: bool =
 def previous_healthy(state: EnvState, target: Target, last_good: LastGood) -> str:
     """The version that ran healthy before this deploy: the environment's own when it is Ready and healthy now, else
     the record of the last healthy deploy (after a failed deploy the environment's VersionLabel cannot be trusted)."""
-    if state.status == "Ready" and state.health in target.health:
+    if healthy_now(state, target):
         return state.version_label
     return last_good.read(target.environment)
+
+
+def healthy_now(state: EnvState, target: Target) -> bool:
+    return state.status == "Ready" and state.health in target.health
 
 
 class Deployer:
@@ -124,8 +137,6 @@ class Deployer:
         state = preflight(self.eb, target, label, version_pending)
         if runs_healthy(state, label, target):
             self.console.print(f"{target.environment} already runs {label}, Ready and {state.health}: nothing to deploy.")
-            if not dry_run:
-                self.last_good.write(target.environment, label)
             return Report(Outcome("deployed", state), label, target, state.version_label, no_op=True)
         previous = previous_healthy(state, target, self.last_good)
         rollback_to = (previous if previous != label else "") if rollback else None
@@ -151,6 +162,9 @@ class Deployer:
 
     # -- the plan's actions ------------------------------------------------------------------------------------------
 
+    def eb_record_last_good(self, EnvironmentName: str, VersionLabel: str) -> None:  # noqa: N803
+        self.last_good.write(EnvironmentName, VersionLabel)
+
     def eb_wait_ready(self, EnvironmentName: str) -> None:  # noqa: N803 (AWS's names, as the plan shows them)
         # The update under way may be this very label's (a run interrupted after UpdateEnvironment): once it is over,
         # deploying the label again would only repeat it.
@@ -161,7 +175,6 @@ class Deployer:
                 f"{target.environment} now runs {label}, Ready and {ready.health}: the update that was under way "
                 "deployed it; nothing to deploy."
             )
-            self.last_good.write(target.environment, label)
             self.report = Report(Outcome("deployed", ready), label, target, ready.version_label, no_op=True)
 
     def eb_update_environment(
@@ -182,8 +195,6 @@ class Deployer:
         }
         expect = Expectation(VersionLabel, self.target.health, self.settle)
         self.report.outcome, _ = self.update(self.target, change, expect, self.deadline)
-        if self.report.outcome.ok and VersionLabel:
-            self.last_good.write(EnvironmentName, VersionLabel)
 
     def eb_roll_back(self, ApplicationName: str, EnvironmentName: str, VersionLabel: str) -> None:  # noqa: N803
         """Only after a failed deploy: redeploys the version that ran healthy before, under a deadline of its own."""
@@ -193,8 +204,6 @@ class Deployer:
         expect = Expectation(VersionLabel, self.target.health, self.settle)
         back, _ = self.update(self.target, {"VersionLabel": VersionLabel}, expect, Deadline(self.clock, self.timeout))
         self.report.rollback = back
-        if back.ok:
-            self.last_good.write(EnvironmentName, VersionLabel)
 
     def update(
         self, target: Target, change: dict[str, Any], expect: Expectation, deadline: Deadline

@@ -1,6 +1,8 @@
-"""Where the label last deployed healthy to each environment is remembered, for rollbacks.
+"""Where the label last seen running healthy on each environment is remembered, for rollbacks.
 
-The environment's own VersionLabel cannot be trusted after a failed deploy: whether it reverts is not documented.
+The environment's own VersionLabel cannot be trusted after a failed deploy: whether it reverts is not documented. So
+each deploy that finds the environment Ready and healthy records what it runs before changing it (eb.deploy's plan
+shows that step): after a failed deploy, the record names the way back.
 """
 
 from __future__ import annotations
@@ -48,7 +50,5 @@ class S3LastGood:
         return str(json.loads(body).get("label", "")) if body else ""
 
     def write(self, environment: str, label: str) -> None:
-        if self.read(environment) == label:
-            return
         body = json.dumps({"label": label, "recorded": datetime.now(UTC).isoformat()}).encode()
         self.storage.put(self.bucket, self.key(environment), body)
