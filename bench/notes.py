@@ -202,7 +202,8 @@ def ci(results: Any) -> dict[int, list[str]]:
             out += [
                 f"**Target missed for the {worst[1]}.** Its overhead is the same fixed cost as every run's — starting "
                 "Python and importing invoke, boto3 and docker-py (0.28 s for `python -c 'import boto3, docker, "
-                "invoke'` on this machine), building five AWS clients, reading git, planning and printing — but here "
+                "invoke'` on this machine), building two AWS clients (Elastic Beanstalk, S3: one facade for every stage), "
+                "reading git once, planning and printing — but here "
                 "it is spread over a run that hardly waits for Docker or the stand-in, because nothing changed. The "
                 "target holds for the runs that build, push and deploy; a no-change run could only meet it by doing "
                 "less than checking every stage.",
