@@ -97,8 +97,10 @@ def run_level(name: str, level: dict, index: int, tmp_path, registry, base_image
             application=APP,
             environments_toml=f'[rel]\neb_environment = "{ENV_NAME}"\nbranch = "main"\n',
         )
-        # The auth file first (a run uploads it only when it changed), then one run without faults: the baseline.
+        # The auth file first (a run uploads it only when it changed), and a first deploy: every run below deploys over a
+        # version that runs healthy (and so records it for rollbacks first). Then one run without faults: the baseline.
         project.inv("s3.auth", check=True)
+        project.inv("ci", check=True)
         sha = new_commit(project, f"{tag} baseline")
         standin.reset_calls()
         result = project.inv("ci")
