@@ -144,7 +144,7 @@ class Actions:
         compared in upper case: AWS sends them so, the botocore model spells them in title case."""
         timeout = float(self.job.settings.deploy_timeout)
         deadline = Deadline(self.cloud.clock, timeout)
-        interval = 0.2
+        interval = 1.0  # the EB API limit is shared by the account: no faster than once a second, then less often
         while True:
             version = self.cloud.eb.version(ApplicationName, VersionLabel)
             status = version.status if version else ""
@@ -163,7 +163,7 @@ class Actions:
                     "PROCESSED: Elastic Beanstalk has not validated it yet. Run eb.version again to wait longer."
                 )
             deadline.sleep(interval)
-            interval = min(interval * 1.5, 3.0)
+            interval = min(interval * 1.5, 5.0)
 
     def eb_delete_application_version(self, ApplicationName: str, VersionLabel: str, DeleteSourceBundle: bool) -> None:  # noqa: N803
         self.cloud.eb.delete_version(ApplicationName, VersionLabel, DeleteSourceBundle)

@@ -3,12 +3,24 @@ the RequestId of each update."""
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from ebship.aws import CloudError, call
+from ebship.clock import Clock, Deadline, SystemClock
+
+# Elastic Beanstalk's API rate limit "is shared between all resources per account and per AWS Region" (AWS knowledge
+# center, Elastic Beanstalk throttling errors): ten pipelines of one account share it. botocore's standard mode retries
+# a throttled call a few times (ebship.aws.RETRIES); a call still throttled after that is asked again after longer and
+# longer pauses (with jitter, so that pipelines started together do not ask in step), up to this many seconds in all,
+# and never past the run's deadline. Throttling slows a run down; it never decides one.
+THROTTLE_PATIENCE = 120.0
+THROTTLE_FIRST_PAUSE = 2.0
+THROTTLE_LONGEST_PAUSE = 20.0
 
 
 @dataclass(frozen=True)
@@ -41,13 +53,25 @@ class Event:
 
 
 @dataclass(frozen=True)
-class InstanceVersion:
-    """One instance's most recent deployment (DescribeInstancesHealth's Deployment): its version and Status
-    ("In Progress", "Deployed" or "Failed"); both "" for an instance that reports none."""
+class InstanceHealth:
+    """One instance as its health agent last reported it (DescribeInstancesHealth): its most recent deployment's version
+    and Status ("In Progress", "Deployed" or "Failed"; both "" for an instance that reports none yet, as one Auto Scaling
+    just launched), and its enhanced health status (Ok, Info, Warning, Degraded, Severe, Pending, Unknown, NoData)."""
 
     instance_id: str
     version_label: str
     status: str
+    health: str = ""
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    """Every instance's health, as of ``refreshed_at`` (None when the answer carries no time): "Health status and cause
+    messages for individual instances are updated every 10 seconds" (developer guide, health-enhanced-status.md), so
+    a report can be older than the event it is meant to confirm."""
+
+    refreshed_at: datetime | None
+    instances: list[InstanceHealth]
 
 
 @dataclass(frozen=True)
@@ -98,8 +122,14 @@ def _event(item: dict[str, Any]) -> Event:
 
 
 class Beanstalk:
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, clock: Clock | None = None, patience: float = THROTTLE_PATIENCE) -> None:
         self.client = client
+        self.clock = clock or SystemClock()
+        self.patience = patience
+        self.budget: Deadline | None = None  # the run's deadline: no pause after throttling goes past it
+        self.on_throttled: Callable[[str], None] | None = None  # told once, the first time a call is still throttled
+        self.throttled = 0  # answers still throttled (or 5xx) after botocore's own retries
+        self._jitter = random.Random()
 
     def environment(self, name: str, application: str = "") -> EnvState | None:
         found = self.environments(application, [name])
@@ -181,11 +211,17 @@ class Beanstalk:
             raise
         return [str(cause) for cause in found.get("Causes", [])]
 
-    def instance_versions(self, environment: str) -> list[InstanceVersion] | None:
-        """Every instance's deployed version, page after page; None under basic health, which answers
-        InvalidRequestException (botocore model: DescribeInstancesHealth is for enhanced health only)."""
-        params: dict[str, Any] = {"EnvironmentName": environment, "AttributeNames": ["Deployment"]}
-        found: list[InstanceVersion] = []
+    def instances_health(self, environment: str) -> HealthReport | None:
+        """Every instance's deployed version and health status, page after page, with the report's time; None under
+        basic health, which answers InvalidRequestException (botocore model: DescribeInstancesHealth is for enhanced
+        health only). An empty list is what a caller who may not see the environment's health gets ("If the user
+        doesn't have access ... an empty result is returned", API reference): it says nothing about the instances."""
+        params: dict[str, Any] = {
+            "EnvironmentName": environment,
+            "AttributeNames": ["HealthStatus", "Deployment", "RefreshedAt"],
+        }
+        found: list[InstanceHealth] = []
+        refreshed: datetime | None = None
         for _ in range(100):  # a bound on paging: the pages hold the instances of one environment
             try:
                 page = self._call("describe_instances_health", **params)
@@ -193,19 +229,23 @@ class Beanstalk:
                 if error.code in ("InvalidRequestException", "InvalidRequest"):
                     return None
                 raise
+            if isinstance(page.get("RefreshedAt"), datetime):
+                # The oldest page decides: the whole report is no newer than its oldest part.
+                refreshed = page["RefreshedAt"] if refreshed is None else min(refreshed, page["RefreshedAt"])
             for item in page.get("InstanceHealthList", []):
                 deployment = item.get("Deployment") or {}
                 found.append(
-                    InstanceVersion(
+                    InstanceHealth(
                         str(item.get("InstanceId", "")),
                         str(deployment.get("VersionLabel", "")),
                         str(deployment.get("Status", "")),
+                        str(item.get("HealthStatus", "")),
                     )
                 )
             if not page.get("NextToken"):
                 break
             params["NextToken"] = page["NextToken"]
-        return found
+        return HealthReport(refreshed, found)
 
     def request_tail_logs(self, environment: str) -> datetime | None:
         """Asks the instances to compile their tail logs; returns the service's time of the request (its HTTP Date),
@@ -247,4 +287,24 @@ class Beanstalk:
         return str(response["ResponseMetadata"]["RequestId"])
 
     def _call(self, operation: str, **params: Any) -> Any:
-        return call("elasticbeanstalk", self.client, operation, **params)
+        waited, pause = 0.0, THROTTLE_FIRST_PAUSE
+        while True:
+            try:
+                return call("elasticbeanstalk", self.client, operation, **params)
+            except CloudError as error:
+                if not error.transient:
+                    raise
+                self.throttled += 1
+                wait = pause * self._jitter.uniform(0.5, 1.0)
+                left = self.patience - waited
+                if self.budget is not None:
+                    left = min(left, self.budget.left)
+                if wait > left:
+                    raise
+                if self.throttled == 1 and self.on_throttled is not None:
+                    self.on_throttled(
+                        f"Elastic Beanstalk answered {error.code} (its rate limit is shared by the whole account): "
+                        "asking again more slowly, within the deadline"
+                    )
+                self.clock.sleep(wait)
+                waited, pause = waited + wait, min(pause * 2, THROTTLE_LONGEST_PAUSE)

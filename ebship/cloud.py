@@ -112,7 +112,7 @@ class Cloud:
 
     @functools.cached_property
     def eb(self) -> Beanstalk:
-        return Beanstalk(client(self.settings, "elasticbeanstalk"))
+        return Beanstalk(client(self.settings, "elasticbeanstalk"), self.clock)
 
     @functools.cached_property
     def s3(self) -> Storage:

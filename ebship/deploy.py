@@ -211,6 +211,7 @@ class Deployer:
         """Waits for Ready, starts the update (again if another one got in first), follows it; returns the outcome and
         the state just before the update."""
         watcher = self._watcher(deadline)
+        self.eb.budget = deadline  # a call still throttled is asked again, but never past this update's deadline
         while True:
             ready = watcher.until_ready(target.environment)
             if ready is None:

@@ -9,13 +9,14 @@ One deadline bounds every wait; polling is quick while events arrive and backs o
 from __future__ import annotations
 
 import functools
+import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ebship.aws import CloudError
-from ebship.beanstalk import Beanstalk, EnvState, Event
+from ebship.beanstalk import Beanstalk, EnvState, Event, HealthReport
 from ebship.clock import Deadline
 
 # The one event that closes a successful update (developer guide, eb3-deploy.md: the last of the four deploy events).
@@ -43,35 +44,77 @@ COMMAND_TIMEOUT_WARNING = "have not responded in the allowed command timeout tim
 FAILING_SEVERITIES = ("ERROR", "FATAL")
 
 
+# Events that say the end of an update is near (each is followed by the closing within seconds in public transcripts):
+# once one is read, polls stay busy for ``Schedule.end_window``. Developer guide, eb3-deploy.md, for the first; the
+# fleet forms as localeb/README.md "Fleets" cites them.
+END_SIGNS = (
+    "New application version was deployed to running EC2 instances.",
+    "Successfully deployed new configuration to environment.",
+    "Instance deployment completed successfully.",
+    "Command execution completed on all instances.",
+    "Shifting all traffic to the new instance(s).",
+)
+END_SIGN_PATTERNS = (
+    re.compile(r"^Command execution completed on (\d+) of \1 instances"),  # the last batch of a rolling deploy
+    re.compile(r"^Deleted temporary auto scaling group"),  # an immutable deploy's last step
+)
+
+
+def ends_soon(event: Event) -> bool:
+    """Whether an event of the update says that its closing is near (an ERROR is followed by a failing closing)."""
+    return (
+        event.message in END_SIGNS
+        or any(pattern.match(event.message) for pattern in END_SIGN_PATTERNS)
+        or event.severity in FAILING_SEVERITIES
+    )
+
+
 @dataclass(frozen=True)
 class Schedule:
-    """Seconds between polls: ``busy`` right after news, growing by ``factor`` up to ``idle`` while nothing happens.
+    """Seconds between polls, each poll one call: ``busy`` right after news and while the end is near, growing by
+    ``factor`` up to ``idle`` through the long quiet middle of an update; every interval is spread by ``jitter`` (a share,
+    either way), so that pipelines started together do not poll in step.
 
-    The idle interval bounds how late the end of an update is noticed (on average half of it) and sets the call rate;
-    1.7 s with a state check every 6th quiet poll stays under one call per second (docs/benchmarks.md, figure 1).
+    Elastic Beanstalk's API limit is shared by the whole account (AWS knowledge center, EB throttling); the EB CLI asks
+    for the update's events every 5 s. A deploy of a few minutes costs this schedule fewer calls than that, because the
+    middle is polled every ``idle`` seconds, while the end, which the update's own events announce (``END_SIGNS``), is
+    polled every ``busy`` second (docs/benchmarks.md, figure 1).
     """
 
     busy: float = 1.0
-    idle: float = 1.7
+    idle: float = 10.0
     factor: float = 1.5
-    state_every: int = 6  # ask for the environment's state every Nth quiet poll
-    # Ready seen but no closing event yet: keep reading the update's events this long before the state decides, since a
-    # closing event can follow Ready by a second or more (see SUCCESS_STEPS).
-    closing_grace: float = 5.0
+    state_every: int = 4  # every Nth quiet poll asks for the environment's state instead of the update's events
+    # Ready seen but no closing event yet: keep reading the update's events this long before the state decides. Events
+    # reach DescribeEvents some seconds after they happen, and Ready can show before the closing does.
+    closing_grace: float = 15.0
+    end_window: float = 30.0  # polls stay busy this long after a sign that the end is near
+    jitter: float = 0.2
 
     def next(self, current: float, news: bool) -> float:
         return self.busy if news else min(self.idle, current * self.factor)
 
 
 DEFAULT_SCHEDULE = Schedule()
+SUPERSEDED_EVERY = 5.0
 DEFAULT_SETTLE = 180.0  # HEALTH_SETTLE_TIMEOUT's default: enhanced health reports a new fleet within a minute or two
+# Instance health statuses by colour (developer guide, health-enhanced-status.md): Ok and Info are green (Info: an
+# operation in progress, or one that completed lately), Warning yellow, Degraded and Severe red, the rest grey.
+STATUS_COLOURS = {
+    "Ok": "Green",
+    "Info": "Green",
+    "Warning": "Yellow",
+    "Degraded": "Red",
+    "Severe": "Red",
+}
 
 
 @dataclass(frozen=True)
 class Expectation:
     version_label: str = ""  # empty for a configuration update
     health: tuple[str, ...] = ("Green",)
-    # After the update ended well, how long health may stay outside ``health`` (Grey, Yellow) before that is a failure.
+    # After the update ended well, how long health may stay outside ``health`` (Grey, Yellow, Red) before that is a
+    # failure.
     settle: float = DEFAULT_SETTLE
 
 
@@ -83,6 +126,7 @@ class Outcome:
     events: list[Event] = field(default_factory=list)
     api_calls: int = 0
     superseded_by: str = ""  # RequestId of another update that started right after this one reported success
+    settling: float = 0.0  # seconds from the update's end (as read) to the verdict: what waiting for the truth cost
 
     @property
     def ok(self) -> bool:
@@ -160,19 +204,58 @@ class Watcher:
         self.schedule = schedule
         self.calls = 0
         self.last_state: EnvState | None = None
+        self.slowdown = 1.0  # grows while Elastic Beanstalk throttles, shrinks back while it answers
+        self._throttled_seen = eb.throttled if isinstance(getattr(eb, "throttled", None), int) else 0
+        if getattr(eb, "on_throttled", "") is None:
+            eb.on_throttled = on_note  # said once: the facade asks again more slowly, within its budget
+        self._noted_throttling = False
+        self.answered = False  # whether the last call was answered (not still throttled)
+        self._jitter = random.Random()
 
     # --- asking, with throttling absorbed -------------------------------------------------------------------------
 
     def _ask(self, operation: Callable[[], object]) -> object | None:
-        """One API call; a transient failure (still throttled after botocore's retries) yields None instead of raising."""
+        """One API call; a transient failure (still throttled after every retry) yields None instead of raising."""
         self.calls += 1
+        self.answered = False
         try:
-            return operation()
+            found = operation()
         except CloudError as error:
             if not error.transient:
                 raise
-            self.on_note(f"Elastic Beanstalk answered {error.code}; asking again later.")
+            self._retries(answered=False)
+            self._throttled()
+            if not self._noted_throttling:
+                self._noted_throttling = True
+                self.on_note(f"Elastic Beanstalk answered {error.code}; asking again later.")
             return None
+        if self._retries(answered=True):
+            self._throttled()
+        else:
+            self.slowdown = max(1.0, self.slowdown * 0.8)
+        self.answered = True
+        return found
+
+    def _retries(self, answered: bool) -> int:
+        """Counts the throttled answers the facade retried during the last call as calls too; returns how many."""
+        throttled = getattr(self.eb, "throttled", 0)
+        if not isinstance(throttled, int) or throttled <= self._throttled_seen:
+            return 0
+        retried = throttled - self._throttled_seen
+        self._throttled_seen = throttled
+        self.calls += retried if answered else retried - 1
+        return retried
+
+    def _throttled(self) -> None:
+        self.slowdown = min(8.0, self.slowdown * 2)
+
+    def _spread(self, interval: float) -> float:
+        """``interval`` spread by the schedule's jitter and stretched while Elastic Beanstalk throttles."""
+        spread = self.schedule.jitter
+        return interval * self.slowdown * self._jitter.uniform(1 - spread, 1 + spread)
+
+    def _pause(self, interval: float) -> None:
+        self.deadline.sleep(self._spread(interval))  # never past the deadline
 
     def state(self, name: str) -> EnvState | None:
         state = self._ask(lambda: self.eb.environment(name))
@@ -191,53 +274,59 @@ class Watcher:
                 return state
             if self.deadline.passed:
                 return None
-            self.deadline.sleep(interval)
-            interval = min(self.schedule.idle * 2, interval * self.schedule.factor)
+            self._pause(interval)
+            interval = min(self.schedule.idle, interval * self.schedule.factor)
 
     def follow(self, name: str, request_id: str, started: datetime, expect: Expectation) -> Outcome:
         """Follows the update ``request_id`` of environment ``name`` to its end, then confirms the final state.
 
-        The update is over at its closing event, or, when none can be seen, once the environment is Ready again and a
-        further ``closing_grace`` of reading its events brought no closing either.
+        Each poll makes one call: the update's events, or, every ``state_every``-th quiet poll and right after a success
+        step, the environment's state. The update is over at its closing event, or, when none can be seen, once the
+        environment is Ready again and a further ``closing_grace`` of reading its events brought no closing either. The
+        state alone never ends it: without one event of the update read, it goes on to the deadline.
         """
+        self._jitter = random.Random(request_id)  # its own spread: pipelines started together drift apart
         seen: set[tuple[datetime, str, str]] = set()
         evidence = Evidence()
         since: datetime | None = started - timedelta(minutes=5)  # room for clock skew; RequestId does the scoping
         interval, quiet = self.schedule.busy, 0
-        started_seen = False  # Ready only means "over" once the update was seen under way (reads can lag the update)
-        ready_at: float | None = None  # when Ready was seen without a closing event
+        state_next = False  # a success step was read: the next poll asks for the state
+        ready_at: float | None = None  # when Ready was seen, after the update's events, without a closing event
+        end_near_at: float | None = None  # when the last sign that the end is near was read
         while True:
-            new = self._read_events(name, request_id, since, seen, evidence)
-            if new:
-                started_seen = True
-                since = max(event.time for event in new)
-                quiet = 0
-            else:
-                quiet += 1
-            if evidence.closed:
-                break
-            step_done = any(classify(event) == "step" for event in new)
-            if ready_at is None and (step_done or (quiet and quiet % self.schedule.state_every == 0)):
+            clock = self.deadline.clock
+            new: list[Event] = []
+            if ready_at is None and (state_next or (quiet and quiet % self.schedule.state_every == 0)):
+                state_next = False
                 state = self.state(name)
-                if state is not None and state.status != "Ready":
-                    started_seen = True
-                elif state is not None and started_seen:
-                    ready_at = self.deadline.clock.monotonic()
-            if ready_at is not None and self.deadline.clock.monotonic() - ready_at >= self.schedule.closing_grace:
+                if state is not None and state.status == "Ready" and evidence.events:
+                    ready_at = clock.monotonic()
+                quiet += 1
+            else:
+                new = self._read_events(name, request_id, since, seen, evidence)
+                if new:
+                    since = max(event.time for event in new)
+                    quiet = 0
+                else:
+                    quiet += 1
+                if evidence.closed:
+                    break
+                state_next = any(classify(event) == "step" for event in new)
+                if any(ends_soon(event) for event in new):
+                    end_near_at = clock.monotonic()
+            if ready_at is not None and clock.monotonic() - ready_at >= self.schedule.closing_grace:
                 break  # over without a closing event we could see: the final state decides
             if self.deadline.passed:
                 self.state(name)  # the state at the deadline, not one from before the update: quiet polls rarely ask
-                return Outcome(
-                    "timeout",
-                    self.last_state,
-                    f"no end to the update within {self.deadline.seconds:.0f} s",
-                    evidence.events,
-                    self.calls,
-                )
+                cause = f"no end to the update within {self.deadline.seconds:.0f} s"
+                if not evidence.events:
+                    cause += f": not one event of its request ({request_id}) could be read"
+                return Outcome("timeout", self.last_state, cause, evidence.events, self.calls)
+            near = end_near_at is not None and clock.monotonic() - end_near_at < self.schedule.end_window
             interval = self.schedule.next(interval, bool(new))
-            if ready_at is not None:
-                interval = min(interval, self.schedule.busy)
-            self.deadline.sleep(interval)
+            if ready_at is not None or near or state_next:
+                interval = self.schedule.busy
+            self._pause(interval)
         return self._confirm(name, expect, evidence, request_id, since, seen)
 
     def _read_events(
@@ -262,11 +351,28 @@ class Watcher:
         seen: set[tuple[datetime, str, str]],
     ) -> Outcome:
         """Judges the update by its events and the environment's final state, reading the events once more before a
-        success is declared: an error read before the verdict is printed always wins."""
+        success is declared: an error read before the verdict is printed always wins.
+
+        A success also needs, under enhanced health, a report of every instance refreshed after the update's end, each
+        on the new version and green (Ok or Info) or in the accepted colours: instance health is refreshed every 10 s,
+        so a report read at the closing event can still show the previous deployment. Whatever is not settled yet (a
+        stale report, an instance in progress, with no deployment yet, or still on the old version while it is retired,
+        health outside the accepted colours, Red included) is waited out for ``expect.settle`` seconds; only what lasts
+        past that fails the deploy.
+        """
+        clock = self.deadline.clock
+        began = clock.monotonic()
+        settle_ends = began + expect.settle
         interval = self.schedule.busy
-        unsettled_since: float | None = None
+        instances_checked = not expect.version_label  # a configuration update has no version to find on instances
+        instance_reads = 0
+        state: EnvState | None = None
+        read_state = True
+        looked_at: float | None = None  # when another update was last looked for
         while True:
-            state = self.state(name)
+            if read_state:
+                state = self.state(name)
+            read_state = True
             verdict = evidence.verdict
             if (
                 verdict == "success"
@@ -274,10 +380,15 @@ class Watcher:
                 and (state.status != "Ready" or (expect.version_label and state.version_label != expect.version_label))
             ):
                 # Our update succeeded, but the environment has moved on: if another update started since, the state
-                # is that update's, not a verdict on ours.
-                other = self._superseded_by(name, request_id, evidence)
+                # is that update's, not a verdict on ours. Asked at most every SUPERSEDED_EVERY seconds: an environment
+                # can also show Updating for a while after its closing event.
+                other = ""
+                if looked_at is None or clock.monotonic() - looked_at >= SUPERSEDED_EVERY:
+                    looked_at = clock.monotonic()
+                    other = self._superseded_by(name, request_id, evidence)
                 if other:
-                    return Outcome("deployed", state, "", evidence.events, self.calls, superseded_by=other)
+                    return Outcome("deployed", state, "", evidence.events, self.calls, other, clock.monotonic() - began)
+            unsettled = ""
             if state is not None and state.status == "Ready":
                 if verdict == "failure":
                     return Outcome("failed", state, evidence.cause, evidence.events, self.calls)
@@ -287,33 +398,95 @@ class Watcher:
                         f"the environment runs {state.version_label or 'no version'}, not {expect.version_label}",
                         evidence,
                     )
-                if state.health in expect.health:
-                    self._read_events(name, request_id, since, seen, evidence)
-                    if evidence.verdict == "failure":
-                        return Outcome("failed", state, evidence.cause, evidence.events, self.calls)
-                    mixed = self._mixed_versions(name, expect.version_label)
-                    if mixed:
-                        return self._failed(state, mixed, evidence)
-                    return Outcome("deployed", state, "", evidence.events, self.calls)
-                if state.health == "Red":
-                    return self._failed(state, "the environment's health is Red" + self._causes(name), evidence)
-                # Grey or Yellow right after an update is normal for a while, but only for a while.
-                now = self.deadline.clock.monotonic()
-                unsettled_since = now if unsettled_since is None else unsettled_since
-                if now - unsettled_since >= expect.settle:
-                    return self._failed(
-                        state,
-                        f"health stayed {state.health} for {expect.settle:.0f} s after the update ended "
-                        f"(accepted: {'/'.join(expect.health)})" + self._causes(name),
-                        evidence,
-                    )
-            else:
-                unsettled_since = None
+                if not instances_checked:
+                    found = self._instances(name, expect, evidence.succeeded_at, settle_ends)
+                    if isinstance(found, Outcome):
+                        return self._failed(state, found.cause, evidence)
+                    instance_reads += 1
+                    if found:
+                        unsettled, read_state = found, False  # one call per poll: only the instances, until they settle
+                    elif instance_reads > 1:
+                        instances_checked = True
+                        continue  # the state read before the instances settled is older than them: read it again
+                    else:
+                        instances_checked = True
+                if instances_checked:
+                    if state.health in expect.health:
+                        self._read_events(name, request_id, since, seen, evidence)
+                        if evidence.verdict == "failure":
+                            return Outcome("failed", state, evidence.cause, evidence.events, self.calls)
+                        return Outcome("deployed", state, "", evidence.events, self.calls, "", clock.monotonic() - began)
+                    unsettled = f"health {'/'.join(expect.health)}"
+                    if clock.monotonic() >= settle_ends:
+                        return self._failed(
+                            state,
+                            f"health stayed {state.health} for {expect.settle:.0f} s after the update ended "
+                            f"(accepted: {'/'.join(expect.health)})" + self._causes(name),
+                            evidence,
+                        )
             if self.deadline.passed:
-                waited = "Ready" if state is None or state.status != "Ready" else f"health {'/'.join(expect.health)}"
+                waited = unsettled if state is not None and state.status == "Ready" else "Ready"
                 return Outcome("timeout", state, f"still waiting for {waited} at the deadline", evidence.events, self.calls)
-            self.deadline.sleep(interval)
-            interval = self.schedule.next(interval, False)
+            # Instances settle at their next health report (every 10 s): look every second until they do.
+            interval = self.schedule.busy if not read_state else self.schedule.next(interval, False)
+            if unsettled and clock.monotonic() < settle_ends:
+                self.deadline.sleep(min(self._spread(interval), settle_ends - clock.monotonic()))  # judged on time
+            else:
+                self._pause(interval)
+
+    def _instances(self, name: str, expect: Expectation, ended: datetime | None, settle_ends: float) -> str | Outcome:
+        """The instances' side of a success, read once: "" when every instance, in a report newer than the update's end
+        (``ended``), runs the new version, deployed, with green or accepted health; else what is still unsettled
+        ("instances: ..."), or, past the settling window or for a deployment that failed, an Outcome carrying the cause.
+        Under basic health (no per-instance report) there is nothing to check: ""."""
+        label = expect.version_label
+        report = self._ask(functools.partial(self.eb.instances_health, name))
+        if not isinstance(report, HealthReport):
+            # Basic health has nothing to check; a call still throttled is asked again at the next poll.
+            return "" if self.answered else "instances: not read"
+        late = self.deadline.clock.monotonic() >= settle_ends
+        if ended is not None and report.refreshed_at is not None and report.refreshed_at < ended:
+            if late:
+                return Outcome(
+                    "failed",
+                    None,
+                    f"no report of the instances' health newer than the update's end ({ended:%H:%M:%S}) within "
+                    f"{expect.settle:.0f} s: the last was refreshed at {report.refreshed_at:%H:%M:%S}",
+                )
+            return "instances: report older than the update's end"
+        if not report.instances:
+            if late:
+                return Outcome(
+                    "failed",
+                    None,
+                    "unknown which version the instances run: DescribeInstancesHealth listed no instance for "
+                    f"{expect.settle:.0f} s after the update ended (it answers an empty list to a caller whose IAM policy "
+                    "does not let it see the environment's health: see docs/iam.md)",
+                )
+            return "instances: none listed"
+        failed = [i.instance_id for i in report.instances if i.version_label == label and i.status == "Failed"]
+        wrong: dict[str, list[str]] = {}
+        for instance in report.instances:
+            colour = STATUS_COLOURS.get(instance.health, "Grey") if instance.health else ""
+            if instance.version_label != label:
+                key = f"run {instance.version_label or 'no version'}, not {label}"
+            elif instance.status == "Failed":
+                key = f"failed to deploy {label}"
+            elif instance.status != "Deployed":
+                key = f"still deploy {label}"
+            elif colour and colour not in expect.health:
+                key = f"are {instance.health} ({colour})"
+            else:
+                continue
+            wrong.setdefault(key, []).append(instance.instance_id)
+        if not wrong:
+            return ""
+        parts = [f"{len(ids)} of {len(report.instances)} instances {what}: {', '.join(ids)}" for what, ids in wrong.items()]
+        described = "; ".join(parts)
+        if failed or late:
+            mixed = any(not key.startswith("are ") for key in wrong)
+            return Outcome("failed", None, ("mixed versions: " if mixed else "instances: ") + described)
+        return "instances: " + described
 
     def _failed(self, state: EnvState, cause: str, evidence: Evidence) -> Outcome:
         return Outcome("failed", state, "\n".join(filter(None, [cause, evidence.cause])), evidence.events, self.calls)
@@ -325,27 +498,6 @@ class Watcher:
         except CloudError:
             return ""
         return (": " + "; ".join(causes)) if isinstance(causes, list) and causes else ""
-
-    def _mixed_versions(self, name: str, label: str) -> str:
-        """When instances do not all run ``label``: which run what ("1 of 3 instances run v1, not v2: i-..."); "" when all
-        do, for a configuration update, or under basic health (no per-instance versions to read). One call (or one per
-        page of instances) at the verdict, never per poll."""
-        if not label:
-            return ""
-        found = self._ask(functools.partial(self.eb.instance_versions, name))
-        if not isinstance(found, list):
-            return ""
-        wrong: dict[str, list[str]] = {}
-        for instance in found:
-            if instance.version_label == label and instance.status == "Deployed":
-                continue
-            if instance.version_label == label:
-                key = f"failed to deploy {label}" if instance.status == "Failed" else f"still deploy {label}"
-            else:
-                key = f"run {instance.version_label or 'no version'}, not {label}"
-            wrong.setdefault(key, []).append(instance.instance_id)
-        parts = [f"{len(ids)} of {len(found)} instances {what}: {', '.join(ids)}" for what, ids in wrong.items()]
-        return ("mixed versions: " + "; ".join(parts)) if parts else ""
 
     def _superseded_by(self, name: str, request_id: str, evidence: Evidence) -> str:
         """The RequestId of another update whose events start at or after this update's success event, if any."""

@@ -11,6 +11,7 @@ from tests_support import FakeClock
 
 from ebship.aws import CloudError
 from ebship.beanstalk import Beanstalk
+from ebship.clock import Deadline
 from ebship.deploy import Deployer
 from ebship.errors import EXIT_FAILED
 from ebship.job import Target
@@ -85,5 +86,40 @@ def test_throttling_left_after_retries_counts_as_transient():
     with Stubber(client) as stub:
         stub.add_client_error("describe_environments", service_error_code="Throttling", service_message="Rate exceeded")
         with pytest.raises(CloudError) as raised:
-            Beanstalk(client).environment("web-stg")
+            Beanstalk(client, FakeClock(), patience=0).environment("web-stg")
     assert raised.value.transient
+
+
+def test_a_call_still_throttled_is_asked_again_after_growing_pauses_said_once_within_its_budget():
+    client, clock, notes = eb_client(), FakeClock(), []
+    eb = Beanstalk(client, clock)
+    eb.on_throttled = notes.append
+    with Stubber(client) as stub:
+        for _ in range(3):
+            stub.add_client_error("describe_environments", service_error_code="Throttling", service_message="Rate exceeded")
+        stub.add_response("describe_environments", {"Environments": [{"EnvironmentName": "web-stg", "Status": "Ready"}]})
+        state = eb.environment("web-stg")
+    assert state is not None and state.status == "Ready"
+    assert eb.throttled == 3 and len(notes) == 1 and "Throttling" in notes[0]
+    assert 1.0 + 2.0 + 4.0 <= clock.now <= 2.0 + 4.0 + 8.0, "2, 4, 8 s, each spread between half and all of it"
+
+
+def test_throttling_never_waits_past_the_runs_deadline():
+    client, clock = eb_client(), FakeClock()
+    eb = Beanstalk(client, clock)
+    eb.budget = Deadline(clock, 5.0)
+    with Stubber(client) as stub:
+        for _ in range(5):
+            stub.add_client_error("describe_environments", service_error_code="Throttling", service_message="Rate exceeded")
+        with pytest.raises(CloudError):
+            eb.environment("web-stg")
+    assert clock.now <= 5.0
+
+
+def test_an_error_that_is_not_transient_is_not_asked_again():
+    client, clock = eb_client(), FakeClock()
+    with Stubber(client) as stub:
+        stub.add_client_error("describe_environments", service_error_code="InvalidParameterValue", service_message="bad")
+        with pytest.raises(CloudError):
+            Beanstalk(client, clock).environment("web-stg")
+    assert clock.now == 0

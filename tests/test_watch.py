@@ -130,7 +130,7 @@ SUCCESS = [
     (9, "INFO", "Environment update completed successfully.", REQUEST),
 ]
 # Powers of two: every poll time is exact, so boundaries (>= against >) can be tested to the tick.
-EXACT = Schedule(busy=1.0, idle=2.0, factor=2.0, state_every=4, closing_grace=4.0)
+EXACT = Schedule(busy=1.0, idle=2.0, factor=2.0, state_every=4, closing_grace=4.0, end_window=4.0, jitter=0)
 
 
 def follow(
@@ -157,7 +157,7 @@ def follow(
         followed.append(event)
         printed.append(event.message)
 
-    watcher = Watcher(Beanstalk(eb), Deadline(clock, timeout), on_event, printed.append, schedule or Schedule())
+    watcher = Watcher(Beanstalk(eb, clock), Deadline(clock, timeout), on_event, printed.append, schedule or Schedule(jitter=0))
     outcome = watcher.follow("env", REQUEST, T0, Expectation(label, health, settle))
     assert eb.problems == []
     assert outcome.api_calls == len(eb.log), "every call is counted, once"
@@ -203,10 +203,18 @@ def test_success_event_but_old_version_running_is_a_failure():
     assert "runs v1, not v2" in outcome.cause
 
 
-def test_success_event_but_red_health_is_a_failure():
+def test_success_event_but_red_health_is_a_failure_once_the_settling_window_is_over():
     states = [(0, "Updating", "Grey", "v2"), (9.5, "Ready", "Red", "v2")]
-    outcome, _, _, _ = follow(SUCCESS, states)
+    outcome, _, clock, _ = follow(SUCCESS, states, settle=30)
     assert outcome.result == "failed"
+    assert outcome.cause == "health stayed Red for 30 s after the update ended (accepted: Green)"
+    assert clock.now == pytest.approx(9 + 30, abs=1.5), "Red right after a success is settled like Yellow, no longer"
+
+
+def test_red_right_after_a_success_that_turns_green_within_the_window_is_a_success():
+    states = [(0, "Updating", "Grey", "v2"), (9.5, "Ready", "Red", "v2"), (25, "Ready", "Green", "v2")]
+    outcome, _, _, _ = follow(SUCCESS, states, settle=30)
+    assert outcome.result == "deployed"
 
 
 def test_yellow_is_accepted_only_when_configured():
@@ -237,7 +245,7 @@ def test_ready_without_a_closing_event_is_decided_by_state():
     states = [(0, "Updating", "Grey", "v2"), (6, "Ready", "Red", "v1")]
     outcome, _, clock, _ = follow(events, states)
     assert outcome.result == "failed"
-    assert clock.now < 20
+    assert clock.now < 6 + 10 + Schedule().closing_grace, "within a state poll and the closing grace"
 
 
 def test_throttling_is_absorbed_by_backing_off():
@@ -247,17 +255,43 @@ def test_throttling_is_absorbed_by_backing_off():
     assert any("Throttling" in line for line in printed)
 
 
-def test_polling_is_quick_while_busy_and_sparse_while_idle():
+def test_polling_is_sparse_through_the_middle_and_busy_where_the_events_say_the_end_is_near():
     events = [
         (1, "INFO", "Environment update is starting.", REQUEST),
+        (3, "INFO", "Deploying new version to instance(s).", REQUEST),
+        (278, "INFO", "New application version was deployed to running EC2 instances.", REQUEST),
         (299, "INFO", "Environment update completed successfully.", REQUEST),
     ]
     states = [(0, "Updating", "Grey", "v2"), (299.5, "Ready", "Green", "v2")]
     outcome, _, clock, eb = follow(events, states, timeout=600)
     assert outcome.result == "deployed"
     calls = sum(eb.calls.values())
-    assert calls / clock.now <= 1.0, f"{calls} calls in {clock.now:.0f} s"
-    assert clock.now - 299 <= 2.5, "the end is noticed within the idle interval"
+    assert calls <= 300 / 5, f"{calls} calls: more than the EB CLI's (DescribeEvents every 5 s)"
+    assert clock.now - 299.5 <= 1.5, "the end is noticed within a busy interval once a sign of it was read"
+    polls = sorted(at for at, _, _ in eb.log)
+    middle = [at for at in polls if 30 < at < 278]
+    assert len(middle) <= 248 / (0.8 * Schedule().idle) + 1, "the long middle is polled at the idle interval"
+
+
+def test_polls_are_one_call_each_until_the_end():
+    events = [(1, "INFO", "Environment update is starting.", REQUEST), (120, "INFO", SUCCESS[-1][2], REQUEST)]
+    states = [(0, "Updating", "Grey", "v2"), (120, "Ready", "Green", "v2")]
+    _, _, _, eb = follow(events, states, timeout=600)
+    before_the_end = sorted(at for at, _, _ in eb.log if at < 120)
+    assert len(before_the_end) == len(set(before_the_end)), "never two calls at one poll"
+
+
+def test_jitter_spreads_the_polls_of_two_updates_started_together():
+    def sleeps(request_id: str) -> list[float]:
+        clock = RecordingClock()
+        eb = ScriptedEB(clock, [], [(0, "Updating", "Grey", "v2")])
+        watcher = Watcher(Beanstalk(eb, clock), Deadline(clock, 60), lambda e: None, lambda n: None, Schedule())
+        watcher.follow("env", request_id, T0, Expectation("v2"))
+        return clock.sleeps
+
+    first, second = sleeps("req-a"), sleeps("req-b")
+    assert first != second, "two pipelines drift apart"
+    assert all(0.8 * 1.0 <= pause <= 1.2 * Schedule().idle for pause in first[:-1])
 
 
 @pytest.mark.parametrize(
@@ -409,9 +443,11 @@ def test_causes_are_left_out_under_basic_health():
 
 def test_red_health_names_its_causes():
     states = [(0, "Updating", "Grey", "v2"), (9.5, "Ready", "Red", "v2")]
-    outcome, _, _, _ = follow(SUCCESS, states, causes=["The application is not running on all instances."])
+    outcome, _, _, _ = follow(SUCCESS, states, settle=20, causes=["The application is not running on all instances."])
     assert outcome.result == "failed"
-    assert outcome.cause == "the environment's health is Red: The application is not running on all instances."
+    assert outcome.cause == (
+        "health stayed Red for 20 s after the update ended (accepted: Green): The application is not running on all instances."
+    )
 
 
 # --- what each event says: the documented messages, stated here rather than imported, so that a changed list shows -------
@@ -479,16 +515,16 @@ def test_a_failing_closing_closes_the_update_and_an_error_does_not():
 
 
 def test_the_default_schedule_and_settling_window_are_the_documented_ones():
-    assert Schedule() == Schedule(busy=1.0, idle=1.7, factor=1.5, state_every=6, closing_grace=5.0)
+    assert Schedule() == Schedule(busy=1.0, idle=10.0, factor=1.5, state_every=4, closing_grace=15.0, end_window=30.0, jitter=0.2)
     assert Expectation() == Expectation(version_label="", health=("Green",), settle=180.0)
 
 
 def test_the_schedule_is_busy_after_news_and_grows_to_idle_while_quiet():
     schedule = Schedule()
-    assert schedule.next(1.7, True) == 1.0
+    assert schedule.next(10.0, True) == 1.0
     assert schedule.next(1.0, False) == 1.5
-    assert schedule.next(1.5, False) == 1.7
-    assert schedule.next(1.7, False) == 1.7
+    assert schedule.next(8.0, False) == 10.0
+    assert schedule.next(10.0, False) == 10.0
 
 
 def test_the_system_clock_really_sleeps():
@@ -504,16 +540,16 @@ def test_the_system_clock_really_sleeps():
 def until_ready(states, timeout=60.0, throttle=()):
     clock = RecordingClock()
     eb = ScriptedEB(clock, [], states, throttle=throttle)
-    watcher = Watcher(Beanstalk(eb), Deadline(clock, timeout), lambda e: None, lambda note: None, Schedule())
+    watcher = Watcher(Beanstalk(eb, clock), Deadline(clock, timeout), lambda e: None, lambda note: None, Schedule(jitter=0))
     return watcher.until_ready("env"), clock, eb, watcher
 
 
-def test_until_ready_backs_off_to_twice_the_idle_interval():
-    ready, clock, eb, watcher = until_ready([(0, "Updating", "Grey", "v1"), (14, "Ready", "Green", "v1")])
-    assert clock.sleeps == [1.0, 1.5, 2.25, 3.375, 3.4, 3.4]
+def test_until_ready_backs_off_to_the_idle_interval():
+    ready, clock, eb, watcher = until_ready([(0, "Updating", "Grey", "v1"), (30, "Ready", "Green", "v1")])
+    assert clock.sleeps == [1.0, 1.5, 2.25, 3.375, 5.0625, 7.59375, 10.0]
     assert ready is not None and (ready.status, ready.health, ready.version_label) == ("Ready", "Green", "v1")
-    assert clock.now == pytest.approx(14.925)
-    assert eb.problems == [] and watcher.calls == len(eb.log) == 7
+    assert clock.now == pytest.approx(30.78125)
+    assert eb.problems == [] and watcher.calls == len(eb.log) == 8
 
 
 def test_until_ready_gives_up_at_the_deadline_with_the_last_state():
@@ -525,9 +561,10 @@ def test_until_ready_gives_up_at_the_deadline_with_the_last_state():
 
 
 def test_until_ready_asks_again_when_the_first_answer_is_throttled():
-    ready, clock, _, _ = until_ready([(0, "Ready", "Green", "v1")], throttle=[("DescribeEnvironments", 1)])
+    ready, clock, eb, watcher = until_ready([(0, "Ready", "Green", "v1")], throttle=[("DescribeEnvironments", 1)])
     assert ready is not None and ready.status == "Ready"
-    assert clock.sleeps == [1.0]
+    assert len(clock.sleeps) == 1 and 1.0 <= clock.sleeps[0] <= 2.0, "the facade's pause, with jitter"
+    assert watcher.calls == len(eb.log) == 2, "the throttled answer counts as a call"
 
 
 # --- the watcher's timeline: busy after news, quiet polls, the state every Nth quiet poll ------------------------------
@@ -540,16 +577,17 @@ def test_polls_are_busy_while_events_arrive_then_back_off_and_the_state_is_asked
     states = [(0, "Updating", "Grey", "v2"), (20, "Ready", "Green", "v2")]
     outcome, _, clock, eb = follow(events, states, schedule=EXACT)
     assert outcome.result == "deployed"
-    # news at 0, 1, 2, 3 (busy: 1 s); quiet from 4 on: 2, 2, 2, ... (idle); the closing read at 20; then confirmed.
-    assert eb.times("DescribeEvents") == [0, 1, 2, 3, 4, 6, 8, 10, 12, 14, 16, 18, 20, 20]
-    assert eb.times("DescribeEnvironments") == [10, 18, 20], "every 4th quiet poll (4, 6, 8, 10 | 12, ... 18), the verdict"
+    # news at 0, 1, 2, 3 (busy: 1 s); quiet from 4 on: 2, 2, 2, ... (idle), the 4th quiet poll (12) and the 8th (20)
+    # ask for the state instead of the events; Ready at 20 after the update's events: busy, the closing read at 21.
+    assert eb.times("DescribeEvents") == [0, 1, 2, 3, 4, 6, 8, 10, 14, 16, 18, 21, 21]
+    assert eb.times("DescribeEnvironments") == [12, 20, 21], "every 4th quiet poll, one call per poll; the verdict"
 
 
 def test_after_the_closing_the_state_is_polled_with_backoff():
     states = [(0, "Updating", "Grey", "v2"), (9, "Ready", "Grey", "v2"), (16, "Ready", "Green", "v2")]
     outcome, _, clock, eb = follow(SUCCESS, states, schedule=EXACT)
     assert outcome.result == "deployed"
-    assert eb.times("DescribeEnvironments") == [9, 10, 12, 14, 16], "1 s after the closing, then 2 s"
+    assert eb.times("DescribeEnvironments") == [9, 11, 13, 15, 17], "at the closing, then backing off to 2 s"
 
 
 def test_the_closing_grace_is_exactly_closing_grace_seconds_of_reading_after_ready():
@@ -557,16 +595,26 @@ def test_the_closing_grace_is_exactly_closing_grace_seconds_of_reading_after_rea
     states = [(0, "Updating", "Grey", ""), (5, "Ready", "Green", "")]
     outcome, _, clock, eb = follow(events, states, label="", schedule=EXACT)
     assert outcome.result == "deployed"
-    # quiet polls at 1, 3, 5, 7: the 4th sees Ready; reading goes on each second until 7 + 4, then the state decides.
-    assert eb.times("DescribeEnvironments") == [7, 11]
-    assert eb.times("DescribeEvents") == [0, 1, 3, 5, 7, 8, 9, 10, 11, 11]
+    # quiet polls at 1, 3, 5, 7, then the 4th quiet poll (9) asks for the state instead and sees Ready; reading the
+    # events goes on each second until 9 + 4, then the state decides.
+    assert eb.times("DescribeEnvironments") == [9, 13]
+    assert eb.times("DescribeEvents") == [0, 1, 3, 5, 7, 10, 11, 12, 13, 13]
 
 
-def test_a_state_not_ready_counts_as_the_update_under_way_even_before_its_events_show():
+def test_the_state_alone_never_makes_a_deploy_deployed_without_one_event_of_its_request():
     states = [(0, "Updating", "Grey", "v2"), (10, "Ready", "Green", "v2")]
-    outcome, _, clock, eb = follow([], states, schedule=EXACT)
-    assert outcome.result == "deployed" and outcome.events == []
-    assert eb.times("DescribeEnvironments") == [6, 14, 18], "Updating at 6, Ready at 14, decided at 14 + 4"
+    outcome, _, clock, eb = follow([], states, timeout=60, schedule=EXACT)
+    assert (outcome.result, outcome.events) == ("timeout", [])
+    assert outcome.cause == f"no end to the update within 60 s: not one event of its request ({REQUEST}) could be read"
+    assert clock.now == 60
+
+
+def test_events_that_reach_describe_events_late_are_waited_for():
+    late = [(at + 20, severity, message, request) for at, severity, message, request in SUCCESS]
+    states = [(0, "Updating", "Grey", "v2"), (9.5, "Ready", "Green", "v2")]
+    outcome, printed, _, _ = follow(late, states, timeout=120)
+    assert outcome.result == "deployed"
+    assert printed == [message for _, _, message, _ in SUCCESS]
 
 
 def test_ready_before_the_update_shows_is_the_old_state_not_the_end():
@@ -614,15 +662,17 @@ def test_an_environment_without_a_version_is_named_as_such():
 def test_red_health_names_every_cause_and_the_warnings_of_the_update():
     events = SUCCESS[:3] + [(8.5, "WARN", TIMEOUT_WARNING, REQUEST)] + SUCCESS[3:]
     states = [(0, "Updating", "Grey", "v2"), (9.5, "Ready", "Red", "v2")]
-    outcome, _, _, _ = follow(events, states, causes=["cause one.", "cause two."])
+    outcome, _, _, _ = follow(events, states, settle=10, causes=["cause one.", "cause two."])
     assert outcome.result == "failed"
-    assert outcome.cause == "the environment's health is Red: cause one.; cause two.\n" + TIMEOUT_WARNING
+    assert outcome.cause == (
+        "health stayed Red for 10 s after the update ended (accepted: Green): cause one.; cause two.\n" + TIMEOUT_WARNING
+    )
 
 
 def test_causes_that_cannot_be_read_are_left_out():
     states = [(0, "Updating", "Grey", "v2"), (9.5, "Ready", "Red", "v2")]
-    outcome, _, _, _ = follow(SUCCESS, states, causes="deny")
-    assert (outcome.result, outcome.cause) == ("failed", "the environment's health is Red")
+    outcome, _, _, _ = follow(SUCCESS, states, settle=10, causes="deny")
+    assert (outcome.result, outcome.cause) == ("failed", "health stayed Red for 10 s after the update ended (accepted: Green)")
 
 
 def test_health_unsettled_from_the_first_look_fails_exactly_at_the_end_of_the_window():
@@ -709,7 +759,13 @@ def test_a_throttled_look_for_another_update_is_asked_again():
     outcome, printed, _, eb = follow(events, states, throttle=[("RecentEvents", 1)])
     assert (outcome.result, outcome.superseded_by) == ("deployed", OTHER)
     assert eb.calls["RecentEvents"] == 2
-    assert "Elastic Beanstalk answered Throttling; asking again later." in printed
+    assert (
+        printed.count(
+            "Elastic Beanstalk answered Throttling (its rate limit is shared by the whole account): asking again more slowly, "
+            "within the deadline"
+        )
+        == 1
+    )
 
 
 def test_health_unsettled_names_every_accepted_colour():
@@ -722,12 +778,14 @@ def test_health_unsettled_names_every_accepted_colour():
 
 
 def test_the_quiet_polls_between_state_checks_follow_the_default_schedule():
-    events = [(0, "INFO", "Environment update is starting.", REQUEST), (30, "INFO", SUCCESS[-1][2], REQUEST)]
-    states = [(0, "Updating", "Grey", "v2"), (30, "Ready", "Green", "v2")]
-    outcome, _, clock, eb = follow(events, states)
+    events = [(0, "INFO", "Environment update is starting.", REQUEST), (200, "INFO", SUCCESS[-1][2], REQUEST)]
+    states = [(0, "Updating", "Grey", "v2"), (200, "Ready", "Green", "v2")]
+    outcome, _, clock, eb = follow(events, states, timeout=400)
     assert outcome.result == "deployed"
-    quiet_polls = [at for at in eb.times("DescribeEvents") if 0 < at < 30]
-    assert eb.times("DescribeEnvironments")[:2] == [pytest.approx(quiet_polls[5]), pytest.approx(quiet_polls[11])]
+    names = [name for _, name, _ in sorted(eb.log, key=lambda entry: entry[0]) if name != "DescribeInstancesHealth"]
+    asked_state = [index for index, name in enumerate(names) if name == "DescribeEnvironments"][:-1]  # not the verdict's
+    assert len(asked_state) >= 4
+    assert {b - a for a, b in zip(asked_state, asked_state[1:])} == {Schedule().state_every}
 
 
 def test_an_outcome_without_details_has_none():

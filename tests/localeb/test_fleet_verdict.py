@@ -1,5 +1,7 @@
 """The verdict on a fleet: success only when every instance's deployed version agrees with the events and the
-environment (the watcher's decisions on a scripted Elastic Beanstalk and a fake clock, as in tests/test_watch.py)."""
+environment, in a health report newer than the update's end (the watcher's decisions on a scripted Elastic Beanstalk and
+a fake clock, as in tests/test_watch.py). Instance health is refreshed every 10 s (developer guide,
+health-enhanced-status.md): what is not settled yet is waited for, within the settling window."""
 
 from __future__ import annotations
 
@@ -7,15 +9,21 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from test_watch import SUCCESS, ScriptedEB, follow
+from datetime import timedelta
 
-from ebship.beanstalk import Beanstalk, InstanceVersion
+from test_watch import SUCCESS, T0, ScriptedEB, follow
+
+from ebship.beanstalk import Beanstalk, HealthReport, InstanceHealth
 
 READY_V2 = [(0, "Ready", "Green", "v1"), (2, "Updating", "Grey", "v2"), (10, "Ready", "Green", "v2")]
 
 
-def deployed(instance: str, label: str, status: str = "Deployed") -> dict[str, Any]:
-    return {"InstanceId": instance, "Deployment": {"VersionLabel": label, "Status": status, "DeploymentId": 2}}
+def deployed(instance: str, label: str, status: str = "Deployed", health: str = "Ok") -> dict[str, Any]:
+    return {
+        "InstanceId": instance,
+        "HealthStatus": health,
+        "Deployment": {"VersionLabel": label, "Status": status, "DeploymentId": 2},
+    }
 
 
 @pytest.fixture
@@ -26,21 +34,39 @@ def fleet(monkeypatch: pytest.MonkeyPatch) -> Any:
     return having
 
 
+@pytest.fixture
+def reports(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Health reports that change over time: [(from clock time, refreshed at clock time, instances)]."""
+
+    def having(*timeline: tuple[float, float, list[dict[str, Any]]]) -> None:
+        def describe_instances_health(self: ScriptedEB, **params: Any) -> dict[str, Any]:
+            self._count("DescribeInstancesHealth", params)
+            assert params["AttributeNames"] == ["HealthStatus", "Deployment", "RefreshedAt"]
+            _, refreshed, instances = [entry for entry in timeline if entry[0] <= self.clock.now][-1]
+            return {"InstanceHealthList": instances, "RefreshedAt": T0 + timedelta(seconds=refreshed)}
+
+        monkeypatch.setattr(ScriptedEB, "describe_instances_health", describe_instances_health)
+
+    return having
+
+
 def test_success_events_and_a_healthy_environment_are_not_enough_when_an_instance_runs_another_version(fleet):
     fleet(deployed("i-a", "v2"), deployed("i-b", "v1"), deployed("i-c", "v2"), deployed("i-d", "v1"))
-    outcome, _, _, eb = follow(SUCCESS, READY_V2)
+    outcome, _, clock, eb = follow(SUCCESS, READY_V2, settle=30)
     assert outcome.result == "failed"
     assert outcome.cause == "mixed versions: 2 of 4 instances run v1, not v2: i-b, i-d"
-    assert eb.calls["DescribeInstancesHealth"] == 1, "one read at the verdict, not one per poll"
+    assert clock.now == pytest.approx(10 + 30, abs=1), "waited out for the settling window, not longer"
+    assert "DescribeInstancesHealth" not in {name for at, name, _ in eb.log if at < 9}, "read at the verdict only"
 
 
 def test_an_instance_whose_deployment_failed_is_named_as_such(fleet):
     fleet(deployed("i-a", "v2"), deployed("i-b", "v2", "Failed"), {"InstanceId": "i-c"})
-    outcome, _, _, _ = follow(SUCCESS, READY_V2)
+    outcome, _, clock, _ = follow(SUCCESS, READY_V2)
     assert outcome.result == "failed"
     assert outcome.cause == (
         "mixed versions: 1 of 3 instances failed to deploy v2: i-b; 1 of 3 instances run no version, not v2: i-c"
     )
+    assert clock.now < 12, "a failed deployment in a report newer than the end is not waited out"
 
 
 def test_every_instance_on_the_new_version_is_a_success(fleet):
@@ -74,15 +100,18 @@ class PagedInstances:
         return page
 
 
-def test_instance_versions_are_read_page_after_page_with_the_deployment_only():
-    client = PagedInstances([[deployed("i-a", "v2"), deployed("i-b", "v2")], [deployed("i-c", "v1")]])
-    assert Beanstalk(client).instance_versions("env") == [
-        InstanceVersion("i-a", "v2", "Deployed"),
-        InstanceVersion("i-b", "v2", "Deployed"),
-        InstanceVersion("i-c", "v1", "Deployed"),
-    ]
+def test_instances_health_is_read_page_after_page_with_what_the_verdict_needs():
+    client = PagedInstances([[deployed("i-a", "v2"), deployed("i-b", "v2")], [deployed("i-c", "v1", health="Info")]])
+    assert Beanstalk(client).instances_health("env") == HealthReport(
+        None,
+        [
+            InstanceHealth("i-a", "v2", "Deployed", "Ok"),
+            InstanceHealth("i-b", "v2", "Deployed", "Ok"),
+            InstanceHealth("i-c", "v1", "Deployed", "Info"),
+        ],
+    )
     assert [params.get("NextToken") for params in client.asked] == [None, "1"]
-    assert all(params["AttributeNames"] == ["Deployment"] for params in client.asked)
+    assert all(params["AttributeNames"] == ["HealthStatus", "Deployment", "RefreshedAt"] for params in client.asked)
 
 
 def test_other_errors_than_basic_health_are_not_swallowed():
@@ -93,4 +122,81 @@ def test_other_errors_than_basic_health_are_not_swallowed():
     from ebship.aws import CloudError
 
     with pytest.raises(CloudError):
-        Beanstalk(Denied()).instance_versions("env")
+        Beanstalk(Denied()).instances_health("env")
+
+
+# --- Elastic Beanstalk's time: reports refreshed every 10 s, instances that settle late --------------------------------
+
+
+def test_a_report_older_than_the_closing_is_not_a_verdict_the_next_refresh_is(reports):
+    """The measured false failure: the instances' report shows the previous version until its refresh, 10 s later."""
+    reports((0, 0, [deployed("i-a", "v1"), deployed("i-b", "v1")]), (15, 15, [deployed("i-a", "v2"), deployed("i-b", "v2")]))
+    outcome, _, clock, _ = follow(SUCCESS, READY_V2, settle=60)
+    assert outcome.result == "deployed"
+    assert 15 <= clock.now <= 17, "judged at the first report newer than the closing, within a poll"
+    assert outcome.settling == pytest.approx(clock.now - 10, abs=1.5)
+
+
+def test_a_fresh_report_that_still_shows_the_previous_version_is_waited_for_within_the_window(reports):
+    reports((0, 0, [deployed("i-a", "v1")]), (11, 11, [deployed("i-a", "v1")]), (21, 21, [deployed("i-a", "v2")]))
+    outcome, _, _, _ = follow(SUCCESS, READY_V2, settle=60)
+    assert outcome.result == "deployed"
+
+
+@pytest.mark.parametrize(
+    "unsettled",
+    [
+        {"InstanceId": "i-new", "HealthStatus": "Pending"},  # launched by Auto Scaling: no deployment reported yet
+        deployed("i-new", "v2", status="In Progress", health="Info"),
+        deployed("i-new", "v2", health="Unknown"),
+        deployed("i-new", "v2", health="Severe"),  # Red right after a success: settled like Yellow
+    ],
+)
+def test_an_unsettled_instance_is_waited_out_and_a_settled_one_passes(reports, unsettled):
+    reports((0, 12, [deployed("i-a", "v2"), unsettled]), (25, 25, [deployed("i-a", "v2"), deployed("i-new", "v2")]))
+    outcome, _, clock, _ = follow(SUCCESS, READY_V2, settle=60)
+    assert outcome.result == "deployed" and clock.now >= 25
+
+
+@pytest.mark.parametrize(
+    "unsettled, cause",
+    [
+        ({"InstanceId": "i-new", "HealthStatus": "Pending"}, "mixed versions: 1 of 2 instances run no version, not v2: i-new"),
+        (deployed("i-new", "v2", status="In Progress"), "mixed versions: 1 of 2 instances still deploy v2: i-new"),
+        (deployed("i-new", "v2", health="Severe"), "instances: 1 of 2 instances are Severe (Red): i-new"),
+    ],
+)
+def test_what_stays_unsettled_past_the_window_fails_the_deploy_named(reports, unsettled, cause):
+    reports((0, 12, [deployed("i-a", "v2"), unsettled]))
+    outcome, _, clock, _ = follow(SUCCESS, READY_V2, settle=30)
+    assert (outcome.result, outcome.cause) == ("failed", cause)
+    assert clock.now == pytest.approx(10 + 30, abs=1)
+
+
+def test_a_report_never_newer_than_the_closing_fails_after_the_window_saying_so(reports):
+    reports((0, 5, [deployed("i-a", "v2")]))
+    outcome, _, _, _ = follow(SUCCESS, READY_V2, settle=30)
+    assert outcome.result == "failed"
+    assert outcome.cause == (
+        "no report of the instances' health newer than the update's end (09:00:09) within 30 s: the last was refreshed "
+        "at 09:00:05"
+    )
+
+
+def test_an_empty_instance_list_is_unknown_never_every_instance_runs_it(reports):
+    """DescribeInstancesHealth answers an empty list to a caller who may not see the environment's health (API
+    reference): that says nothing about what the instances run."""
+    reports((0, 12, []))
+    outcome, _, _, _ = follow(SUCCESS, READY_V2, settle=30)
+    assert outcome.result == "failed"
+    assert outcome.cause.startswith("unknown which version the instances run: DescribeInstancesHealth listed no instance")
+    assert "docs/iam.md" in outcome.cause
+
+
+def test_the_instances_are_polled_one_call_at_a_time_while_they_settle(reports):
+    reports((0, 0, [deployed("i-a", "v1")]), (20, 20, [deployed("i-a", "v2")]))
+    _, _, _, eb = follow(SUCCESS, READY_V2, settle=60)
+    first = eb.times("DescribeInstancesHealth")[0]
+    settling = sorted(at for at, name, _ in eb.log if first < at < 20)
+    assert len(settling) >= 5 and len(settling) == len(set(settling)), "one call per poll once Ready: the instances"
+    assert eb.times("DescribeEnvironments").count(20) <= 1
