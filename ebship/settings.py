@@ -85,7 +85,7 @@ SPECS: tuple[SettingSpec, ...] = (
     ),
     SettingSpec(
         "HEALTH_SETTLE_TIMEOUT",
-        "Seconds health may stay outside ACCEPTED_HEALTH (Grey, Yellow, Red) after an update ended well before that is a failure.",
+        "Seconds health may stay outside ACCEPTED_HEALTH (Grey, Yellow, Red) after an update ended well before it fails.",
         "180",
         pattern=r"[0-9]+",
         pattern_help="a whole number of seconds",

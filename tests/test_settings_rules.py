@@ -67,7 +67,7 @@ HELP = {
     "CONTAINER_PORT": "Port the app listens on in the container (Dockerrun's ContainerPort).",
     "DEPLOY_TIMEOUT": "Seconds one deploy (or configuration update) may take in all, waits included.",
     "HEALTH_SETTLE_TIMEOUT": (
-        "Seconds health may stay outside ACCEPTED_HEALTH (Grey, Yellow, Red) after an update ended well before that is a failure."
+        "Seconds health may stay outside ACCEPTED_HEALTH (Grey, Yellow, Red) after an update ended well before it fails."
     ),
     "ACCEPTED_HEALTH": "Health colours that count as healthy after a deploy, comma-separated.",
     "ROLLBACK": "Redeploy the version that ran before when a deploy fails (true/false).",

@@ -785,7 +785,7 @@ def test_the_quiet_polls_between_state_checks_follow_the_default_schedule():
     names = [name for _, name, _ in sorted(eb.log, key=lambda entry: entry[0]) if name != "DescribeInstancesHealth"]
     asked_state = [index for index, name in enumerate(names) if name == "DescribeEnvironments"][:-1]  # not the verdict's
     assert len(asked_state) >= 4
-    assert {b - a for a, b in zip(asked_state, asked_state[1:])} == {Schedule().state_every}
+    assert {b - a for a, b in zip(asked_state, asked_state[1:], strict=False)} == {Schedule().state_every}
 
 
 def test_an_outcome_without_details_has_none():

@@ -5,12 +5,11 @@ health-enhanced-status.md): what is not settled yet is waited for, within the se
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from datetime import timedelta
-
 from test_watch import SUCCESS, T0, ScriptedEB, follow
 
 from ebship.beanstalk import Beanstalk, HealthReport, InstanceHealth
