@@ -91,7 +91,8 @@ def test_throttling_left_after_retries_counts_as_transient():
 
 
 def test_a_call_still_throttled_is_asked_again_after_growing_pauses_said_once_within_its_budget():
-    client, clock, notes = eb_client(), FakeClock(), []
+    client, clock = eb_client(), FakeClock()
+    notes: list[str] = []
     eb = Beanstalk(client, clock)
     eb.on_throttled = notes.append
     with Stubber(client) as stub:
