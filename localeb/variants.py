@@ -313,6 +313,8 @@ class Variants:
 
     def observe(self, env: Environment) -> None:
         """Notices instances that joined or left since last time (under the lock, as every change of the list is)."""
+        if env.terminated:
+            return
         times = self._times(env)
         current = {i.id: i for i in env.instances}
         for instance_id, instance in list(times.known.items()):

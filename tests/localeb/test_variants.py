@@ -29,6 +29,17 @@ pytestmark = pytest.mark.slow
 ENHANCED = {"Namespace": "aws:elasticbeanstalk:healthreporting:system", "OptionName": "SystemType", "Value": "enhanced"}
 UPDATE_COMPLETED = "Environment update completed successfully."
 VARIANTS_OFF = os.environ.get("LOCALEB_VARIANTS_OFF") == "1"
+VARIANTS_ALL = (
+    "health-refresh",
+    "retiring-instances",
+    "health-downgrade",
+    "ready-first",
+    "closing-first",
+    "event-delay",
+    "health-hidden",
+    "slow-logs",
+    "throttle",
+)
 
 
 @pytest.fixture(scope="module")
@@ -146,6 +157,22 @@ def test_health_refresh_answers_from_each_agents_last_report(eb: Any, app: str, 
             assert not (deployment and deployment["VersionLabel"] == "v2" and deployment["Status"] == "Deployed")
     reported = [refreshed for _, refreshed, d in answers if d and d["VersionLabel"] == "v2" and d["Status"] == "Deployed"]
     assert reported and min(reported) >= closing["EventDate"]
+
+
+def test_health_refresh_a_new_instance_has_no_deployment_before_its_first_report(eb: Any, app: str, switch: Any) -> None:
+    """At time_scale 10 an agent reports every 100 s, the first time at least 5 s after the launch."""
+    switch("health-refresh", time_scale=10.0)
+    versions(eb, app, "v1")
+    name = unique("env")
+    eb.create_environment(
+        ApplicationName=app,
+        EnvironmentName=name,
+        SolutionStackName="64bit Amazon Linux 2023 v4.6.0 running Docker",
+        VersionLabel="v1",
+        OptionSettings=[ENHANCED],
+    )
+    [entry] = eb.describe_instances_health(EnvironmentName=name, AttributeNames=["All"])["InstanceHealthList"]
+    assert "Deployment" not in entry and entry["HealthStatus"] == "Pending", entry
 
 
 # -- retiring-instances ----------------------------------------------------------------------------------------------
@@ -382,13 +409,27 @@ def test_throttle_one_bucket_for_every_caller_answers_as_eb_does(server: Any, eb
         except ClientError as error:
             errors.append(error)
     assert errors, "six calls in a burst of three were all served"
-    error = errors[0].response
-    assert error["Error"]["Code"] == "Throttling" and error["Error"]["Message"] == "Rate exceeded"
-    assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
+    answer = errors[0].response
+    assert answer["Error"]["Code"] == "Throttling" and answer["Error"]["Message"] == "Rate exceeded"
+    assert answer["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert server.throttled() == {"DescribeApplications": len(errors)}
     for _ in range(6):  # S3 and the control endpoints are not Elastic Beanstalk's
         s3.list_objects_v2(Bucket=BUCKET)
         server.calls()
+
+
+# -- all together -----------------------------------------------------------------------------------------------
+
+
+def test_every_variant_at_once_still_ends_updates(server: Any, eb: Any, app: str, switch: Any) -> None:
+    """The variants combine: with all of them on (compressed), an Immutable update still closes and the environment
+    turns Ready with the new version (health answers are empty: `health-hidden` without a policy hides them)."""
+    switch("realistic", time_scale=0.05, throttle_rate=50.0, throttle_burst=50)
+    versions(eb, app, "v1", "v2")
+    name = environment(eb, app, "v1", size=2, policy="Immutable")
+    wait_for_event(eb, update(eb, name, "v2"), UPDATE_COMPLETED)
+    assert wait_ready(eb, name)["VersionLabel"] == "v2"
+    assert server.settings()["variants"] == ([] if VARIANTS_OFF else list(VARIANTS_ALL))
 
 
 # -- settings ----------------------------------------------------------------------------------------------------
