@@ -136,6 +136,7 @@ class EnvironmentTimes:
     ready_hidden_until: float = 0.0  # closing-first: Ready shows only from then
     failing_since: float | None = None  # health-downgrade: when checks began to fail
     health_report: Report | None = None
+    departed: list[Instance] = field(default_factory=list)  # new instances terminated during the running update
 
 
 class TokenBucket:
@@ -187,7 +188,7 @@ class Variants:
             times = self._times(env)
             if env.status in ("Updating", "Launching") and event.message.startswith(CLOSINGS):
                 self.observe(env)  # the instances that left during the update retire from now on
-                self._closing(env, times, moment)
+                self._closing(env, times, moment, failed=event.severity == "ERROR")
                 order = self._closing_order()
                 if order == READY_FIRST:
                     visible = max(visible, moment + self.seconds(CLOSING_LAG_SECONDS))
@@ -208,8 +209,12 @@ class Variants:
             return self.random.choice((READY_FIRST, CLOSING_FIRST))
         return READY_FIRST if ready_first else CLOSING_FIRST if closing_first else None
 
-    def _closing(self, env: Environment, times: EnvironmentTimes, moment: float) -> None:
+    def _closing(self, env: Environment, times: EnvironmentTimes, moment: float, failed: bool) -> None:
         times.failing_since = None
+        if failed and self.on(SLOW_LOGS):
+            for instance in times.departed:
+                self._upload_bundle(env, instance)
+        times.departed = []
         keep = self.seconds(REPORT_SECONDS) * RETIRING_REPORTS
         for retiring in times.retiring:
             if retiring.until is None:
@@ -336,8 +341,8 @@ class Variants:
             report = times.reports.get(instance.id)
             entry = report.entry if report else self._live_entry(env, instance)
             times.retiring.append(Retiring(instance, entry))
-        elif instance.deployment_id == env.deployment_id and self.on(SLOW_LOGS):
-            self._upload_bundle(env, instance)
+        elif instance.deployment_id == env.deployment_id and env.status == "Updating":
+            times.departed.append(instance)  # its bundle logs go to S3 if the update closes failed
 
     def report_due(self) -> None:
         """Takes the health agents' reports that are due (health-refresh)."""

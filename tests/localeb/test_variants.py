@@ -230,6 +230,27 @@ def test_health_downgrade_waits_for_three_failed_checks_and_updates_show_info_gr
     assert during and set(during) == {("Info", "Green")}, during
 
 
+def test_health_downgrade_a_crashed_container_turns_red_after_three_checks(
+    server: Any, eb: Any, s3: Any, app: str, switch: Any, test_image: PushedImage, auth_key: str, docker_client: Any
+) -> None:
+    downgrade = 3 * 10.0 * 0.1
+    switch("health-downgrade", time_scale=0.1)
+    source = put_json(s3, dockerrun(test_image.name, "serve v1", auth_key=auth_key))
+    eb.create_application_version(ApplicationName=app, VersionLabel="v1", SourceBundle=source)
+    name = environment(eb, app, "v1")
+    [container] = [e["container"] for e in server.status()["environments"] if e["name"] == name]
+    docker_client.containers.get(container).kill()
+    killed = datetime.now(UTC)
+    deadline = time.monotonic() + 30
+    while (described := eb.describe_environments(EnvironmentNames=[name])["Environments"][0])["Health"] != "Red":
+        assert described["HealthStatus"] == "Ok", described
+        assert time.monotonic() < deadline, "the environment never turned Red"
+        time.sleep(0.05)
+    assert seconds(datetime.now(UTC), killed) >= downgrade
+    transition = next(e for e in eb.describe_events(EnvironmentName=name)["Events"] if "to Severe" in e["Message"])
+    assert seconds(datetime.now(UTC), transition["EventDate"]) >= downgrade
+
+
 # -- ready-first, closing-first --------------------------------------------------------------------------------------
 
 
