@@ -51,6 +51,7 @@ from localeb.options import (
 from localeb.platform import DockerPlatform
 from localeb.proxy import Proxy
 from localeb.settings import Settings
+from localeb.variants import Variants
 
 ENVIRONMENT_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?")
 EVENT_RETENTION = timedelta(weeks=6)
@@ -82,6 +83,10 @@ class DraftConfiguration:
     status: str = "pending"
 
 
+# botocore model, EnvironmentInfoDescription.Message: "The files are deleted after 15 minutes."
+INFO_LIFETIME = timedelta(minutes=15)
+
+
 @dataclass
 class EnvironmentInfo:
     """Logs compiled by RequestEnvironmentInfo for one instance, kept in the stand-in's S3 like EB's storage bucket."""
@@ -91,10 +96,9 @@ class EnvironmentInfo:
     sampled: datetime
     bucket: str
     key: str
+    lifetime: timedelta = INFO_LIFETIME
 
 
-# botocore model, EnvironmentInfoDescription.Message: "The files are deleted after 15 minutes."
-INFO_LIFETIME = timedelta(minutes=15)
 # The container's output, in the directory the developer guide names for the Docker platform on AL2 and later
 # ("Viewing logs from Amazon EC2 instances": /var/log/eb-docker/containers/eb-current-app/); the file name is the
 # stand-in's. The platform engine's own log, where EB's failure events point ("For details, see 'eb-engine.log'.").
@@ -120,7 +124,7 @@ def _presigned(endpoint: str, region: str, info: EnvironmentInfo) -> str:
         aws_secret_access_key=SERVICE_KEY,
         config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
     )
-    remaining = INFO_LIFETIME - (now() - info.sampled)
+    remaining = info.lifetime - (now() - info.sampled)
     return str(
         s3.generate_presigned_url(
             "get_object", Params={"Bucket": info.bucket, "Key": info.key}, ExpiresIn=max(1, int(remaining.total_seconds()))
@@ -257,6 +261,21 @@ def _instance_health(env: Environment, instance: Instance, attributes: list[str]
     return {key: value for key, value in found.items() if value is not None}
 
 
+def _environment_health(env: Environment) -> dict[str, Any]:
+    """DescribeEnvironmentHealth's elements, every one, as the environment is now."""
+    counts = {status: 0 for status in INSTANCE_STATUSES}
+    for instance in env.instances:
+        counts[_instance_status(env, instance)] += 1
+    return {
+        "HealthStatus": env.health_status,
+        "Status": env.status,
+        "Color": env.health,
+        "Causes": _causes(env),
+        "InstancesHealth": counts,
+        "RefreshedAt": now(),
+    }
+
+
 class LocalEB:
     """All state of the stand-in's Elastic Beanstalk; every method takes the lock it needs."""
 
@@ -271,6 +290,7 @@ class LocalEB:
         self._drafts: dict[str, DraftConfiguration] = {}  # by environment id
         self._open_updates: dict[str, str] = {}  # environment id -> RequestId of its update not yet settled
         self._infos: dict[str, list[EnvironmentInfo]] = {}  # by environment id, oldest first
+        self.variants = Variants(self)
 
     # -- state -------------------------------------------------------------------------------------
 
@@ -321,6 +341,8 @@ class LocalEB:
                 version_label=version_label,
                 request_id=request_id,
             )
+            if self.settings.variants:
+                self.variants.emitted(env, event)
             state.events.append(event)
             return event
 
@@ -695,6 +717,8 @@ class LocalEB:
             ]
             page = matching[start : start + size]
             more = _token(start + size) if start + size < len(matching) else None
+            if self.settings.variants:
+                return [self.variants.environment(e, e.describe()) for e in page], more
             return [e.describe() for e in page], more
 
     def update_environment(
@@ -918,17 +942,9 @@ class LocalEB:
             env = self.find_environment(state, env_id, name)
             if not env.enhanced_health:
                 raise InvalidRequestException("DescribeEnvironmentHealth is not supported.")
-            counts = {status: 0 for status in INSTANCE_STATUSES}
-            for instance in env.instances:
-                counts[_instance_status(env, instance)] += 1
-            answer = {
-                "HealthStatus": env.health_status,
-                "Status": env.status,
-                "Color": env.health,
-                "Causes": _causes(env),
-                "InstancesHealth": counts,
-                "RefreshedAt": now(),
-            }
+            answer = _environment_health(env)
+            if self.settings.variants:
+                answer = self.variants.environment_health(env, answer)
             return {"EnvironmentName": env.name, **_picked(answer, attributes)}
 
     def describe_instances_health(
@@ -946,12 +962,22 @@ class LocalEB:
             if not env.enhanced_health:
                 raise InvalidRequestException("DescribeInstancesHealth is not supported.")
             start = _untoken(next_token)
-            page = env.instances[start : start + INSTANCES_PAGE]
-            answer: dict[str, Any] = {"InstanceHealthList": [_instance_health(env, i, attributes) for i in page]}
-            if start + INSTANCES_PAGE < len(env.instances):
+            listed = self.variants.instances(env) if self.settings.variants else env.instances
+            page = listed[start : start + INSTANCES_PAGE]
+            refreshed = now()
+            if self.settings.variants:
+                entries = []
+                for instance in page:
+                    entry, dated = self.variants.instance_entry(env, instance)
+                    entries.append({"InstanceId": instance.id, **_picked(entry, attributes)})
+                    refreshed = min(refreshed, dated)  # the answer is as old as its oldest report
+            else:
+                entries = [_instance_health(env, i, attributes) for i in page]
+            answer: dict[str, Any] = {"InstanceHealthList": entries}
+            if start + INSTANCES_PAGE < len(listed):
                 answer["NextToken"] = _token(start + INSTANCES_PAGE)
             if attributes and ("All" in attributes or "RefreshedAt" in attributes):
-                answer["RefreshedAt"] = now()
+                answer["RefreshedAt"] = refreshed
             return answer
 
     def describe_environment_resources(self, state: RegionState, env_id: str | None, name: str | None) -> dict[str, Any]:
@@ -959,10 +985,11 @@ class LocalEB:
         environment has none); the Auto Scaling group and launch template the stand-in does not model are left out."""
         with self.lock:
             env = self.find_environment(state, env_id, name)
+            listed = self.variants.instances(env) if self.settings.variants else env.instances
             return {
                 "EnvironmentName": env.name,
                 "AutoScalingGroups": [],
-                "Instances": [{"Id": instance.id} for instance in env.instances],
+                "Instances": [{"Id": instance.id} for instance in listed],
                 "LaunchConfigurations": [],
                 "LaunchTemplates": [],
                 "LoadBalancers": [],
@@ -982,40 +1009,45 @@ class LocalEB:
         with self.lock:
             env = self.find_environment(state, env_id, name)
             self.emit(state, "requestEnvironmentInfo is starting.", env=env, request_id=request_id)
-        threading.Thread(target=self._compile_logs, args=(state, env, info_type, request_id), daemon=True).start()
+        compile_logs = self.variants.compile_slowly if "slow-logs" in self.settings.variants else self._compile_logs
+        threading.Thread(target=compile_logs, args=(state, env, info_type, request_id), daemon=True).start()
 
     def _compile_logs(self, state: RegionState, env: Environment, info_type: str, request_id: str) -> None:
-        import io
-        import zipfile
-
         self.sleep_phase()
         sampled = now()
-        stamp = int(sampled.timestamp() * 1000)
-        bucket = f"elasticbeanstalk-{env.region}-{env.account}"
-        compiled = []
-        for instance in list(env.instances):
-            files = [(ENGINE_LOG, "\n".join(instance.engine_log))] if instance.engine_log else []
-            container = instance.container
-            if container:
-                files.append((CONTAINER_LOG.format(container=container.id[:12]), self.platform.output(container.id)))
-            if instance.failed_output:  # the log of the container a failed deploy removed stays on the instance
-                failed, output = instance.failed_output
-                files.append((CONTAINER_LOG.format(container=failed[:12]), output))
-            if info_type == "tail":
-                body = "".join(_log_section(path, output) for path, output in files).encode()
-                key_name = f"TailLogs-{stamp}.out"
-            else:
-                buffer = io.BytesIO()
-                with zipfile.ZipFile(buffer, "w") as bundle:
-                    for path, output in files:
-                        bundle.writestr(path.lstrip("/"), output)
-                body, key_name = buffer.getvalue(), f"BundleLogs-{stamp}.zip"
-            key = f"resources/environments/logs/{info_type}/{env.id}/{instance.id}/{key_name}"
-            s3store.put_object(env.account, env.region, bucket, key, body)
-            compiled.append(EnvironmentInfo(info_type, instance.id, sampled, bucket, key))
+        compiled = [self.compile_instance_log(env, instance, info_type, sampled) for instance in list(env.instances)]
         with self.lock:
             self._infos.setdefault(env.id, []).extend(compiled)
             self.emit(state, "Pulled logs for environment instances.", env=env, request_id=request_id)
+
+    def compile_instance_log(
+        self, env: Environment, instance: Instance, info_type: str, sampled: datetime, container: bool = True
+    ) -> EnvironmentInfo:
+        """One instance's logs into S3; `container` False: the instance's container is gone (a terminated instance)."""
+        import io
+        import zipfile
+
+        stamp = int(sampled.timestamp() * 1000)
+        bucket = f"elasticbeanstalk-{env.region}-{env.account}"
+        files = [(ENGINE_LOG, "\n".join(instance.engine_log))] if instance.engine_log else []
+        running = instance.container if container else None
+        if running:
+            files.append((CONTAINER_LOG.format(container=running.id[:12]), self.platform.output(running.id)))
+        if instance.failed_output:  # the log of the container a failed deploy removed stays on the instance
+            failed, output = instance.failed_output
+            files.append((CONTAINER_LOG.format(container=failed[:12]), output))
+        if info_type == "tail":
+            body = "".join(_log_section(path, output) for path, output in files).encode()
+            key_name = f"TailLogs-{stamp}.out"
+        else:
+            buffer = io.BytesIO()
+            with zipfile.ZipFile(buffer, "w") as bundle:
+                for path, output in files:
+                    bundle.writestr(path.lstrip("/"), output)
+            body, key_name = buffer.getvalue(), f"BundleLogs-{stamp}.zip"
+        key = f"resources/environments/logs/{info_type}/{env.id}/{instance.id}/{key_name}"
+        s3store.put_object(env.account, env.region, bucket, key, body)
+        return EnvironmentInfo(info_type, instance.id, sampled, bucket, key)
 
     def retrieve_environment_info(
         self, state: RegionState, env_id: str | None, name: str | None, info_type: str | None, endpoint: str
@@ -1023,10 +1055,12 @@ class LocalEB:
         """The compiled logs of the last 15 minutes, oldest first, each as a URL of the stand-in's S3."""
         with self.lock:
             env = self.find_environment(state, env_id, name)
+            if self.settings.variants:
+                self.variants.observe(env)  # a terminated instance's bundle logs are uploaded as it goes
             fresh = [
                 info
                 for info in self._infos.get(env.id, [])
-                if info.info_type == info_type and info.sampled > now() - INFO_LIFETIME
+                if info.info_type == info_type and info.sampled > now() - info.lifetime
             ]
         return [
             {
@@ -1067,6 +1101,7 @@ class LocalEB:
                 and (end is None or e.date < end)
                 and e.date >= oldest
                 and (cursor is None or e.seq <= cursor)
+                and (not e.visible_at or self.variants.visible(e))
             ]
             page = matching[:size]
             more = _token(matching[size].seq) if len(matching) > size else None
@@ -1122,6 +1157,7 @@ class LocalEB:
                     with self.lock:
                         if instance.container and instance.container.id == container_id and env.status == "Ready":
                             state = self.state(env.account, env.region)
+                            self.variants.health_failing(env)
                             env.health = env.settled_health = "Red"
                             instance.health_override = "Severe" if env.is_fleet else None
                             message = (
@@ -1133,6 +1169,7 @@ class LocalEB:
                             self.emit(state, message, "WARN", env=env)
 
         threading.Thread(target=watch, name="health", daemon=True).start()
+        self.variants.start()
 
     def close(self) -> int:
         self._closed = True

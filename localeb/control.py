@@ -11,6 +11,7 @@ Control endpoints (JSON):
   GET /_localeb/settings         the server's behaviour      POST /_localeb/settings  changes some of it
   GET /_localeb/status           server id, environments and their containers
   GET /_localeb/denied           calls the IAM policy denied DELETE /_localeb/denied  forgets them
+  GET /_localeb/throttled        EB calls `throttle` refused DELETE /_localeb/throttled  forgets them
 """
 
 from __future__ import annotations
@@ -32,6 +33,15 @@ from xml.sax.saxutils import escape as xml_escape
 from localeb.access import NEEDS_NO_PERMISSION, SERVICE_KEY, FindEnvironment, caller_key, eb_request, s3_request
 from localeb.iam import Decision, Request, decide, denial_message, parse_policy
 from localeb.settings import CHOICES, Settings
+from localeb.variants import (
+    HEALTH_HIDDEN,
+    HEALTH_OPERATIONS,
+    THROTTLE,
+    TokenBucket,
+    empty_health_answer,
+    parse_variants,
+    positive,
+)
 
 KINDS = ("throttle", "error", "slow")
 MUTABLE_SETTINGS: dict[str, Callable[[Any], Any]] = {
@@ -57,6 +67,10 @@ MUTABLE_SETTINGS: dict[str, Callable[[Any], Any]] = {
     "health_after_deploy": str,
     "replace_instance": str,
     "evaluation_seconds": float,
+    "variants": parse_variants,
+    "time_scale": positive(float),
+    "throttle_rate": positive(float),
+    "throttle_burst": positive(int),
 }
 DEFAULT_ACCOUNT = "123456789012"  # moto's account for any access key
 
@@ -210,6 +224,8 @@ class Control:
         self.random = random.Random(settings.fault_seed)
         # (EnvironmentId, EnvironmentName) -> (application, name): how IAM requests find an environment's application.
         self.find_environment: FindEnvironment = lambda env_id, name: None
+        self.buckets: dict[str, TokenBucket] = {}  # the `throttle` variant's rate limit, per region
+        self.throttled: Counter[str] = Counter()
 
     def operation(self, environ: dict[str, Any]) -> tuple[str, str | None]:
         """The operation's name, and for S3 its HTTP method (faults can match on it)."""
@@ -240,6 +256,10 @@ class Control:
         name, method = self.operation(environ)
         with self.lock:
             self.calls[name] += 1
+        if self.settings.variants and method is None and ":" not in name:
+            answer = self._variant_answer(environ, name, start_response)
+            if answer is not None:
+                return answer
         if self.settings.iam_policy is not None:
             denied = self._denied(environ, name, method)
             if denied is not None:
@@ -254,6 +274,34 @@ class Control:
             if rule.kind != "slow":
                 return self._fault(rule, name, method, start_response)
         return cast(Iterable[bytes], self.app(environ, start_response))
+
+    def _variant_answer(self, environ: dict[str, Any], name: str, start_response: StartResponse) -> Iterable[bytes] | None:
+        """An Elastic Beanstalk call the time variants answer themselves: throttled, or health the caller may not see."""
+        variants = self.settings.variants
+        if THROTTLE in variants:
+            region = (_credential_scope(environ, parse_qs(environ.get("QUERY_STRING", ""))) or ["", "", ""])[2]
+            with self.lock:
+                allowed = self.buckets.setdefault(region, TokenBucket()).take(
+                    self.settings.throttle_rate, self.settings.throttle_burst
+                )
+                if not allowed:
+                    self.throttled[name] += 1
+            if not allowed:
+                return self._fault(FaultRule(name, "throttle"), name, None, start_response)
+        if HEALTH_HIDDEN in variants and name in HEALTH_OPERATIONS and not self._may_see_health(environ, name):
+            return empty_health_answer(name, start_response)
+        return None
+
+    def _may_see_health(self, environ: dict[str, Any], name: str) -> bool:
+        """health-hidden: without a policy no caller sees health; with one, the callers it allows the action for with
+        no condition key (developer guide's action table: "N/A" for these two, no elasticbeanstalk:InApplication)."""
+        policy, attached_to = self.settings.iam_policy, self.settings.iam_access_key
+        if policy is None:
+            return False
+        key, request = self.iam_request(environ, name, None)
+        if request is None or (attached_to is not None and key != attached_to):
+            return True
+        return decide(policy, dataclasses.replace(request, context={})).allowed
 
     def iam_request(self, environ: dict[str, Any], name: str, method: str | None) -> tuple[str | None, Request | None]:
         """The caller's access key and what IAM is asked for the call (None: nothing, an unsigned or a free call)."""
@@ -400,6 +448,12 @@ class Control:
                 elif method != "GET":
                     raise ValueError("use GET or DELETE")
                 return dict(self.calls)
+            if path == "/_localeb/throttled":
+                if method == "DELETE":
+                    self.throttled.clear()
+                elif method != "GET":
+                    raise ValueError("use GET or DELETE")
+                return dict(self.throttled)
             if path == "/_localeb/denied":
                 if method == "DELETE":
                     self.denied.clear()
@@ -429,7 +483,7 @@ class Control:
             converted = MUTABLE_SETTINGS[name](value)
             if name in CHOICES and converted not in CHOICES[name]:
                 raise ValueError(f"{name} must be one of {', '.join(CHOICES[name])}, not {converted!r}")
-            if isinstance(converted, (int, float)) and converted < 0:
+            if isinstance(converted, (int, float)) and not isinstance(converted, bool) and converted < 0:
                 raise ValueError(f"{name} cannot be negative")
             setattr(probe, name, converted)
         for name in changes:

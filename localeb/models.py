@@ -103,6 +103,7 @@ class Event:
     environment_id: str | None
     version_label: str | None
     request_id: str | None
+    visible_at: float = 0.0  # monotonic time it reaches DescribeEvents (localeb.variants); 0: at once
 
     def describe(self, platform_arn: str | None) -> dict[str, Any]:
         return _compact(

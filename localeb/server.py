@@ -236,6 +236,13 @@ class RunningServer:
         body = [{k: v for k, v in rule.public().items() if k != "injected"} for rule in parsed]
         return list(self._request("PUT", "/_localeb/faults", body)["rules"])
 
+    def throttled(self) -> dict[str, int]:
+        """Elastic Beanstalk calls the `throttle` variant refused, per operation, since the start or the last reset."""
+        return dict(self._request("GET", "/_localeb/throttled"))
+
+    def reset_throttled(self) -> None:
+        self._request("DELETE", "/_localeb/throttled")
+
     def denied(self) -> list[str]:
         """The calls the enforced IAM policy denied since the start or the last reset, as "<action> on <resource>"."""
         return list(self._request("GET", "/_localeb/denied"))

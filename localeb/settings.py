@@ -83,6 +83,12 @@ class Settings:
     replace_instance: str = "none"
     # A traffic-splitting deployment's evaluation, whatever EvaluationTime (minutes) says: short for tests.
     evaluation_seconds: float = 2.0
+    # Elastic Beanstalk's time (localeb.variants; README, "Time variants"): the variants switched on, the factor on
+    # every duration they use, and the account-wide rate limit of `throttle` (calls per second, burst).
+    variants: list[str] = field(default_factory=list)
+    time_scale: float = 1.0
+    throttle_rate: float = 2.0
+    throttle_burst: int = 10
 
     def version_status(self, status: str) -> str:
         return status.upper() if self.version_status_case == "upper" else status
@@ -102,8 +108,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--pace",
         type=parse_pace,
-        default=PACES["fast"],
-        help="seconds per deploy phase, or 'fast' (tests) / 'realistic' (benchmarks)",
+        default=None,
+        help="seconds per deploy phase, or 'fast' (tests) / 'realistic' (benchmarks); default fast, or with "
+        "--variants realistic the preset's pace",
     )
     parser.add_argument(
         "--version-limit",
@@ -207,11 +214,55 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--evaluation-seconds", type=float, default=2.0, help="fleets: a traffic-splitting deployment's evaluation time"
     )
+    parser.add_argument(
+        "--variants",
+        type=_variants,
+        default=[],
+        metavar="NAME[,NAME...]",
+        help="Elastic Beanstalk's time (README: Time variants): health-refresh, retiring-instances, health-downgrade, "
+        "ready-first, closing-first, event-delay, health-hidden, slow-logs, throttle, or realistic (all)",
+    )
+    parser.add_argument("--time-scale", type=_positive(float), default=1.0, help="factor on every variant's durations")
+    parser.add_argument(
+        "--throttle-rate", type=_positive(float), default=2.0, help="throttle: Elastic Beanstalk calls per second"
+    )
+    parser.add_argument("--throttle-burst", type=_positive(int), default=10, help="throttle: calls allowed at once")
+
+
+def _variants(text: str) -> list[str]:
+    from localeb.variants import parse_variants
+
+    try:
+        return parse_variants(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _positive(kind: Any) -> Any:
+    def convert(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError("must be greater than 0")
+        return value
+
+    return convert
+
+
+def pace_for(args: argparse.Namespace) -> float:
+    """--pace as given; else the realistic preset's pace when every variant is on (--variants realistic), else fast."""
+    from localeb.variants import REALISTIC_PHASE_SECONDS, VARIANTS
+
+    if args.pace is not None:
+        return float(args.pace)
+    return REALISTIC_PHASE_SECONDS if set(args.variants) == set(VARIANTS) else PACES["fast"]
 
 
 def from_arguments(args: argparse.Namespace) -> Settings:
     settings = Settings(
-        phase_seconds=args.pace,
+        phase_seconds=pace_for(args),
         version_limit=args.version_limit,
         failed_version_label=args.failed_version_label,
         combined_update=args.combined_update,
@@ -234,6 +285,10 @@ def from_arguments(args: argparse.Namespace) -> Settings:
         health_after_deploy=args.health_after_deploy,
         replace_instance=args.replace_instance,
         evaluation_seconds=args.evaluation_seconds,
+        variants=args.variants,
+        time_scale=args.time_scale,
+        throttle_rate=args.throttle_rate,
+        throttle_burst=args.throttle_burst,
     )
     if args.server_id:
         settings.server_id = args.server_id
