@@ -445,7 +445,7 @@ def test_throttle_one_bucket_for_every_caller_answers_as_eb_does(server: Any, eb
 def test_every_variant_at_once_still_ends_updates(server: Any, eb: Any, app: str, switch: Any) -> None:
     """The variants combine: with all of them on (compressed), an Immutable update still closes and the environment
     turns Ready with the new version (health answers are empty: `health-hidden` without a policy hides them)."""
-    switch("realistic", time_scale=0.05, throttle_rate=50.0, throttle_burst=50)
+    switch(*VARIANTS_ALL, time_scale=0.05, throttle_rate=50.0, throttle_burst=50)
     versions(eb, app, "v1", "v2")
     name = environment(eb, app, "v1", size=2, policy="Immutable")
     wait_for_event(eb, update(eb, name, "v2"), UPDATE_COMPLETED)
@@ -460,12 +460,12 @@ def test_realistic_preset_and_bad_variant_names(server: Any) -> None:
     import argparse
 
     from localeb.settings import add_arguments, from_arguments
-    from localeb.variants import REALISTIC_PHASE_SECONDS, VARIANTS
+    from localeb.variants import HEALTH_HIDDEN, REALISTIC_PHASE_SECONDS, VARIANTS
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     preset = from_arguments(parser.parse_args(["--variants", "realistic"]))
-    assert preset.variants == list(VARIANTS) and preset.time_scale == 1.0
+    assert preset.variants == [name for name in VARIANTS if name != HEALTH_HIDDEN] and preset.time_scale == 1.0
     assert preset.phase_seconds == REALISTIC_PHASE_SECONDS
     assert from_arguments(parser.parse_args(["--variants", "realistic", "--pace", "realistic"])).phase_seconds == 8.0
     assert from_arguments(parser.parse_args([])).variants == []
