@@ -159,14 +159,16 @@ class Tails:
     failed: dict[str, str] = field(default_factory=dict)
 
 
-def running_instances(eb: Beanstalk) -> Callable[[str], list[str] | None]:
-    def instances(environment: str) -> list[str] | None:
-        try:
-            return eb.instance_ids(environment)
-        except PipelineError:  # then the first tails to arrive are all there is to wait for
-            return None
+def running_instances(eb: Beanstalk, environment: str) -> list[str] | None:
+    """The instances to wait for; None when they cannot be read: then the first tails to arrive are all there is."""
+    try:
+        return eb.instance_ids(environment)
+    except PipelineError:
+        return None
 
-    return instances
+
+def duration(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 60 and seconds % 60 == 0 else f"{seconds:.0f} s"
 
 
 def fetch_tails(
@@ -178,14 +180,14 @@ def fetch_tails(
 ) -> Tails:
     """Every instance's tail compiled for this request, waiting for all of them (those DescribeEnvironmentResources
     lists) until ``deadline``, and stopping as soon as they are all in."""
-    expected = running_instances(eb)(environment)
+    expected = running_instances(eb, environment)
     if expected == []:
         raise LogsUnavailable("the environment has no running instance to send them")
     requested = eb.request_tail_logs(environment)
     # The service's clock when it answered; without it, any tail of the last minute (a second's rounding allowed).
     since = (requested or datetime.now().astimezone()) - timedelta(seconds=1 if requested else 60)
     of = f" of {len(expected)}" if expected is not None else ""
-    console.print(f"  Fetching the instances' tail logs (up to {deadline.seconds / 60:.0f} min): 0{of} in")
+    console.print(f"  Fetching the instances' tail logs (up to {duration(deadline.seconds)}): 0{of} in")
     fresh: dict[str, LogEntry] = {}
     started = deadline.clock.monotonic()
     for interval in RETRIEVE_INTERVALS:
