@@ -257,6 +257,24 @@ class Beanstalk:
         except (TypeError, ValueError):
             return None
 
+    def instance_ids(self, environment: str) -> list[str]:
+        """The environment's running instances (DescribeEnvironmentResources): one call, no paging, under basic health
+        as under enhanced (DescribeInstancesHealth answers only under enhanced health, two or more pages for a fleet)."""
+        found = self._call("describe_environment_resources", EnvironmentName=environment)
+        return [str(item.get("Id", "")) for item in found.get("EnvironmentResources", {}).get("Instances", [])]
+
+    def logs_location(self, environment: str) -> tuple[str, str] | None:
+        """Where Elastic Beanstalk keeps the environment's logs: its own bucket ``elasticbeanstalk-REGION-ACCOUNT_ID`` and
+        the environment's id (developer guide, using-features.logging, "Log location in Amazon S3"), from the
+        environment's ARN; None when the environment is gone or its answer carries no ARN."""
+        found = self._call("describe_environments", EnvironmentNames=[environment], IncludeDeleted=False)["Environments"]
+        for env in found:
+            arn, environment_id = str(env.get("EnvironmentArn", "")), str(env.get("EnvironmentId", ""))
+            parts = arn.split(":")
+            if len(parts) >= 6 and parts[3] and parts[4] and environment_id:
+                return f"elasticbeanstalk-{parts[3]}-{parts[4]}", environment_id
+        return None
+
     def tail_logs(self, environment: str) -> list[LogEntry]:
         """The tail logs compiled lately, one entry per instance and request (botocore model: kept 15 minutes)."""
         found = self._call("retrieve_environment_info", EnvironmentName=environment, InfoType="tail")

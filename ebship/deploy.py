@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ebship.aws import CloudError
-from ebship.beanstalk import Beanstalk, EnvState
+from ebship.beanstalk import Beanstalk, EnvState, Event
 from ebship.clock import Clock, Deadline, SystemClock
 from ebship.cloud import Cloud
 from ebship.environments import DEFAULT_HEALTH
@@ -111,10 +111,12 @@ class Deployer:
         schedule: Schedule = DEFAULT_SCHEDULE,
         last_good: LastGood | None = None,
         settle: float = DEFAULT_SETTLE,
-        explain: Callable[[str, Deadline], None] | None = None,
+        explain: Callable[[str, list[Event]], None] | None = None,
     ) -> None:
         self.settle = settle
-        self.explain = explain  # says why a failed update failed (ebship.logs.explainer); None: the events only
+        # Says why a failed update failed, from its environment and events (ebship.logs.explainer); None: the events
+        # only. Runs after the verdict is printed (verdict.judge), or before a rollback replaces the failed instances.
+        self.explain = explain
         self.last_good = last_good or MemoryLastGood()
         self.eb = eb
         self.console = console
@@ -195,15 +197,28 @@ class Deployer:
         }
         expect = Expectation(VersionLabel, self.target.health, self.settle)
         self.report.outcome, _ = self.update(self.target, change, expect, self.deadline)
+        self.report.explanation = self._explanation(EnvironmentName, self.report.outcome)
 
     def eb_roll_back(self, ApplicationName: str, EnvironmentName: str, VersionLabel: str) -> None:  # noqa: N803
         """Only after a failed deploy: redeploys the version that ran healthy before, under a deadline of its own."""
         if self.report.no_op or self.report.outcome.result != "failed":
             return
+        if self.report.explanation is not None:  # now, while the failed instances and their logs are still there
+            self.console.print(f"The deploy to {EnvironmentName} failed ({first_line(self.report.outcome.cause)}).")
+            explanation, self.report.explanation = self.report.explanation, None
+            explanation()
         self.console.print(f"Rolling back {EnvironmentName} to {VersionLabel}, the last version that ran healthy.")
         expect = Expectation(VersionLabel, self.target.health, self.settle)
         back, _ = self.update(self.target, {"VersionLabel": VersionLabel}, expect, Deadline(self.clock, self.timeout))
         self.report.rollback = back
+        self.report.explanation = self._explanation(EnvironmentName, back)
+
+    def _explanation(self, environment: str, outcome: Outcome) -> Callable[[], None] | None:
+        """Why a failed update failed, to be told once its verdict is out; None for an update that did not fail."""
+        if outcome.result != "failed" or self.explain is None:
+            return None
+        explain = self.explain
+        return lambda: explain(environment, outcome.events)
 
     def update(
         self, target: Target, change: dict[str, Any], expect: Expectation, deadline: Deadline
@@ -241,9 +256,11 @@ class Deployer:
             except KeyboardInterrupt:
                 self.console.error(going_on(target, f"(request {request_id}) goes on"))
                 raise
-            if outcome.result == "failed" and self.explain is not None:
-                self.explain(target.environment, deadline)
             return outcome, ready
+
+
+def first_line(text: str) -> str:
+    return text.splitlines()[0] if text else "see the events above"
 
 
 def runs_healthy(state: EnvState, label: str, target: Target) -> bool:
@@ -282,7 +299,7 @@ def deployer_for(job: Job, cloud: Cloud) -> Deployer:
         clock=cloud.clock,
         last_good=last_good,
         settle=float(settings.health_settle_timeout),
-        explain=explainer(cloud.eb, job.console),
+        explain=explainer(cloud.eb, job.console, cloud.clock, lambda: cloud.s3.client),
     )
 
 

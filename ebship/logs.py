@@ -2,7 +2,10 @@
 
 Elastic Beanstalk's events only point at eb-engine.log; the cause (an exception at start-up, an engine error) is in the
 logs that RequestEnvironmentInfo (InfoType tail) compiles and RetrieveEnvironmentInfo hands out as pre-signed S3 URLs.
-Fetching them is a courtesy: whatever goes wrong here adds one line saying so, never changes a verdict.
+Every instance's tail is waited for (DescribeEnvironmentResources says which exist), on a budget of its own, after the
+verdict is printed; after a failed Immutable or TrafficSplitting update the terminated instances' bundle logs are read
+too (ebship.bundlelogs). Fetching them is a courtesy: whatever goes wrong here adds one line saying so, never changes a
+verdict.
 """
 
 from __future__ import annotations
@@ -11,11 +14,13 @@ import http.client
 import re
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from ebship.beanstalk import Beanstalk, LogEntry
-from ebship.clock import Deadline
+from ebship import bundlelogs
+from ebship.beanstalk import Beanstalk, Event, LogEntry
+from ebship.clock import Clock, Deadline
 from ebship.errors import PipelineError
 from ebship.output import Console
 
@@ -33,9 +38,13 @@ TRACEBACKS_SHOWN = 2  # gunicorn ends a failed boot with HaltServer's own traceb
 TRACEBACK_LINES = 40
 ENGINE_ERRORS_SHOWN = 10
 MAX_LOG_BYTES = 1_000_000
-WAIT_SECONDS = 30.0  # how long the instances get to compile their tails
-PAST_DEADLINE_SECONDS = 10.0  # a failure already judged may be explained a little after the deploy's deadline
-RETRIEVE_INTERVALS = (3.0, 4.0, 6.0, 8.0, 10.0)  # a handful of calls in all
+# Tail logs travel through each instance's command channel; the EB CLI waits up to 2 minutes for them
+# (ebcli/operations/logsops.py, retrieve_beanstalk_logs). The explanation gets as long, on a budget of its own: the
+# verdict is printed before it, so the wait delays no one's knowing that the update failed.
+TAIL_BUDGET_SECONDS = 120.0
+# Seconds between RetrieveEnvironmentInfo calls: growing, a handful in all, adding up to more than the budget.
+RETRIEVE_INTERVALS = (3.0, 5.0, 8.0, 12.0, 18.0, 25.0, 30.0, 30.0)
+DOWNLOAD_SECONDS = (3.0, 10.0)  # each download's timeout: what is left of the budget, within these bounds
 PRESIGNED = "<pre-signed URL>"
 HOW_TO_GET = "get them with `eb logs`, or RequestEnvironmentInfo (InfoType tail) then RetrieveEnvironmentInfo"
 
@@ -140,34 +149,93 @@ class LogsUnavailable(Exception):
     pass
 
 
+@dataclass
+class Tails:
+    """What a tail request brought within its budget: each instance's text, by instance id; the instances that exist
+    but sent nothing; the downloads that failed, with why."""
+
+    texts: dict[str, str] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def running_instances(eb: Beanstalk, environment: str) -> list[str] | None:
+    """The instances to wait for; None when they cannot be read: then the first tails to arrive are all there is."""
+    try:
+        return eb.instance_ids(environment)
+    except PipelineError:
+        return None
+
+
+def duration(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 60 and seconds % 60 == 0 else f"{seconds:.0f} s"
+
+
 def fetch_tails(
-    eb: Beanstalk, environment: str, deadline: Deadline, fetch: Callable[[str, float], str] = download
-) -> dict[str, str]:
-    """Each instance's newest tail compiled for this request, by instance id."""
+    eb: Beanstalk,
+    environment: str,
+    deadline: Deadline,
+    console: Console,
+    fetch: Callable[[str, float], str] = download,
+) -> Tails:
+    """Every instance's tail compiled for this request, waiting for all of them (those DescribeEnvironmentResources
+    lists) until ``deadline``, and stopping as soon as they are all in."""
+    expected = running_instances(eb, environment)
+    if expected == []:
+        raise LogsUnavailable("the environment has no running instance to send them")
     requested = eb.request_tail_logs(environment)
     # The service's clock when it answered; without it, any tail of the last minute (a second's rounding allowed).
     since = (requested or datetime.now().astimezone()) - timedelta(seconds=1 if requested else 60)
+    of = f" of {len(expected)}" if expected is not None else ""
+    console.print(f"  Fetching the instances' tail logs (up to {duration(deadline.seconds)}): 0{of} in")
+    fresh: dict[str, LogEntry] = {}
+    started = deadline.clock.monotonic()
     for interval in RETRIEVE_INTERVALS:
         deadline.sleep(interval)
-        fresh: dict[str, LogEntry] = {}
-        for entry in eb.tail_logs(environment):
-            if entry.sampled >= since and (entry.instance_id not in fresh or entry.sampled > fresh[entry.instance_id].sampled):
-                fresh[entry.instance_id] = entry
-        if fresh:
-            return {instance: fetched(fetch, entry.url, deadline) for instance, entry in sorted(fresh.items())}
+        before = len(fresh)
+        fresh = newest_since(eb.tail_logs(environment), since)
+        if len(fresh) != before:
+            waited = deadline.clock.monotonic() - started
+            console.print(f"  Fetching the instances' tail logs: {len(fresh)}{of} in after {waited:.0f} s")
+        if fresh and (expected is None or set(expected) <= set(fresh)):
+            break
         if deadline.passed:
             break
-    raise LogsUnavailable(f"Elastic Beanstalk had not compiled them after {deadline.seconds:.0f} s")
+    if not fresh:
+        raise LogsUnavailable(f"no instance had sent them after {deadline.seconds:.0f} s")
+    tails = Tails(missing=sorted(set(expected or ()) - set(fresh)))
+    for instance, entry in sorted(fresh.items()):
+        try:
+            tails.texts[instance] = fetched(fetch, entry.url, deadline)
+        except LogsUnavailable as error:
+            tails.failed[instance] = reason(error)
+    return tails
+
+
+def newest_since(entries: list[LogEntry], since: datetime) -> dict[str, LogEntry]:
+    """Each instance's newest tail compiled at or after ``since`` (older ones answer an earlier request)."""
+    fresh: dict[str, LogEntry] = {}
+    for entry in entries:
+        if entry.sampled >= since and (entry.instance_id not in fresh or entry.sampled > fresh[entry.instance_id].sampled):
+            fresh[entry.instance_id] = entry
+    return fresh
 
 
 def fetched(fetch: Callable[[str, float], str], url: str, deadline: Deadline) -> str:
     """One download; its error never carries the URL, which lets anyone read the logs (botocore model,
     EnvironmentInfoDescription: "Make the URL available only to trusted parties")."""
     try:
-        return fetch(url, max(1.0, min(10.0, deadline.left)))
+        return fetch(url, max(DOWNLOAD_SECONDS[0], min(DOWNLOAD_SECONDS[1], deadline.left)))
     except (OSError, ValueError, http.client.HTTPException) as error:  # urllib's errors, timeouts, a cut-off answer
         text = reason(error).replace(url, PRESIGNED).replace(url.partition("?")[2] or url, PRESIGNED)
         raise LogsUnavailable(text) from None
+
+
+def print_lines(console: Console, instance: str, text: str, source: str = "") -> None:
+    lines = explaining_lines(text)
+    console.print(f"  [Instance: {instance}]{source}" + ("" if lines else " (its logs are empty)"))
+    for line in lines:
+        console.print(f"    {line}")
 
 
 def explain_failure(
@@ -176,20 +244,27 @@ def explain_failure(
     console: Console,
     deadline: Deadline,
     fetch: Callable[[str, float], str] = download,
+    events: list[Event] | None = None,
+    s3: Callable[[], Any] | None = None,
 ) -> None:
-    """Prints why the update of ``environment`` failed: per instance, the lines of its tail logs that explain it, and
-    enhanced health's causes. Never raises for what it cannot get: it says so and how to get it by hand."""
+    """Prints why the update of ``environment`` failed: per instance, the lines of its tail logs that explain it; after
+    an update that replaced the fleet (``events``), the terminated instances' bundle logs (read with ``s3``, an S3
+    client, made on first use); then enhanced health's causes. Never raises for what it cannot get: it says so and how to get
+    it by hand."""
     console.print("Why it failed (each instance's tail logs, then enhanced health's causes):")
     try:
-        tails = fetch_tails(eb, environment, deadline, fetch)
+        tails = fetch_tails(eb, environment, deadline, console, fetch)
     except (LogsUnavailable, PipelineError) as error:  # a courtesy: no failure here may change the verdict
         console.print(f"  Could not fetch the tail logs ({reason(error)}): {HOW_TO_GET}.")
-        tails = {}
-    for instance, text in tails.items():
-        lines = explaining_lines(text)
-        console.print(f"  [Instance: {instance}]" + ("" if lines else " (its tail logs are empty)"))
-        for line in lines:
-            console.print(f"    {line}")
+        tails = Tails()
+    for instance, text in tails.texts.items():
+        print_lines(console, instance, text)
+    for instance, why in tails.failed.items():
+        console.print(f"  [Instance: {instance}] could not download its tail logs ({why}): {HOW_TO_GET}.")
+    if tails.missing:
+        console.print(f"  No tail logs within {deadline.seconds:.0f} s from {', '.join(tails.missing)}: {HOW_TO_GET}.")
+    if events and bundlelogs.replaced_fleet(events):
+        explain_from_bundles(eb, environment, console, events, s3)
     try:
         causes = eb.health_causes(environment)
     except PipelineError as error:
@@ -199,16 +274,53 @@ def explain_failure(
         console.print(f"  health cause: {cause}")
 
 
+def explain_from_bundles(
+    eb: Beanstalk, environment: str, console: Console, events: list[Event], s3: Callable[[], Any] | None
+) -> None:
+    """The update launched new instances and terminated them when it failed: their bundle logs, which they uploaded to
+    S3 first, say why (a tail request reaches only the instances left)."""
+    try:
+        found = eb.logs_location(environment)
+    except PipelineError as error:
+        console.print(f"  Could not find where the terminated instances' bundle logs are ({reason(error)}).")
+        return
+    if found is None:
+        return
+    where = bundlelogs.location(*found)
+    said = f"  The new instances this update terminated uploaded their bundle logs to {where.url()} (kept {bundlelogs.KEPT})"
+    if s3 is None:
+        console.print(said + ".")
+        return
+    try:
+        client = s3()
+        bundles = bundlelogs.newest_bundles(client, where, min(event.time for event in events))
+        texts = {bundle.instance_id: bundlelogs.read_bundle(client, where.bucket, bundle) for bundle in bundles}
+    except (PipelineError, ValueError, OSError) as error:
+        console.print(f"{said}; could not read them ({reason(error)}): `aws s3 cp --recursive {where.url()} .`")
+        return
+    if not texts:
+        console.print(f"{said}; none is there yet: `aws s3 ls --recursive {where.url()}`")
+        return
+    console.print(f"{said}:")
+    for instance, text in texts.items():
+        print_lines(console, instance, text, " (bundle logs, terminated)")
+
+
 def reason(error: Exception) -> str:
     text = str(error).splitlines()[0] if str(error) else ""
     return f"{type(error).__name__}: {text}" if text and not isinstance(error, LogsUnavailable) else text or type(error).__name__
 
 
-def explainer(eb: Beanstalk, console: Console) -> Callable[[str, Deadline], None]:
-    """What a Deployer calls after an update failed: a bounded explanation, a little past the update's deadline at most."""
+def explainer(
+    eb: Beanstalk, console: Console, clock: Clock, s3: Callable[[], Any] | None = None
+) -> Callable[[str, list[Event]], None]:
+    """What a Deployer calls after an update failed, once the verdict is printed: an explanation on a budget of its own
+    (TAIL_BUDGET_SECONDS, not the deploy's deadline). Ctrl-C stops it, and only it: the verdict stands."""
 
-    def explain(environment: str, update_deadline: Deadline) -> None:
-        seconds = max(0.0, min(WAIT_SECONDS, update_deadline.left + PAST_DEADLINE_SECONDS))
-        explain_failure(eb, environment, console, Deadline(update_deadline.clock, seconds))
+    def explain(environment: str, events: list[Event]) -> None:
+        try:
+            explain_failure(eb, environment, console, Deadline(clock, TAIL_BUDGET_SECONDS), events=events, s3=s3)
+        except KeyboardInterrupt:
+            console.error("Interrupted: the logs were not all fetched; the verdict above stands.")
 
     return explain

@@ -180,7 +180,8 @@ def failed(report: CiReport, error: Exception, console: Console) -> None:
         detail = f"unexpected error ({type(error).__name__})"
         report.message = f"Unexpected error ({type(error).__name__})."
     else:
-        console.error(str(known))
+        if not getattr(known, "printed", False):  # a verdict judge printed before explaining it (ebship.verdict)
+            console.error(str(known))
         report.exit_code = known.exit_code
         detail = one_line(str(known))
         report.message = str(known)

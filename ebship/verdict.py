@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ebship.beanstalk import EnvState, Event
@@ -21,6 +22,8 @@ class Report:
     no_op: bool = False  # the environment already ran the label healthy: nothing was deployed
     planned: bool = False  # a dry run: the plan was printed, nothing was deployed
     events: list[Event] = field(default_factory=list)
+    # Why the update failed, told after the verdict (ebship.logs): the instances' logs take a while to come.
+    explanation: Callable[[], None] | None = field(default=None, repr=False, compare=False)
 
 
 def url_of(state: EnvState | None) -> str:
@@ -60,15 +63,23 @@ def judge(report: Report, console: Console) -> None:
     message = "\n".join(lines)
     if outcome.result == "timeout":
         raise DeployTimedOut(message, report)
-    raise DeployFailed(message, report)
+    if report.explanation is None:
+        raise DeployFailed(message, report)
+    # The verdict first, then why: the handlers (tasks/_support.reported, ebship.pipeline.failed) see it printed.
+    console.error(message)
+    explanation, report.explanation = report.explanation, None
+    explanation()
+    raise DeployFailed(message, report, printed=True)
 
 
 class DeployFailed(PipelineError):
-    """A deploy or configuration update that failed, with its report (what --json documents, ebship.results)."""
+    """A deploy or configuration update that failed, with its report (what --json documents, ebship.results);
+    ``printed`` when judge printed its message already (before the explanation that followed it)."""
 
-    def __init__(self, message: str, report: Report) -> None:
+    def __init__(self, message: str, report: Report, printed: bool = False) -> None:
         super().__init__(message)
         self.report = report
+        self.printed = printed
 
 
 class DeployTimedOut(DeployTimeout):

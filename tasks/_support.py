@@ -56,6 +56,8 @@ def reported(body: F) -> F:
         except Exception as error:
             known = known_failure(error)
             if known is not None:
+                if getattr(known, "printed", False):  # a verdict judge printed before explaining it (ebship.verdict)
+                    raise Exit(code=known.exit_code) from None
                 raise Exit(console.mask(str(known)), code=known.exit_code) from None
             console.traceback(error)
             raise Exit(f"Unexpected error ({type(error).__name__}); the traceback above is masked.", code=EXIT_FAILED) from None

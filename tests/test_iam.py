@@ -43,6 +43,27 @@ NEEDS_NO_GRANT = {
 IMPLIED = {"CreateApplicationVersion": ("s3:GetObject",), "DeleteApplicationVersion": ("s3:DeleteObject",)}
 
 
+# The condition keys each Elastic Beanstalk action the CI policy grants may be put under: the developer guide's table
+# "Policy information for Elastic Beanstalk actions" (AWSHowTo.iam.policies.actions.md, "Resources and conditions for
+# Elastic Beanstalk actions"), column Conditions; () is its "N/A", and "(Optional)" keys are listed. A request for an
+# action carries only these keys, so a statement that requires another one does not grant the action.
+CONDITION_KEYS: dict[str, tuple[str, ...]] = {
+    "CreateApplicationVersion": ("InApplication",),
+    "DeleteApplicationVersion": ("InApplication",),
+    "DescribeApplications": (),
+    "DescribeApplicationVersions": ("InApplication",),
+    "DescribeConfigurationSettings": ("InApplication",),
+    "DescribeEnvironmentHealth": (),
+    "DescribeEnvironmentResources": ("InApplication",),
+    "DescribeEnvironments": ("InApplication",),
+    "DescribeEvents": ("InApplication",),
+    "DescribeInstancesHealth": (),
+    "RequestEnvironmentInfo": ("InApplication",),
+    "RetrieveEnvironmentInfo": ("InApplication",),
+    "UpdateEnvironment": ("InApplication", "FromApplicationVersion", "FromConfigurationTemplate"),
+}
+
+
 def documented(name: str) -> object:
     """The JSON block that follows `<!-- iam:NAME -->` in docs/iam.md, placeholders filled in."""
     match = re.search(rf"<!-- iam:{re.escape(name)} -->\s*```json\n(.*?)```", DOC.read_text(), re.DOTALL)
@@ -90,6 +111,57 @@ def ungranted(calls: dict[str, int], policy: dict) -> list[str]:
             missing.append(f"{operation}: no known IAM action (map it in tests/test_iam.py)")
         missing += [f"{operation} needs {action}" for action in actions or () if not grants(policy, action)]
     return missing
+
+
+def conditions_outside_the_table(policy: dict) -> list[str]:
+    """Each Elastic Beanstalk action an Allow statement puts under a condition key the table does not list for it (global
+    `aws:` keys aside), and each action the table above does not encode."""
+    found = []
+    for statement in policy["Statement"]:
+        keys = [key for keys in (statement.get("Condition") or {}).values() for key in keys]
+        for action in as_list(statement["Action"]):
+            service, _, name = action.partition(":")
+            if service != "elasticbeanstalk":
+                continue
+            if name not in CONDITION_KEYS:
+                found.append(f"{action}: not in CONDITION_KEYS (encode its row of the table)")
+                continue
+            for key in keys:
+                prefix, _, bare = key.partition(":")
+                if prefix == "elasticbeanstalk" and bare not in CONDITION_KEYS[name]:
+                    found.append(f"{action} under {key}, which the table does not list for it")
+    return found
+
+
+def test_no_action_is_put_under_a_condition_key_the_table_does_not_list_for_it():
+    policy = documented("ci-policy")
+    assert isinstance(policy, dict)
+    assert conditions_outside_the_table(policy) == []
+    # The health reads are granted (on the application's environments), not only under a condition they never carry.
+    for action in ("elasticbeanstalk:DescribeInstancesHealth", "elasticbeanstalk:DescribeEnvironmentHealth"):
+        unconditioned = [s for s in policy["Statement"] if not s.get("Condition") and grants({"Statement": [s]}, action)]
+        assert unconditioned, action
+        environment = f"arn:aws:elasticbeanstalk:{REGION}:123456789012:environment/{APP}/{ENV_NAME}"
+        assert grants({"Statement": unconditioned}, action, environment), action
+
+
+def test_the_condition_checker_names_what_the_table_does_not_allow():
+    in_application = {"StringEquals": {"elasticbeanstalk:InApplication": "arn:aws:elasticbeanstalk:r:1:application/a"}}
+    policy = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["elasticbeanstalk:DescribeInstancesHealth", "elasticbeanstalk:DescribeEvents", "s3:GetObject"],
+                "Resource": "*",
+                "Condition": in_application,
+            },
+            {"Effect": "Allow", "Action": "elasticbeanstalk:SwapEnvironmentCNAMEs", "Resource": "*"},
+        ]
+    }
+    assert conditions_outside_the_table(policy) == [
+        "elasticbeanstalk:DescribeInstancesHealth under elasticbeanstalk:InApplication, which the table does not list for it",
+        "elasticbeanstalk:SwapEnvironmentCNAMEs: not in CONDITION_KEYS (encode its row of the table)",
+    ]
 
 
 # --- the checker itself ---------------------------------------------------------------------------------------------

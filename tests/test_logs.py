@@ -201,13 +201,24 @@ def test_text_outside_any_framed_file_is_read_as_the_apps_output() -> None:
 
 
 class FakeLogsService:
-    """The few calls an explanation makes, counted; ``compiled_after`` retrievals list nothing new first."""
+    """The few calls an explanation makes, counted. ``arrivals`` says, per instance, at which RetrieveEnvironmentInfo
+    call its tail for this request is first listed (None: never); an older tail of the first instance is always there."""
 
-    def __init__(self, compiled_after: int = 1, causes: list[str] | None = None, requested: datetime | None = None) -> None:
+    def __init__(
+        self,
+        compiled_after: int = 1,
+        causes: list[str] | None = None,
+        requested: datetime | None = None,
+        arrivals: dict[str, int | None] | None = None,
+    ) -> None:
         self.requested = requested or datetime(2026, 11, 27, 16, 0, tzinfo=UTC)
-        self.compiled_after = compiled_after
+        self.arrivals = arrivals if arrivals is not None else {"i-0abc": compiled_after}
         self.causes = causes or []
         self.calls: list[str] = []
+
+    def instance_ids(self, environment: str) -> list[str]:
+        self.calls.append("DescribeEnvironmentResources")
+        return list(self.arrivals)
 
     def request_tail_logs(self, environment: str) -> datetime:
         self.calls.append("RequestEnvironmentInfo")
@@ -215,11 +226,13 @@ class FakeLogsService:
 
     def tail_logs(self, environment: str) -> list[LogEntry]:
         self.calls.append("RetrieveEnvironmentInfo")
-        old = LogEntry("i-0abc", self.requested - timedelta(minutes=5), "http://s3.example/old")
         retrievals = self.calls.count("RetrieveEnvironmentInfo")
-        if retrievals < self.compiled_after:
-            return [old]
-        return [old, LogEntry("i-0abc", self.requested + timedelta(seconds=4), "http://s3.example/new?X-Amz-Signature=abc")]
+        found = [LogEntry(next(iter(self.arrivals)), self.requested - timedelta(minutes=5), "http://s3.example/old")]
+        for instance, arrival in self.arrivals.items():
+            if arrival is not None and retrievals >= arrival:
+                url = f"http://s3.example/{instance}/new?X-Amz-Signature=abc"
+                found.append(LogEntry(instance, self.requested + timedelta(seconds=4), url))
+        return found
 
     def health_causes(self, environment: str) -> list[str]:
         self.calls.append("DescribeEnvironmentHealth")
@@ -244,10 +257,11 @@ def test_the_newest_tail_is_read_and_explained_with_health_causes_and_secrets_ma
 
     service = FakeLogsService(compiled_after=2, causes=["Command failed on all instances."])
     printed, _ = explain(service, fetch, secrets=(secret,))
-    assert fetched == ["http://s3.example/new?X-Amz-Signature=abc"], "only the tail compiled for this request"
+    assert fetched == ["http://s3.example/i-0abc/new?X-Amz-Signature=abc"], "only the tail compiled for this request"
     assert "Why it failed" in printed and "[Instance: i-0abc]" in printed and EXCEPTION in printed
     assert "health cause: Command failed on all instances." in printed
     assert service.calls == [
+        "DescribeEnvironmentResources",
         "RequestEnvironmentInfo",
         "RetrieveEnvironmentInfo",
         "RetrieveEnvironmentInfo",
@@ -259,10 +273,31 @@ def test_the_newest_tail_is_read_and_explained_with_health_causes_and_secrets_ma
     assert secret not in masked and "SECRET_KEY=****" in masked
 
 
+def test_every_instances_tail_is_waited_for_and_the_wait_ends_when_all_are_in() -> None:
+    service = FakeLogsService(arrivals={"i-1": 1, "i-2": 2, "i-3": 4})
+    printed, clock = explain(service, lambda url, timeout: f"raised on {url.split('/')[3]}", seconds=120.0)
+    for instance in ("i-1", "i-2", "i-3"):
+        assert f"[Instance: {instance}]" in printed and f"raised on {instance}" in printed, printed
+    assert service.calls.count("RetrieveEnvironmentInfo") == 4, "stops at the call that brought the last one"
+    assert clock.now == sum(logs.RETRIEVE_INTERVALS[:4])
+    assert "Fetching the instances' tail logs (up to 2 min): 0 of 3 in" in printed
+    assert "1 of 3 in after 3 s" in printed and "3 of 3 in after" in printed
+    assert "No tail logs" not in printed
+
+
+def test_at_the_budget_the_tails_that_came_are_explained_and_the_silent_instances_named() -> None:
+    service = FakeLogsService(arrivals={"i-1": 1, "i-2": None, "i-3": 3})
+    printed, clock = explain(service, lambda url, timeout: f"raised on {url.split('/')[3]}", seconds=120.0)
+    assert "raised on i-1" in printed and "raised on i-3" in printed
+    assert "No tail logs within 120 s from i-2: get them with `eb logs`" in printed
+    assert 100.0 <= clock.now <= 120.0, "it waited out the budget, and no longer"
+    assert service.calls.count("RetrieveEnvironmentInfo") <= len(logs.RETRIEVE_INTERVALS) <= 8
+
+
 def test_logs_never_compiled_end_in_one_line_saying_how_to_get_them_within_the_bound() -> None:
     service = FakeLogsService(compiled_after=10**6)
     printed, clock = explain(service, lambda url, timeout: "", seconds=30.0)
-    assert "Could not fetch the tail logs (Elastic Beanstalk had not compiled them after 30 s)" in printed
+    assert "Could not fetch the tail logs (no instance had sent them after 30 s)" in printed
     assert "`eb logs`" in printed and "RequestEnvironmentInfo" in printed
     assert clock.now <= 30.0
     assert service.calls.count("RetrieveEnvironmentInfo") <= len(logs.RETRIEVE_INTERVALS)
@@ -273,26 +308,33 @@ def test_a_download_that_fails_is_reported_not_raised() -> None:
         raise OSError("HTTP Error 403: Forbidden")
 
     printed, _ = explain(FakeLogsService(), refused)
-    assert "Could not fetch the tail logs (OSError: HTTP Error 403: Forbidden): get them with `eb logs`" in printed
+    assert "[Instance: i-0abc] could not download its tail logs (OSError: HTTP Error 403: Forbidden): get them" in printed
 
     def naming_the_url(url: str, timeout: float) -> str:
         raise ValueError(f"URL can't contain control characters. {url!r}")
 
     printed, _ = explain(FakeLogsService(), naming_the_url)
     assert "s3.example" not in printed, "the URL lets anyone read the logs: never shown"
-    assert "Could not fetch the tail logs (ValueError: URL can't contain control characters. '<pre-signed URL>')" in printed
+    assert "(ValueError: URL can't contain control characters. '<pre-signed URL>')" in printed
 
 
-def test_the_explanation_gets_a_few_tens_of_seconds_and_little_past_the_updates_deadline(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_the_explanation_has_a_budget_of_its_own_of_two_minutes(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[float] = []
-    monkeypatch.setattr(logs, "explain_failure", lambda eb, env, console, deadline: seen.append(deadline.seconds))
-    explainer = logs.explainer(FakeLogsService(), Console(StringIO(), StringIO()))  # type: ignore[arg-type]
-    clock = FakeClock()
-    for seconds in (600, 3, -60):
-        explainer("web-env", Deadline(clock, seconds))
-    assert seen == [logs.WAIT_SECONDS, 3 + logs.PAST_DEADLINE_SECONDS, 0.0]
+    monkeypatch.setattr(logs, "explain_failure", lambda eb, env, console, deadline, **_: seen.append(deadline.seconds))
+    explainer = logs.explainer(FakeLogsService(), Console(StringIO(), StringIO()), FakeClock())  # type: ignore[arg-type]
+    explainer("web-env", [])
+    assert seen == [120.0] == [logs.TAIL_BUDGET_SECONDS]
+
+
+def test_ctrl_c_during_the_fetch_stops_it_and_leaves_the_verdict_standing() -> None:
+    class Interrupted(FakeLogsService):
+        def tail_logs(self, environment: str) -> list[LogEntry]:
+            raise KeyboardInterrupt
+
+    out, err = StringIO(), StringIO()
+    explainer = logs.explainer(Interrupted(), Console(out, err), FakeClock())  # type: ignore[arg-type]
+    explainer("web-env", [])  # does not raise
+    assert "Interrupted: the logs were not all fetched; the verdict above stands." in err.getvalue()
 
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example/x"])

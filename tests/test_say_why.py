@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from tests_support import REGION, Project, copy_project, s3_client, standin_env
 pytestmark = pytest.mark.slow
 
 APP, ENV_NAME, BUCKET = "whyapp", "whyapp-env", "why-deploys"
+IMMUTABLE_ENV = "whyapp-imm"
 STACK = "64bit Amazon Linux 2023 v4.6.0 running Docker"
 SECRET = "Why-S3cr3t-M4rk3r-9d1"
 HEADING = "Why it failed (each instance's tail logs, then enhanced health's causes):"
@@ -26,6 +29,7 @@ TRACEBACK = "Traceback (most recent call last):"
 TOML = (
     f'[why]\neb_environment = "{ENV_NAME}"\nbranch = "main"\n\n[why.variables]\n'
     'DJANGO_SETTINGS_MODULE = "{module}"\nSECRET_KEY = "${{WHY_SECRET}}"\n'
+    f'\n[whyimm]\neb_environment = "{IMMUTABLE_ENV}"\nbranch = "release/whyimm"\n'
 )
 # The last CMD wins: a release that prints its secret, as apps printing their settings do, then fails at start-up.
 CRASH_CMD = (
@@ -37,7 +41,12 @@ CRASH_CMD = (
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOL_KEY = "local"  # the access key the tool signs its calls to a stand-in on the loopback with (ebship/aws.py)
-EXPLANATION_CALLS = ("RequestEnvironmentInfo", "RetrieveEnvironmentInfo", "DescribeEnvironmentHealth")
+EXPLANATION_CALLS = (
+    "DescribeEnvironmentResources",
+    "RequestEnvironmentInfo",
+    "RetrieveEnvironmentInfo",
+    "DescribeEnvironmentHealth",
+)
 
 
 def documented_ci_policy() -> dict[str, Any]:
@@ -81,8 +90,9 @@ def assert_explained_within_the_policy_in_a_few_calls(standin: Any) -> None:
     print("explanation calls:", {operation: calls.get(operation, 0) for operation in EXPLANATION_CALLS})  # pytest -s
     assert standin.denied() == [], standin.denied()
     assert calls.get("RequestEnvironmentInfo") == 1, calls
+    assert calls.get("DescribeEnvironmentResources") == 1, calls
     assert 1 <= calls.get("RetrieveEnvironmentInfo", 0) <= 5, calls
-    assert sum(calls.get(operation, 0) for operation in EXPLANATION_CALLS) <= 7, calls
+    assert sum(calls.get(operation, 0) for operation in EXPLANATION_CALLS) <= 8, calls
 
 
 def eb_client(standin: Any) -> Any:
@@ -95,11 +105,11 @@ def eb_client(standin: Any) -> Any:
     )
 
 
-def wait_ready(standin: Any) -> None:
+def wait_ready(standin: Any, name: str = ENV_NAME) -> None:
     import time
 
     deadline = time.monotonic() + 60
-    while eb_client(standin).describe_environments(EnvironmentNames=[ENV_NAME])["Environments"][0]["Status"] != "Ready":
+    while eb_client(standin).describe_environments(EnvironmentNames=[name])["Environments"][0]["Status"] != "Ready":
         assert time.monotonic() < deadline, "the environment never became Ready"
         time.sleep(0.5)
 
@@ -130,6 +140,31 @@ def deployed(standin: Any, registry: Any, base_image: str, tmp_path_factory: Any
     return project
 
 
+@pytest.fixture(scope="module")
+def crash_release(deployed: Project) -> tuple[str, str]:
+    """A release that prints its secret and raises at start-up, registered; returns (the good label, its label)."""
+    good = deployed.git("rev-parse", "HEAD")
+    dockerfile = deployed.root / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text() + CRASH_CMD)
+    crash = deployed.commit("A release that cannot start")
+    for task in ("docker.build", "docker.push", "eb.version"):
+        deployed.inv(task, check=True)
+    return good, crash
+
+
+def inv_interleaved(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
+    """`inv` with its stderr into its stdout, so that the order of the verdict (stderr) and the explanation shows."""
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("inv")), *args],
+        cwd=project.root,
+        env=project.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=900,
+    )
+
+
 def why_block(output: str) -> list[str]:
     assert HEADING in output, output
     return output[output.index(HEADING) :].splitlines()
@@ -154,20 +189,85 @@ def test_a_settings_module_that_does_not_exist_shows_the_module_not_found_error(
     assert_explained_within_the_policy_in_a_few_calls(standin)
 
 
-def test_a_release_that_raises_at_start_up_shows_the_exception_with_the_secret_masked(deployed: Project, standin: Any) -> None:
-    dockerfile = deployed.root / "Dockerfile"
-    dockerfile.write_text(dockerfile.read_text() + CRASH_CMD)
-    deployed.commit("A release that cannot start")
-    for task in ("docker.build", "docker.push", "eb.version"):
-        deployed.inv(task, check=True)
+def test_a_release_that_raises_at_start_up_shows_the_exception_with_the_secret_masked(
+    deployed: Project, standin: Any, crash_release: tuple[str, str]
+) -> None:
     standin.reset_calls()
-    result = deployed.inv("eb.deploy", "--env", "why")
-    output = result.stdout + result.stderr
+    result = inv_interleaved(deployed, "eb.deploy", "--env", "why", "--label", crash_release[1])
+    output = result.stdout
     assert result.returncode == 1, output
-    why = [line.strip() for line in why_block(result.stdout)]
+    verdict = re.search(r"^Deploy of \S+ to why \(whyapp-env\) FAILED\.$", output, re.MULTILINE)
+    assert verdict and verdict.start() < output.index(HEADING), "the verdict first, then why"
+    assert output.count("FAILED.") == 1, "the verdict is printed once"
+    assert "Fetching the instances' tail logs (up to 2 min): 0 of 1 in" in output, output
+    assert "Fetching the instances' tail logs: 1 of 1 in after" in output, output
+    why = [line.strip() for line in why_block(output)]
     assert TRACEBACK in why, output
     assert "RuntimeError: cannot start: no database at ****" in why, output
     assert why.index(TRACEBACK) < why.index("RuntimeError: cannot start: no database at ****")
     assert SECRET not in output
-    assert "FAILED" in result.stderr
     assert_explained_within_the_policy_in_a_few_calls(standin)
+
+
+def bundle_zip(files: dict[str, str]) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path, text in files.items():
+            archive.writestr(path, text)
+    return buffer.getvalue()
+
+
+def test_a_failed_immutable_deploy_is_explained_from_the_terminated_instances_bundle_logs(
+    deployed: Project, standin: Any, crash_release: tuple[str, str]
+) -> None:
+    """Immutable: the failed new instance is terminated, so the tail request reaches only the old one; the new one's
+    bundle logs are in Elastic Beanstalk's bucket, where the developer guide puts them. The stand-in does not upload
+    them itself (the `slow-logs` variant), so the test puts one there, as the failed instance would, before the deploy."""
+    good, crash = crash_release
+    eb = eb_client(standin)
+    settings = {
+        ("aws:elasticbeanstalk:environment", "EnvironmentType"): "LoadBalanced",
+        ("aws:autoscaling:asg", "MinSize"): "1",
+        ("aws:elasticbeanstalk:command", "DeploymentPolicy"): "Immutable",
+        ("aws:elasticbeanstalk:healthreporting:system", "SystemType"): "enhanced",
+        ("aws:elasticbeanstalk:application:environment", "DJANGO_SETTINGS_MODULE"): "sampleapp.settings",
+        ("aws:elasticbeanstalk:application:environment", "SECRET_KEY"): SECRET,
+    }
+    eb.create_environment(
+        ApplicationName=APP,
+        EnvironmentName=IMMUTABLE_ENV,
+        SolutionStackName=STACK,
+        OptionSettings=[{"Namespace": ns, "OptionName": name, "Value": value} for (ns, name), value in settings.items()],
+    )
+    wait_ready(standin, IMMUTABLE_ENV)
+    deployed.inv("eb.deploy", "--env", "whyimm", "--label", good, check=True)
+    described = eb.describe_environments(EnvironmentNames=[IMMUTABLE_ENV])["Environments"][0]
+    account = described["EnvironmentArn"].split(":")[4]
+    storage = f"elasticbeanstalk-{REGION}-{account}"
+    prefix = f"resources/environments/logs/bundle/{described['EnvironmentId']}/"
+    s3 = s3_client({"AWS_ENDPOINT_URL": standin.endpoint_url})
+    try:
+        s3.create_bucket(Bucket=storage)
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    crashed = f'Traceback (most recent call last):\n  File "<string>", line 1\nRuntimeError: cannot start: {SECRET}\n'
+    s3.put_object(
+        Bucket=storage,
+        Key=f"{prefix}i-0terminated/BundleLogs-1.zip",
+        Body=bundle_zip({"var/log/eb-docker/containers/eb-current-app/eb-0abc-stdouterr.log": crashed}),
+    )
+    standin.reset_calls()
+    result = inv_interleaved(deployed, "eb.deploy", "--env", "whyimm", "--label", crash)
+    output = result.stdout
+    assert result.returncode == 1, output
+    assert "Immutable deployment policy enabled" in output, output
+    verdict = re.search(r"^Deploy of \S+ to whyimm \(whyapp-imm\) FAILED\.$", output, re.MULTILINE)
+    assert verdict and verdict.start() < output.index(HEADING), output
+    why = output[output.index(HEADING) :]
+    assert f"uploaded their bundle logs to s3://{storage}/{prefix} (kept one hour):" in why, output
+    assert "[Instance: i-0terminated] (bundle logs, terminated)" in why, output
+    assert "RuntimeError: cannot start: ****" in why and SECRET not in output, output
+    assert standin.denied() == [], standin.denied()
