@@ -56,6 +56,10 @@ BUCKET_OPERATIONS = {
 }
 # STS API reference, GetCallerIdentity: "No permissions are required to perform this operation."
 NEEDS_NO_PERMISSION = {"sts:GetCallerIdentity"}
+# Actions the developer guide's table ("Resources and conditions for Elastic Beanstalk actions") lists with no condition
+# key ("N/A"): a request for them carries no elasticbeanstalk:InApplication, so a grant under that condition does not
+# cover them.
+NO_CONDITION_KEYS = {"DescribeInstancesHealth", "DescribeEnvironmentHealth"}
 # The key Elastic Beanstalk's own pre-signed URLs (RetrieveEnvironmentInfo) are signed with: the service's, not a caller's.
 SERVICE_KEY = "localeb-service"
 
@@ -123,6 +127,8 @@ def eb_request(
         resources = [arn("application", name) for name in _members(params, "ApplicationNames")]
         if len(resources) == 1:
             context = {"elasticbeanstalk:InApplication": resources[0]}
+    if action in NO_CONDITION_KEYS:
+        context = {}
     return Request(f"elasticbeanstalk:{action}", tuple(resources) or ("*",), context)
 
 

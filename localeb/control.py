@@ -262,6 +262,11 @@ class Control:
                 return answer
         if self.settings.iam_policy is not None:
             denied = self._denied(environ, name, method)
+            if denied is not None and name in HEALTH_OPERATIONS:
+                # API reference, DescribeInstancesHealth and DescribeEnvironmentHealth: they "only return information
+                # about environments that the calling principal has IAM permissions to access ... an empty result is
+                # returned", not an error.
+                return empty_health_answer(name, start_response)
             if denied is not None:
                 return self._access_denied(denied, method, start_response)
         with self.lock:

@@ -210,6 +210,31 @@ def test_elastic_beanstalk_denies_with_access_denied_naming_action_and_resource(
     assert error["Error"]["Message"].endswith("with an explicit deny in an identity-based policy")
 
 
+def test_health_reads_granted_only_under_in_application_answer_empty_not_denied(
+    eb_server: Any, eb: Any, app: str, enforce: Any
+) -> None:
+    """The developer guide's action table lists no condition key for DescribeInstancesHealth and
+    DescribeEnvironmentHealth, so a grant under elasticbeanstalk:InApplication does not cover them; and they answer an
+    empty result, not an error, for an environment the caller may not see (API reference, both operations)."""
+    env = create_environment(
+        eb,
+        app,
+        OptionSettings=[
+            {"Namespace": "aws:elasticbeanstalk:healthreporting:system", "OptionName": "SystemType", "Value": "enhanced"}
+        ],
+    )
+    name = env["EnvironmentName"]
+    app_arn = f"arn:aws:elasticbeanstalk:us-east-1:{ACCOUNT}:application/{app}"
+    in_application = {"StringEquals": {"elasticbeanstalk:InApplication": app_arn}}
+    enforce(policy({"Effect": "Allow", "Action": "elasticbeanstalk:Describe*", "Resource": "*", "Condition": in_application}))
+    caller = as_caller("elasticbeanstalk", eb_server.endpoint_url)
+    assert caller.describe_instances_health(EnvironmentName=name, AttributeNames=["All"])["InstanceHealthList"] == []
+    assert set(caller.describe_environment_health(EnvironmentName=name, AttributeNames=["All"])) == {"ResponseMetadata"}
+    assert caller.describe_environments(EnvironmentNames=[name])["Environments"], "other reads are granted as before"
+    enforce(policy({"Effect": "Allow", "Action": "elasticbeanstalk:Describe*", "Resource": "*"}))
+    assert caller.describe_instances_health(EnvironmentName=name, AttributeNames=["All"])["InstanceHealthList"]
+
+
 def test_s3_denies_with_403_access_denied_and_without_list_bucket_a_missing_key_is_403(
     eb_server: Any, s3: Any, enforce: Any
 ) -> None:
