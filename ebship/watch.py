@@ -484,8 +484,16 @@ class Watcher:
         parts = [f"{len(ids)} of {len(report.instances)} instances {what}: {', '.join(ids)}" for what, ids in wrong.items()]
         described = "; ".join(parts)
         if failed or late:
-            mixed = any(not key.startswith("are ") for key in wrong)
-            return Outcome("failed", None, ("mixed versions: " if mixed else "instances: ") + described)
+            if any(not key.startswith("are ") for key in wrong):
+                return Outcome("failed", None, "mixed versions: " + described)
+            colours = {STATUS_COLOURS.get(i.health, "Grey") for i in report.instances} - set(expect.health)
+            worst = next(colour for colour in ("Red", "Yellow", "Grey") if colour in colours)
+            return Outcome(
+                "failed",
+                None,
+                f"health stayed {worst} for {expect.settle:.0f} s after the update ended (accepted: "
+                f"{'/'.join(expect.health)}): {described}" + self._causes(name).replace(": ", "; ", 1),
+            )
         return "instances: " + described
 
     def _failed(self, state: EnvState, cause: str, evidence: Evidence) -> Outcome:

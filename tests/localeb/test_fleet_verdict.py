@@ -162,7 +162,10 @@ def test_an_unsettled_instance_is_waited_out_and_a_settled_one_passes(reports, u
     [
         ({"InstanceId": "i-new", "HealthStatus": "Pending"}, "mixed versions: 1 of 2 instances run no version, not v2: i-new"),
         (deployed("i-new", "v2", status="In Progress"), "mixed versions: 1 of 2 instances still deploy v2: i-new"),
-        (deployed("i-new", "v2", health="Severe"), "instances: 1 of 2 instances are Severe (Red): i-new"),
+        (
+            deployed("i-new", "v2", health="Severe"),
+            "health stayed Red for 30 s after the update ended (accepted: Green): 1 of 2 instances are Severe (Red): i-new",
+        ),
     ],
 )
 def test_what_stays_unsettled_past_the_window_fails_the_deploy_named(reports, unsettled, cause):

@@ -47,7 +47,7 @@ POLICIES: dict[str, tuple[int, dict[str, str], int]] = {
 SCENARIOS: dict[str, tuple[dict[str, Any], int, str]] = {
     "success": ({}, 0, "Deployed"),
     "batch-fails": ({"fail_batch": "k"}, 1, "Failed to deploy application."),
-    "health-after-success": ({"health_after_deploy": "Degraded"}, 1, "are Degraded (Red)"),
+    "health-after-success": ({"health_after_deploy": "Degraded"}, 1, "health stayed Red for 20 s"),
     "replaced-mid-deploy": ({"replace_instance": "previous"}, 1, "mixed versions: 1 of"),
 }
 RESET = {"fail_batch": 0, "health_after_deploy": "Ok", "replace_instance": "none"}
