@@ -22,6 +22,7 @@ from localeb.errors import (
     SourceBundleDeletionFailure,
     TooManyApplicationVersions,
 )
+from localeb.hold import Holds
 from localeb.models import (
     DEFAULT_PLATFORM,
     DEFAULT_STACK,
@@ -271,6 +272,7 @@ class LocalEB:
         self._drafts: dict[str, DraftConfiguration] = {}  # by environment id
         self._open_updates: dict[str, str] = {}  # environment id -> RequestId of its update not yet settled
         self._infos: dict[str, list[EnvironmentInfo]] = {}  # by environment id, oldest first
+        self.holds = Holds()  # a test's control (localeb.hold): background work waits at an armed phase
 
     # -- state -------------------------------------------------------------------------------------
 
