@@ -165,6 +165,34 @@ def test_an_update_held_at_each_phase_while_reads_answer(eb: Any, app: str, eb_s
         eb_server.release()
 
 
+def test_a_fleet_update_is_held_where_a_single_instance_one_is(eb: Any, app: str, eb_server: Any) -> None:
+    name = unique("heldfleet")
+    eb.create_application_version(ApplicationName=app, VersionLabel="v1")
+    eb.create_application_version(ApplicationName=app, VersionLabel="v2")
+    fleet = [
+        {"Namespace": "aws:autoscaling:asg", "OptionName": "MinSize", "Value": "2"},
+        {"Namespace": "aws:elasticbeanstalk:environment", "OptionName": "EnvironmentType", "Value": "LoadBalanced"},
+        {"Namespace": "aws:elasticbeanstalk:command", "OptionName": "DeploymentPolicy", "Value": "AllAtOnce"},
+    ]
+    eb.create_environment(
+        ApplicationName=app, EnvironmentName=name, VersionLabel="v1", SolutionStackName="Docker", OptionSettings=fleet
+    )
+    wait_ready(eb, name)
+    try:
+        eb_server.hold("deploying")
+        request_id = eb.update_environment(EnvironmentName=name, VersionLabel="v2")["ResponseMetadata"]["RequestId"]
+        eb_server.wait_held("deploying", timeout=SOON)
+        assert events_of(eb, name, request_id) == ["Environment update is starting.", "Deploying new version to instance(s)."]
+        eb_server.hold("closing")
+        eb_server.wait_held("closing", timeout=SOON)
+        assert events_of(eb, name, request_id)[-1].startswith("Command execution completed on all instances.")
+        assert eb.describe_environments(EnvironmentNames=[name])["Environments"][0]["Status"] == "Updating"
+        eb_server.release()
+        assert wait_ready(eb, name)["VersionLabel"] == "v2"
+    finally:
+        eb_server.release()
+
+
 def test_wait_held_says_when_nothing_is_armed(eb_server: Any) -> None:
     eb_server.release()
     with pytest.raises(TimeoutError, match="no hold is armed at deploying"):
