@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -379,6 +380,7 @@ def test_ci_summary_never_reads_ok_with_a_stage_that_did_not_end_ok():
 
 STACK = "64bit Amazon Linux 2023 v4.6.0 running Docker"
 INTR_APP, INTR_ENV, INTR_BUCKET = "ctrlcapp", "ctrlcapp-env", "ctrlc-deploys"
+INTERRUPTED_RUN_SECONDS = 600  # an interrupted run's whole life: its build and push, then the Ctrl-C
 
 
 def wait_for(condition, timeout: float, what: str, state=lambda: "") -> None:
@@ -403,27 +405,36 @@ def interrupt_while_the_update_is_held(project: Project, standin: Any, *args: st
         start_new_session=True,
         preexec_fn=default_signals,
     )
+    # Every wait has a deadline: a run that outlives it is killed, and the assertion below shows all it printed.
+    watchdog = threading.Timer(INTERRUPTED_RUN_SECONDS, os.killpg, (process.pid, signal.SIGKILL))
+    watchdog.start()
+    errors: list[str] = []
+    assert process.stdout is not None and process.stderr is not None
+    error_stream = process.stderr
+    reader = threading.Thread(target=lambda: errors.append(error_stream.read()), daemon=True)  # never a full pipe
+    reader.start()
     try:
-        seen = []
-        assert process.stdout is not None
-        for line in process.stdout:
+        seen, signalled = [], False
+        for line in process.stdout:  # to the end: what the run prints after the Ctrl-C is read here too
             seen.append(line)
-            if line.startswith("Update of "):
+            if line.startswith("Update of ") and not signalled:
                 standin.wait_held("update-started", timeout=60)
                 os.killpg(process.pid, signal.SIGINT)
-                break
-        stdout, stderr = process.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        stdout, stderr = process.communicate()
-        raise AssertionError(
-            f"inv {' '.join(args)} did not end within 120 s of the Ctrl-C:\n{''.join(seen)}{stdout}\n{stderr}"
-        ) from None
+                signalled = True
+        process.wait()
+        reader.join()
+        stderr = "".join(errors)
     finally:
+        watchdog.cancel()
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
-    return process.returncode, "".join(seen) + stdout, stderr
+            process.wait()
+    stdout = "".join(seen)
+    assert process.returncode != -signal.SIGKILL, (
+        f"inv {' '.join(args)} was still running after {INTERRUPTED_RUN_SECONDS} s (Ctrl-C sent: {signalled}):\n"
+        f"{stdout}\n{stderr}"
+    )
+    return process.returncode, stdout, stderr
 
 
 @pytest.mark.slow
