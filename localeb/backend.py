@@ -22,6 +22,7 @@ from localeb.errors import (
     SourceBundleDeletionFailure,
     TooManyApplicationVersions,
 )
+from localeb.hold import Holds
 from localeb.models import (
     DEFAULT_PLATFORM,
     DEFAULT_STACK,
@@ -291,6 +292,7 @@ class LocalEB:
         self._open_updates: dict[str, str] = {}  # environment id -> RequestId of its update not yet settled
         self._infos: dict[str, list[EnvironmentInfo]] = {}  # by environment id, oldest first
         self.variants = Variants(self)
+        self.holds = Holds()  # a test's control (localeb.hold): background work waits at an armed phase
 
     # -- state -------------------------------------------------------------------------------------
 

@@ -8,6 +8,8 @@ An `up` interrupted (Ctrl-C) or failing halfway stops what it had started. Shoul
 (and the next `up`) still find its processes, even those it had not recorded yet: the server writes its output to
 `<state_dir>/server.log` and the registry reads `<state_dir>/registry/config.yml`, so both are tied to the state
 directory.
+
+A test can hold `up` at a phase (UP_HOLD_PHASES) to act there, a Ctrl-C say, instead of racing it: see `_hold`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,14 @@ REGISTRY_CONFIG = "registry/config.yml"  # localeb.registry writes it under the 
 ACCOUNT_ID = "123456789012"
 ACCESS_KEY = "localeb"
 SECRET_KEY = "localeb-secret"
+# Where `up` can be held (LOCALEB_UP_HOLD=<phase>), in the order it reaches them.
+UP_HOLD_PHASES = {
+    "registry-started": "the registry answers and is recorded in localeb.json; no server yet",
+    "server-started": "the server answers but is not recorded in localeb.json yet (only down's search finds it)",
+}
+UP_HOLD_VARIABLE = "LOCALEB_UP_HOLD"
+UP_HOLD_SECONDS_VARIABLE = "LOCALEB_UP_HOLD_SECONDS"  # the hold's own deadline, default 300
+UP_HOLD_FILE = "up.held"
 
 
 class ClusterError(RuntimeError):
@@ -89,6 +99,9 @@ def up(
 ) -> dict[str, Any]:
     """Starts everything and returns the state it wrote. Refuses if a previous `up` is still running."""
     state_dir = Path(state_dir).resolve()
+    held = os.environ.get(UP_HOLD_VARIABLE)
+    if held and held not in UP_HOLD_PHASES:
+        raise ClusterError(f"{UP_HOLD_VARIABLE} must name one of {', '.join(UP_HOLD_PHASES)}, not {held!r}")
     if read_state(state_dir) is not None and status(state_dir)["running"]:
         raise ClusterError(f"a local Elastic Beanstalk already runs (state in {state_path(state_dir)}); stop it first with down")
     down(state_dir)  # what a previous up left: a stale state file, or processes an interrupted up never recorded
@@ -136,8 +149,10 @@ def _start(
         },
     }
     _write(state_dir, state)
+    _hold(state_dir, "registry-started")
     ecr_env = {ecr.REGISTRY_VARIABLE: registry["address"], ecr.PASSWORD_VARIABLE: ecr_password}
     server = start_server(state_dir / SERVER_LOG, port=port, extra_args=server_args, detached=True, env={**os.environ, **ecr_env})
+    _hold(state_dir, "server-started")
     state.update(
         endpoint_url=server.endpoint_url,
         server={"pid": server.process.pid, "server_id": server.server_id, "log": str(server.log_path)},
@@ -158,6 +173,21 @@ def _start(
     state.update(environment_id=env["EnvironmentId"], environment_url=f"http://{env['CNAME']}")
     _write(state_dir, state)
     return state
+
+
+def _hold(state_dir: Path, phase: str) -> None:
+    """When LOCALEB_UP_HOLD names `phase`: writes `<state_dir>/up.held` (the phase, the pid) and waits while it exists,
+    at most LOCALEB_UP_HOLD_SECONDS (300), then goes on. The test that armed it waits for the file, acts, deletes it."""
+    if os.environ.get(UP_HOLD_VARIABLE) != phase:
+        return
+    handshake = state_dir / UP_HOLD_FILE
+    deadline = time.monotonic() + float(os.environ.get(UP_HOLD_SECONDS_VARIABLE) or 300)
+    handshake.write_text(json.dumps({"phase": phase, "pid": os.getpid()}) + "\n")
+    try:
+        while handshake.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        handshake.unlink(missing_ok=True)
 
 
 def _wait_ready(eb: Any, name: str, timeout: float) -> dict[str, Any]:

@@ -12,6 +12,8 @@ Control endpoints (JSON):
   GET /_localeb/status           server id, environments and their containers
   GET /_localeb/denied           calls the IAM policy denied DELETE /_localeb/denied  forgets them
   GET /_localeb/throttled        EB calls `throttle` refused DELETE /_localeb/throttled  forgets them
+  GET /_localeb/hold             the armed hold, and the work waiting at it
+                                 PUT|POST /_localeb/hold {"phase", "seconds"} arms one  DELETE /_localeb/hold  releases it
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from urllib.parse import parse_qs
 from xml.sax.saxutils import escape as xml_escape
 
 from localeb.access import NEEDS_NO_PERMISSION, SERVICE_KEY, FindEnvironment, caller_key, eb_request, s3_request
+from localeb.hold import DEFAULT_SECONDS, Holds
 from localeb.iam import Decision, Request, decide, denial_message, parse_policy
 from localeb.settings import CHOICES, Settings
 from localeb.variants import (
@@ -222,6 +225,7 @@ class Control:
         self.denied: list[str] = []  # "<action> on <resource>" of each call the IAM policy denied
         self.rules: list[FaultRule] = list(faults)
         self.random = random.Random(settings.fault_seed)
+        self.holds = Holds()  # the backend's, once build_app joins them
         # (EnvironmentId, EnvironmentName) -> (application, name): how IAM requests find an environment's application.
         self.find_environment: FindEnvironment = lambda env_id, name: None
         self.buckets: dict[str, TokenBucket] = {}  # the `throttle` variant's rate limit, per region
@@ -478,7 +482,20 @@ class Control:
                 return dataclasses.asdict(self.settings)
         if path == "/_localeb/status":
             return self.status()
+        if path == "/_localeb/hold":
+            return self._hold(method, payload)
         raise LookupError(f"no such control endpoint: {method} {path}")
+
+    def _hold(self, method: str, payload: Any) -> dict[str, Any]:
+        if method in ("PUT", "POST"):
+            if not isinstance(payload, dict) or not isinstance(payload.get("phase"), str):
+                raise ValueError('arm a hold with {"phase": NAME, "seconds": DEADLINE}')
+            return self.holds.arm(payload["phase"], float(payload.get("seconds", DEFAULT_SECONDS)))
+        if method == "DELETE":
+            return self.holds.release()
+        if method != "GET":
+            raise ValueError("use GET, PUT or DELETE")
+        return self.holds.describe()
 
     def _update_settings(self, changes: dict[str, Any]) -> None:
         probe = dataclasses.replace(self.settings)

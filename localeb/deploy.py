@@ -283,6 +283,7 @@ def _timed_out(
 ) -> None:
     """``command-timeouts``: the instance never answers the deploy command; the old container keeps serving."""
     eb.sleep_phase()
+    eb.holds.reach("closing")
     with eb.lock:
         env.operation_label = None
         env.updated = now()
@@ -318,6 +319,7 @@ def _health_in_progress(eb: LocalEB, state: RegionState, env: Environment, kind:
 
 def launch(eb: LocalEB, state: RegionState, env: Environment, request_id: str) -> None:
     label = env.version_label
+    eb.holds.reach("launch-started")
     eb.sleep_phase()
     if env.is_fleet:
         eb.emit(
@@ -335,6 +337,7 @@ def launch(eb: LocalEB, state: RegionState, env: Environment, request_id: str) -
             request_id=request_id,
         )
     failure: DeployError | None = None
+    eb.holds.reach("deploying")
     if label:
         eb.sleep_phase()
         try:
@@ -354,6 +357,7 @@ def launch(eb: LocalEB, state: RegionState, env: Environment, request_id: str) -
     else:
         _switch(eb, env, None, None, None, {})
     eb.sleep_phase()
+    eb.holds.reach("closing")
     with eb.lock:
         env.operation_label = None
         env.updated = now()
@@ -385,6 +389,7 @@ def deploy_version(
     previous_options: dict[OptionKey, str],
     request_id: str,
 ) -> None:
+    eb.holds.reach("update-started")
     if env.is_fleet and eb.settings.update_closing != "command-timeouts":
         from localeb import fleet
 
@@ -394,6 +399,7 @@ def deploy_version(
     eb.sleep_phase()
     eb.emit(state, "Deploying new version to instance(s).", env=env, version_label=label, request_id=request_id)
     started = _health_in_progress(eb, state, env, "Application update")
+    eb.holds.reach("deploying")
     if eb.settings.update_closing == "command-timeouts":
         _timed_out(eb, state, env, label, previous_label, previous_options, request_id)
         return
@@ -415,6 +421,7 @@ def deploy_version(
             request_id=request_id,
         )
     eb.sleep_phase()
+    eb.holds.reach("closing")
     with eb.lock:
         env.operation_label = None
         env.updated = now()
@@ -438,9 +445,11 @@ def configure(
     previous_options: dict[OptionKey, str],
     request_id: str,
 ) -> None:
+    eb.holds.reach("update-started")
     eb.sleep_phase()
     eb.emit(state, f"Updating environment {env.name}'s configuration settings.", env=env, request_id=request_id)
     started = _health_in_progress(eb, state, env, "Configuration update")
+    eb.holds.reach("deploying")
     failure: DeployError | None = None
     variables = environment_properties(env.options)
     spec = env.deployed_spec
@@ -468,6 +477,7 @@ def configure(
                 env.deployed_variables = variables
                 serve_fleet(env)
     eb.sleep_phase()
+    eb.holds.reach("closing")
     with eb.lock:
         env.updated = now()
         if failure:

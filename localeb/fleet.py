@@ -330,6 +330,7 @@ def deploy_version(
     eb.sleep_phase()
     rollout.emit("Deploying new version to instance(s).")
     started = _health_in_progress(eb, state, env, "Application update")
+    eb.holds.reach("deploying")
     try:
         rollout.spec, credentials, rollout.variables = prepare(eb, state, env, label, env.options)
         if rollout.spec is not None:
@@ -347,6 +348,7 @@ def deploy_version(
         return
     ok = POLICIES[deployment_policy(env.options)](rollout)
     eb.sleep_phase()
+    eb.holds.reach("closing")
     with eb.lock:
         env.operation_label = None
         env.updated = now()
@@ -370,6 +372,7 @@ def deploy_version(
 
 def _failed_everywhere(rollout: Rollout, failure: DeployError, previous_options: dict[OptionKey, str], started: float) -> None:
     """A failure before any instance ran the version (the bundle, the auth file, the pull): every instance says so."""
+    rollout.eb.holds.reach("closing")
     with rollout.eb.lock:
         for instance in rollout.env.instances:
             log_failure(instance, failure)

@@ -165,6 +165,7 @@ def build_app(settings: Settings | None = None, faults: list[FaultRule] | None =
     control = Control(dispatcher, settings, status, faults or [])
     control.app = WithoutListBucket(dispatcher, settings, control.operation, control.denies)
     control.find_environment = backend.environment_named
+    control.holds = backend.holds
     control.backend = backend  # type: ignore[attr-defined]
     return control
 
@@ -262,6 +263,31 @@ class RunningServer:
 
     def status(self) -> dict[str, Any]:
         return dict(self._request("GET", "/_localeb/status"))
+
+    def hold(self, phase: str, seconds: float = 300) -> dict[str, Any]:
+        """Arms a hold (localeb.hold.PHASES): background work that reaches `phase` waits there until `release()`, or
+        until `seconds` have passed."""
+        return dict(self._request("PUT", "/_localeb/hold", {"phase": phase, "seconds": seconds}))
+
+    def held(self) -> dict[str, Any]:
+        """The armed phase (None: none), how many work items wait at it, how many reached it since it was armed."""
+        return dict(self._request("GET", "/_localeb/hold"))
+
+    def wait_held(self, phase: str, timeout: float = 60) -> dict[str, Any]:
+        """Returns once a work item waits at `phase`; TimeoutError after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            now = self.held()
+            if now["phase"] == phase and now["waiting"] > 0:
+                return now
+            if now["phase"] != phase:
+                raise TimeoutError(f"no hold is armed at {phase} (its deadline passed, or it was released): {now}")
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"nothing reached the hold at {phase} within {timeout:.0f} s: {now}")
+            time.sleep(0.05)
+
+    def release(self) -> dict[str, Any]:
+        return dict(self._request("DELETE", "/_localeb/hold"))
 
 
 def start_server(

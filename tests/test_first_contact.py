@@ -10,12 +10,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
-from tests_support import MARKER_PASSWORD, REGION, Project, base_env, copy_project
+from tests_support import MARKER_PASSWORD, REGION, Project, base_env, copy_project, default_signals
 
 from ebship import aws, cloud, doctor, pipeline
 from ebship import settings as settings_module
@@ -378,6 +380,7 @@ def test_ci_summary_never_reads_ok_with_a_stage_that_did_not_end_ok():
 
 STACK = "64bit Amazon Linux 2023 v4.6.0 running Docker"
 INTR_APP, INTR_ENV, INTR_BUCKET = "ctrlcapp", "ctrlcapp-env", "ctrlc-deploys"
+INTERRUPTED_RUN_SECONDS = 600  # an interrupted run's whole life: its build and push, then the Ctrl-C
 
 
 def wait_for(condition, timeout: float, what: str, state=lambda: "") -> None:
@@ -387,8 +390,11 @@ def wait_for(condition, timeout: float, what: str, state=lambda: "") -> None:
         time.sleep(0.5)
 
 
-def interrupt_once_the_update_started(project: Project, *args: str) -> tuple[int, str, str]:
-    """Runs `inv ARGS` and, as soon as it follows an update, presses Ctrl-C (SIGINT to its process group)."""
+def interrupt_while_the_update_is_held(project: Project, standin: Any, *args: str) -> tuple[int, str, str]:
+    """Runs `inv ARGS` with the stand-in holding updates as they start; once `inv` follows an update and that update
+    waits at the hold, presses Ctrl-C (SIGINT to its process group, whose SIGINT handling is Python's own whatever the
+    suite inherited). The hold stays armed: the caller checks what it needs, then releases it."""
+    standin.hold("update-started")
     process = subprocess.Popen(
         [str(Path(sys.executable).with_name("inv")), *args],
         cwd=project.root,
@@ -397,16 +403,38 @@ def interrupt_once_the_update_started(project: Project, *args: str) -> tuple[int
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=default_signals,
     )
-    seen = []
-    assert process.stdout is not None
-    for line in process.stdout:
-        seen.append(line)
-        if line.startswith("Update of "):
-            os.killpg(process.pid, signal.SIGINT)
-            break
-    stdout, stderr = process.communicate(timeout=120)
-    return process.returncode, "".join(seen) + stdout, stderr
+    # Every wait has a deadline: a run that outlives it is killed, and the assertion below shows all it printed.
+    watchdog = threading.Timer(INTERRUPTED_RUN_SECONDS, os.killpg, (process.pid, signal.SIGKILL))
+    watchdog.start()
+    errors: list[str] = []
+    assert process.stdout is not None and process.stderr is not None
+    error_stream = process.stderr
+    reader = threading.Thread(target=lambda: errors.append(error_stream.read()), daemon=True)  # never a full pipe
+    reader.start()
+    try:
+        seen, signalled = [], False
+        for line in process.stdout:  # to the end: what the run prints after the Ctrl-C is read here too
+            seen.append(line)
+            if line.startswith("Update of ") and not signalled:
+                standin.wait_held("update-started", timeout=60)
+                os.killpg(process.pid, signal.SIGINT)
+                signalled = True
+        process.wait()
+        reader.join()
+        stderr = "".join(errors)
+    finally:
+        watchdog.cancel()
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    stdout = "".join(seen)
+    assert process.returncode != -signal.SIGKILL, (
+        f"inv {' '.join(args)} was still running after {INTERRUPTED_RUN_SECONDS} s (Ctrl-C sent: {signalled}):\n"
+        f"{stdout}\n{stderr}"
+    )
+    return process.returncode, stdout, stderr
 
 
 @pytest.mark.slow
@@ -458,23 +486,27 @@ def test_ctrl_c_while_following_an_update_says_it_goes_on_and_how_to_follow_it(t
             project.inv(task, check=True)
 
         # eb.deploy: exit 130, and it says the update goes on and how to follow it; the update does go on to its end.
-        code, stdout, stderr = interrupt_once_the_update_started(project, "eb.deploy", "--env", "rel")
+        code, stdout, stderr = interrupt_while_the_update_is_held(project, standin, "eb.deploy", "--env", "rel")
         assert code == EXIT_INTERRUPTED, stdout + stderr
         assert f"the update of {INTR_ENV} (request " in stderr and "goes on in Elastic Beanstalk" in stderr, stderr
         assert "`inv eb.events --env rel --follow`" in stderr and "`inv eb.status --env rel`" in stderr, stderr
         assert "Traceback" not in stdout + stderr and "Deployed" not in stdout
+        assert environment()["Status"] == "Updating", "the Ctrl-C landed while the update ran"
+        standin.release()
         wait_for(lambda: runs(first), 120, "the update's end", events)
 
         # inv ci interrupted in eb.deploy: the same words, and a summary that says INTERRUPTED, never OK.
         (root / "app" / "ctrl_c_marker.py").write_text("NOTE = 'second'\n")
         second = project.commit("A second release")
-        code, stdout, stderr = interrupt_once_the_update_started(project, "ci")
+        code, stdout, stderr = interrupt_while_the_update_is_held(project, standin, "ci")
         assert code == EXIT_INTERRUPTED, stdout + stderr
         summary = stdout.split("=== summary ===")[1]
         assert "eb.deploy     interrupted" in summary and "result        INTERRUPTED" in summary, stdout
         assert "result        OK" not in stdout and "skipped" not in summary
         assert "goes on in Elastic Beanstalk" in stderr and "`inv eb.events --env rel --follow`" in stderr, stderr
         assert "Traceback" not in stdout + stderr
+        assert (environment()["Status"], environment()["VersionLabel"]) == ("Updating", second)
+        standin.release()
         wait_for(lambda: runs(second), 120, "the update's end", events)
     finally:
         standin.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -15,6 +16,17 @@ ROOT = Path(__file__).resolve().parent.parent
 MARKER_PASSWORD = 'pw-"M4rk3r"$HOME\\n\'€-7f3a'
 MARKER_USERNAME = "ci-robot"
 REGION = "us-east-1"
+
+
+def default_signals() -> None:
+    """A `preexec_fn` for a child that a test signals: SIGINT and SIGTERM at their defaults, whatever the suite inherited.
+
+    A suite started in the background (`... &`, `nohup`) ignores SIGINT, and children inherit that; Python then installs
+    no KeyboardInterrupt handler, and a test's Ctrl-C would do nothing. With the default disposition before exec, Python
+    installs its own handler, as it does in a terminal.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 class FakeClock:

@@ -1,8 +1,13 @@
 """The stand-in's lifecycle under users' mistakes: a Ctrl-C (a real SIGINT) or a kill while `up` starts it, and a bad
---pace while it runs. Nothing it started may outlive `up`'s cleanup or `down`."""
+--pace while it runs. Nothing it started may outlive `up`'s cleanup or `down`.
+
+`up` is held at the phase a test signals it in (LOCALEB_UP_HOLD, localeb.cluster.UP_HOLD_PHASES), so the signal lands
+there however fast or slow the machine, and it runs with default signal handling whatever the suite inherited.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -11,6 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
+from tests_support import default_signals
+
+from localeb.cluster import UP_HOLD_FILE, UP_HOLD_VARIABLE
 
 pytestmark = pytest.mark.slow
 
@@ -49,15 +57,30 @@ def wait_for(condition, timeout: float, what: str):
     raise AssertionError(f"{what} within {timeout:.0f} s")
 
 
-def start_up(state_dir: Path) -> subprocess.Popen[bytes]:
-    """`up` in a process group of its own, as a shell runs a foreground command: a Ctrl-C reaches the whole group."""
+def start_up(state_dir: Path, held_at: str) -> subprocess.Popen[bytes]:
+    """`up` in a process group of its own, as a shell runs a foreground command (a Ctrl-C reaches the whole group),
+    held at `held_at`."""
     return subprocess.Popen(
         [sys.executable, "-c", UP, str(state_dir)],
         cwd=ROOT,
         start_new_session=True,
+        preexec_fn=default_signals,
+        env={**os.environ, UP_HOLD_VARIABLE: held_at},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+
+
+def wait_held(up: subprocess.Popen[bytes], state_dir: Path, phase: str) -> None:
+    handshake = state_dir / UP_HOLD_FILE
+    wait_for(lambda: handshake.exists() or up.poll() is not None, 120, f"up never reached {phase}")
+    assert up.poll() is None, f"up ended (exit {up.returncode}) before {phase}: {up.communicate()[1].decode()[-2000:]}"
+    wait_for(lambda: phase in handshake.read_text(errors="replace"), 5, f"the handshake does not name {phase}")
+
+
+def registry_is_a_process(state_dir: Path) -> bool:
+    """Whether up runs Debian's docker-registry (a process tied to the state directory), not the registry:2 image."""
+    return bool(json.loads((state_dir / "localeb.json").read_text())["registry"]["pid"])
 
 
 def sweep(state_dir: Path) -> None:
@@ -68,12 +91,19 @@ def sweep(state_dir: Path) -> None:
             pass
 
 
-@pytest.mark.parametrize("during", ["localeb.server", "docker-registry"])
-def test_ctrl_c_during_up_leaves_nothing_running(tmp_path: Path, during: str) -> None:
+@pytest.mark.parametrize(
+    "phase, running",
+    [("server-started", ("localeb.server", "docker-registry")), ("registry-started", ("docker-registry",))],
+)
+def test_ctrl_c_during_up_leaves_nothing_running(tmp_path: Path, phase: str, running: tuple[str, ...]) -> None:
     state_dir = (tmp_path / "stand-in").resolve()
-    up = start_up(state_dir)
+    up = start_up(state_dir, held_at=phase)
     try:
-        wait_for(lambda: any(during in cmd for cmd in processes_of(state_dir).values()), 60, f"no {during} started")
+        wait_held(up, state_dir, phase)
+        started = processes_of(state_dir).values()
+        for name in running:  # what the cleanup has to stop (a registry container instead of a process: none here)
+            if name == "localeb.server" or registry_is_a_process(state_dir):
+                assert any(name in cmd for cmd in started), f"held at {phase}, {name} is not running: {started}"
         os.killpg(up.pid, signal.SIGINT)
         _, stderr = up.communicate(timeout=60)
         assert up.returncode != 0
@@ -81,6 +111,7 @@ def test_ctrl_c_during_up_leaves_nothing_running(tmp_path: Path, during: str) ->
         left = processes_of(state_dir)
         assert not left, f"an interrupted up left these running: {left}"
         assert not (state_dir / "localeb.json").exists()
+        assert not (state_dir / UP_HOLD_FILE).exists()
     finally:
         if up.poll() is None:
             up.kill()
@@ -91,9 +122,9 @@ def test_down_stops_what_a_killed_up_never_recorded(tmp_path: Path) -> None:
     from localeb import cluster
 
     state_dir = (tmp_path / "stand-in").resolve()
-    up = start_up(state_dir)
+    up = start_up(state_dir, held_at="server-started")  # the server answers; up has not recorded it
     try:
-        wait_for(lambda: any("localeb.server" in cmd for cmd in processes_of(state_dir).values()), 60, "no server")
+        wait_held(up, state_dir, "server-started")
         os.killpg(up.pid, signal.SIGKILL)  # no cleanup at all: only down can stop what it started
         up.wait(timeout=30)
         wait_for(lambda: len(processes_of(state_dir)) >= 2, 30, "the server and the registry are not both running")

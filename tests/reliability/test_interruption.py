@@ -3,7 +3,8 @@ environment Ready and Green on the commit's label, exactly one application versi
 container of the stand-in beyond the one serving (nor a test container of the killed run).
 
 Kill times are drawn from RELIABILITY_SEED, one per slice of a run's duration so that early, middle and late stages all
-get hit, plus one kill while the app's tests run in their container; RELIABILITY_RUNS sets the number of random
+get hit, plus one kill while the app's tests run in their container and one while the update the run started is held
+at `deploying` by the stand-in (the client dies, the update goes on); RELIABILITY_RUNS sets the number of random
 kills (CI: 3).
 """
 
@@ -66,12 +67,14 @@ def test_a_killed_ci_run_converges_when_run_again(tmp_path, registry, base_image
         duration = time.monotonic() - started
         rng = random.Random(SEED)
         recorder.data["parameters"]["baseline_seconds"] = round(duration, 1)
-        # RUNS kills at random times, then one at a fixed point: while the app's tests run in their container (a kill
-        # there once left the test container behind for ever).
-        for kill in range(RUNS + 1):
+        # RUNS kills at random times, then two at fixed points: while the app's tests run in their container (a kill
+        # there once left the test container behind for ever), and while the update the run started is held.
+        for kill in range(RUNS + 2):
             sha = new_commit(project, f"kill {kill}")
             shas.append(sha)
             repository = project.env["IMAGE_REPOSITORY"]
+            if kill == RUNS + 1:
+                standin.hold("deploying")
             process = popen_inv(project, "ci")
             started = time.monotonic()
             if kill < RUNS:
@@ -80,16 +83,22 @@ def test_a_killed_ci_run_converges_when_run_again(tmp_path, registry, base_image
                 os.killpg(process.pid, signal.SIGKILL)
                 stdout, _ = process.communicate(timeout=30)
             else:
+                point = "test session starts" if kill == RUNS else "Update of "
                 seen = []
                 assert process.stdout is not None  # popen_inv pipes it
                 for line in process.stdout:
                     seen.append(line)
-                    if "test session starts" in line:
+                    if point in line:
                         break
+                if kill == RUNS + 1:
+                    standin.wait_held("deploying", timeout=60)
                 os.killpg(process.pid, signal.SIGKILL)
                 at = time.monotonic() - started
                 stdout = "".join(seen) + process.communicate(timeout=30)[0]
-                assert "test session starts" in stdout, stdout
+                assert point in stdout, stdout
+                if kill == RUNS + 1:
+                    assert environment(standin.endpoint_url, ENV_NAME)["Status"] == "Updating"
+                    standin.release()  # the update goes on without its client, as EB's would
             stage = stage_reached(stdout)
             finished_before_kill = "=== summary ===" in stdout
             result = project.inv("ci")
@@ -129,6 +138,6 @@ def test_a_killed_ci_run_converges_when_run_again(tmp_path, registry, base_image
         leftovers = stop_standin(standin, engine)
         recorder.count(containers_left_after_stop=len(leftovers))
         recorder.finish()
-    assert recorder.data["figures"]["kills"] == RUNS + 1
+    assert recorder.data["figures"]["kills"] == RUNS + 2
     assert not problems, "\n".join(problems)
     assert not leftovers, f"the stand-in left containers behind: {leftovers}"
