@@ -225,8 +225,16 @@ class Deployer:
     ) -> tuple[Outcome, EnvState | None]:
         """Waits for Ready, starts the update (again if another one got in first), follows it; returns the outcome and
         the state just before the update."""
+        before, self.eb.budget = getattr(self.eb, "budget", None), deadline  # throttled calls: retried up to it
+        try:
+            return self._update(target, change, expect, deadline)
+        finally:
+            self.eb.budget = before
+
+    def _update(
+        self, target: Target, change: dict[str, Any], expect: Expectation, deadline: Deadline
+    ) -> tuple[Outcome, EnvState | None]:
         watcher = self._watcher(deadline)
-        self.eb.budget = deadline  # a call still throttled is asked again, but never past this update's deadline
         while True:
             ready = watcher.until_ready(target.environment)
             if ready is None:
