@@ -72,6 +72,7 @@ class HealthReport:
 
     refreshed_at: datetime | None
     instances: list[InstanceHealth]
+    answered_at: datetime | None = None  # the service's time of the answer (its HTTP Date), to tell a report's age
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,15 @@ def _state(env: dict[str, Any]) -> EnvState:
         platform=env.get("SolutionStackName", "") or env.get("PlatformArn", ""),
         environment_id=env.get("EnvironmentId", ""),
     )
+
+
+def _answer_date(response: dict[str, Any]) -> datetime | None:
+    """The service's time of an answer (its HTTP Date header), or None when it carries none."""
+    date = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date", "")
+    try:
+        return parsedate_to_datetime(date) if date else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _event(item: dict[str, Any]) -> Event:
@@ -222,6 +232,7 @@ class Beanstalk:
         }
         found: list[InstanceHealth] = []
         refreshed: datetime | None = None
+        answered: datetime | None = None
         for _ in range(100):  # a bound on paging: the pages hold the instances of one environment
             try:
                 page = self._call("describe_instances_health", **params)
@@ -229,6 +240,7 @@ class Beanstalk:
                 if error.code in ("InvalidRequestException", "InvalidRequest"):
                     return None
                 raise
+            answered = answered or _answer_date(page)
             if isinstance(page.get("RefreshedAt"), datetime):
                 # The oldest page decides: the whole report is no newer than its oldest part.
                 refreshed = page["RefreshedAt"] if refreshed is None else min(refreshed, page["RefreshedAt"])
@@ -245,17 +257,12 @@ class Beanstalk:
             if not page.get("NextToken"):
                 break
             params["NextToken"] = page["NextToken"]
-        return HealthReport(refreshed, found)
+        return HealthReport(refreshed, found, answered)
 
     def request_tail_logs(self, environment: str) -> datetime | None:
         """Asks the instances to compile their tail logs; returns the service's time of the request (its HTTP Date),
         so that the logs compiled for it can be told from older ones, or None when the answer carries no date."""
-        response = self._call("request_environment_info", EnvironmentName=environment, InfoType="tail")
-        date = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date", "")
-        try:
-            return parsedate_to_datetime(date) if date else None
-        except (TypeError, ValueError):
-            return None
+        return _answer_date(self._call("request_environment_info", EnvironmentName=environment, InfoType="tail"))
 
     def instance_ids(self, environment: str) -> list[str]:
         """The environment's running instances (DescribeEnvironmentResources): one call, no paging, under basic health

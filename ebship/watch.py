@@ -96,6 +96,10 @@ class Schedule:
 
 
 DEFAULT_SCHEDULE = Schedule()
+# "Health status and cause messages for individual instances are updated every 10 seconds" (developer guide,
+# health-enhanced-status.md).
+HEALTH_REPORT_SECONDS = 10.0
+STALE_REPORT = "instances: report older than the update's end"
 SUPERSEDED_EVERY = 5.0
 DEFAULT_SETTLE = 180.0  # HEALTH_SETTLE_TIMEOUT's default: enhanced health reports a new fleet within a minute or two
 # Instance health statuses by colour (developer guide, health-enhanced-status.md): Ok and Info are green (Info: an
@@ -210,6 +214,7 @@ class Watcher:
             eb.on_throttled = on_note  # said once: the facade asks again more slowly, within its budget
         self._noted_throttling = False
         self.answered = False  # whether the last call was answered (not still throttled)
+        self.next_report_in = 0.0  # seconds until the instances' next health report is due, when a stale one says so
         self._jitter = random.Random()
 
     # --- asking, with throttling absorbed -------------------------------------------------------------------------
@@ -429,6 +434,8 @@ class Watcher:
                 return Outcome("timeout", state, f"still waiting for {waited} at the deadline", evidence.events, self.calls)
             # Instances settle at their next health report (every 10 s): look every second until they do.
             interval = self.schedule.busy if not read_state else self.schedule.next(interval, False)
+            if unsettled == STALE_REPORT:  # sleep until the next report is due, rather than asking every second
+                interval = min(max(self.next_report_in, self.schedule.busy), self.schedule.idle)
             if unsettled and clock.monotonic() < settle_ends:
                 self.deadline.sleep(min(self._spread(interval), settle_ends - clock.monotonic()))  # judged on time
             else:
@@ -446,6 +453,11 @@ class Watcher:
             return "" if self.answered else "instances: not read"
         late = self.deadline.clock.monotonic() >= settle_ends
         if ended is not None and report.refreshed_at is not None and report.refreshed_at < ended:
+            # The next report is due one interval after this one, by the service's own clock (the answer's date).
+            self.next_report_in = 0.0
+            if report.answered_at is not None:
+                due = report.refreshed_at + timedelta(seconds=HEALTH_REPORT_SECONDS) - report.answered_at
+                self.next_report_in = due.total_seconds() + 1.0  # the date has whole seconds
             if late:
                 return Outcome(
                     "failed",
@@ -453,7 +465,7 @@ class Watcher:
                     f"no report of the instances' health newer than the update's end ({ended:%H:%M:%S}) within "
                     f"{expect.settle:.0f} s: the last was refreshed at {report.refreshed_at:%H:%M:%S}",
                 )
-            return "instances: report older than the update's end"
+            return STALE_REPORT
         if not report.instances:
             if late:
                 return Outcome(

@@ -202,3 +202,23 @@ def test_the_instances_are_polled_one_call_at_a_time_while_they_settle(reports):
     settling = sorted(at for at, name, _ in eb.log if first < at < 20)
     assert len(settling) >= 5 and len(settling) == len(set(settling)), "one call per poll once Ready: the instances"
     assert eb.times("DescribeEnvironments").count(20) <= 1
+
+
+def test_a_stale_report_is_followed_by_one_read_when_the_next_report_is_due(monkeypatch: pytest.MonkeyPatch):
+    """The answer's date and RefreshedAt say when the next report is due (every 10 s): one read then, not one a second."""
+    from email.utils import format_datetime
+
+    def describe_instances_health(self: ScriptedEB, **params: Any) -> dict[str, Any]:
+        self._count("DescribeInstancesHealth", params)
+        refreshed, label = (19, "v2") if self.clock.now >= 19 else (8, "v1")
+        return {
+            "InstanceHealthList": [deployed("i-a", label)],
+            "RefreshedAt": T0 + timedelta(seconds=refreshed),
+            "ResponseMetadata": {"HTTPHeaders": {"date": format_datetime(T0 + timedelta(seconds=int(self.clock.now)))}},
+        }
+
+    monkeypatch.setattr(ScriptedEB, "describe_instances_health", describe_instances_health)
+    outcome, _, clock, eb = follow(SUCCESS, READY_V2, settle=60)
+    assert outcome.result == "deployed"
+    assert len(eb.times("DescribeInstancesHealth")) == 2, "the stale report, then the one due 10 s after it"
+    assert 19 <= clock.now <= 21
