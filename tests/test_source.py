@@ -49,3 +49,12 @@ def test_without_git_the_ci_services_commit_is_shipped(tmp_path):
     assert (github.sha, github.branch) == ("a" * 40, "main")
     with pytest.raises(UsageError, match="neither CIRCLE_SHA1 nor GITHUB_SHA"):
         describe(tmp_path, {})
+
+
+def test_what_the_documented_wheel_build_leaves_is_ignored_so_the_next_label_is_the_commit():
+    """`pip wheel --no-deps -w dist .` (docs/adopting.md) leaves build/ and dist/ in this repository's tree: a work tree
+    that differs from the commit ships as `<sha>-dirty-<tree>`, so what the build leaves must be ignored."""
+    root = Path(__file__).resolve().parents[1]
+    left = ["build/lib/ebship/__init__.py", "build/bdist.linux-x86_64/x", "dist/eb_ship-0.1.0-py3-none-any.whl"]
+    found = subprocess.run(["git", "check-ignore", "--no-index", *left], cwd=root, capture_output=True, text=True)
+    assert found.stdout.split() == left
