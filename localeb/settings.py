@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import math
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 PACES = {"fast": 0.15, "realistic": 8.0}
+# A phase longer than this would keep an environment's launch past any wait for it: a mistake, not a pace.
+LONGEST_PACE = 300.0
 CHOICES = {
     "failed_version_label": ("revert", "keep"),
     "combined_update": ("reject", "allow"),
@@ -32,8 +35,8 @@ def parse_pace(value: str) -> float:
         seconds = float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"pace must be one of {', '.join(PACES)} or seconds, not {value!r}") from None
-    if seconds < 0:
-        raise argparse.ArgumentTypeError("pace cannot be negative")
+    if not math.isfinite(seconds) or not 0 <= seconds <= LONGEST_PACE:
+        raise argparse.ArgumentTypeError(f"pace must be seconds between 0 and {LONGEST_PACE:g}, not {value!r}")
     return seconds
 
 

@@ -120,3 +120,21 @@ def test_invoke_dry_run_is_refused_by_every_task():
         except Exception:  # the body ran (and failed on its missing arguments or settings)
             ran.append(name)
     assert not ran, f"tasks that Invoke's -R would run for real: {sorted(ran)}"
+
+
+@pytest.mark.parametrize("pace", ["nan", "inf", "-inf", "1e9", "-1", "301"])
+def test_a_pace_that_is_no_pace_is_refused_before_anything_stops(pace: str) -> None:
+    """`inv local.up --pace nan` passed the check, stopped the running stand-in, and the new one never started."""
+    from ebship.errors import UsageError
+    from ebship.standin import checked_pace
+
+    with pytest.raises(UsageError) as refused:
+        checked_pace(pace)
+    assert str(refused.value).startswith("--pace: pace must be seconds between 0 and 300")
+
+
+@pytest.mark.parametrize("pace", ["fast", "realistic", "0", "2.5", "300"])
+def test_a_pace_in_range_is_taken(pace: str) -> None:
+    from ebship.standin import checked_pace
+
+    assert checked_pace(pace) == pace
