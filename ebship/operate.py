@@ -48,11 +48,13 @@ def events(job: Job, target: Target, count: int, follow: bool, poll: float = 2.0
     """Prints the recent events; with ``follow``, goes on printing new ones every ``poll`` seconds until interrupted."""
     cloud = cloud or Cloud(job.settings)
     seen: set[tuple[object, ...]] = set()
+    newest: list[datetime] = []  # the time of the newest event printed: older ones are history, not news
 
     def show(batch: list[Event]) -> None:
         for event in batch:
-            if event.key not in seen:
+            if event.key not in seen and (not newest or event.time >= newest[0]):
                 seen.add(event.key)
+                newest[:] = [event.time]
                 job.console.print(event.line())
 
     show(cloud.eb.recent_events(target.environment, count))

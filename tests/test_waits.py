@@ -73,6 +73,21 @@ def test_events_follow_polls_on_the_clock_and_prints_each_event_once(tmp_path):
     assert [line.split()[-1] for line in out.getvalue().splitlines()] == ["first", "second"]
 
 
+def test_events_follow_prints_only_what_is_newer_than_what_it_showed_never_older_history(tmp_path):
+    """`--count 2` shows the two newest; the next poll asks for 100 and gets older events too: history, not news (an
+    old "Failed to deploy application." printed as new would be a lie)."""
+    job, out = job_on(tmp_path)
+    eb, stub = stubbed_eb()
+    stub.add_response("describe_events", {"Events": [event(60, "newest"), event(50, "second newest")]})
+    older = [event(seconds, f"old-{seconds}") for seconds in range(49, 0, -1)]
+    stub.add_response("describe_events", {"Events": [event(70, "new"), event(60, "newest"), event(50, "second newest"), *older]})
+    clock = StoppingClock(stop_after=2)
+    with stub, pytest.raises(KeyboardInterrupt):
+        operate.events(job, TARGET, 2, follow=True, cloud=Cloud(job.settings, clock, eb=eb))
+    printed = [line.split(maxsplit=3)[-1] for line in out.getvalue().splitlines()]
+    assert printed == ["second newest", "newest", "new"]
+
+
 def configuration(*statuses: str) -> dict[str, object]:
     return {
         "ConfigurationSettings": [
