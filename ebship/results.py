@@ -25,7 +25,7 @@ from ebship import envupdate, envvars
 from ebship.aws import CloudError, known_failure
 from ebship.beanstalk import EnvState
 from ebship.cloud import Cloud
-from ebship.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TIMEOUT, EXIT_USAGE
+from ebship.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TIMEOUT, EXIT_USAGE, UsageError
 from ebship.job import Destination, Job, Target
 from ebship.output import Console
 from ebship.settings import read_dotenv
@@ -89,6 +89,14 @@ class recorded:  # noqa: N801 (used as a context manager, like contextlib's)
             self.github.mask(self.console, sorted(self.console.secrets))
             github, console = self.github, self.console
             console.on_secret = lambda forms: github.mask(console, forms)
+            problem = github.unwritable()
+            if problem:
+                # Bad input, found before anything changed: a run whose outputs cannot be recorded stops here, with
+                # its document, rather than deploy and then fail (or pass) without the outputs later steps read.
+                self.github = None  # the document still goes to stdout; no outputs are written
+                refused = UsageError(problem)
+                self.__exit__(UsageError, refused, None)
+                raise refused
         return self.record
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None) -> None:
@@ -270,6 +278,21 @@ class GitHubActions:
         if lines:
             console.out.write("".join(line + "\n" for line in lines))
             console.out.flush()
+
+    def unwritable(self) -> str:
+        """Why step outputs could not be appended to $GITHUB_OUTPUT, or "" when they can (or when it is not set)."""
+        if not self.output_path:
+            return ""
+        try:
+            with open(self.output_path, "a", encoding="utf-8"):
+                pass
+        except OSError as error:
+            return (
+                f"GITHUB_OUTPUT names {self.output_path}, which cannot be written ({error.strerror or error}): this "
+                "run's step outputs could not be recorded, so it stopped before changing anything. The runner sets it "
+                "to a writable file: do not override it."
+            )
+        return ""
 
     def write_outputs(self, built: Mapping[str, Any], console: Console) -> None:
         if not self.output_path:

@@ -282,6 +282,24 @@ def test_under_github_actions_masks_come_first_and_outputs_are_appended(tmp_path
     assert MARKER_PASSWORD not in written
 
 
+@pytest.mark.parametrize("where", ["missing/folder/output", "a-directory"])
+def test_an_unwritable_github_output_stops_the_run_before_its_body_with_a_document_saying_so(tmp_path, where):
+    """Step outputs that cannot be written were a traceback after the deploy: the document said ok, the exit was 1."""
+    (tmp_path / "a-directory").mkdir()
+    out, err = io.StringIO(), io.StringIO()
+    environ = {"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(tmp_path / where)}
+    ran = []
+    with pytest.raises(UsageError) as refused, results.recorded("eb.deploy", Console(out, err), True, environ=environ):
+        ran.append("the body")
+    assert ran == [], "nothing runs, so nothing changes"
+    assert f"GITHUB_OUTPUT names {tmp_path / where}, which cannot be written" in str(refused.value)
+    assert refused.value.exit_code == 2
+    lines = out.getvalue().splitlines()
+    document = valid(json.loads("\n".join(line for line in lines if not line.startswith("::"))))
+    assert (document["verdict"], document["exit_code"]) == ("bad-input", 2)
+    assert "cannot be written" in document["message"]
+
+
 # --- through the tasks, on the stand-in -------------------------------------------------------------------------------
 
 APP = "jsonapp"
