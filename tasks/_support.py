@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -21,6 +22,7 @@ from ebship.output import console
 ROOT = Path(str(sys.modules["tasks"].__file__)).resolve().parent
 
 F = TypeVar("F", bound=Callable[..., Any])
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a command whose reader closed the pipe
 
 
 def job(flags: Mapping[str, str | None] | None = None) -> Job:
@@ -48,9 +50,15 @@ def reported(body: F) -> F:
         from ebship.aws import known_failure
 
         try:
-            return body(*args, **kwargs)
+            result = body(*args, **kwargs)
+            sys.stdout.flush()  # a reader that closed early is found here, not at the interpreter's exit
+            return result
         except Exit:
             raise
+        except BrokenPipeError:
+            # `inv eb.events | head -2`: the reader had what it wanted. Quiet, as a command killed by SIGPIPE is.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise Exit(code=EXIT_BROKEN_PIPE) from None
         except KeyboardInterrupt:
             raise Exit("Interrupted.", code=EXIT_INTERRUPTED) from None
         except Exception as error:

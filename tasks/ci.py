@@ -47,6 +47,8 @@ def run_ci(
         pipeline.run(current, report, dry_run=dry_run, start_local=start_local, yes=yes)
     except KeyboardInterrupt:
         pipeline.interrupted(report, current.console)
+    except BrokenPipeError:
+        raise  # the reader closed early: nothing more can be said to it (tasks/_support.reported)
     except Exception as error:  # the last-resort handler of inv ci: a bug's masked traceback, then the summary
         pipeline.failed(report, error, current.console)
     pipeline.finish(report, current.console, dry_run)

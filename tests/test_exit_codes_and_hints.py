@@ -146,3 +146,31 @@ def test_push_with_a_wrong_password_is_a_refusal_that_points_at_the_credentials(
     assert "Check REGISTRY_USERNAME and REGISTRY_PASSWORD." in result.stderr
     assert "Could not reach" not in result.stderr
     assert MARKER_PASSWORD not in result.stdout + result.stderr
+
+
+def test_a_reader_that_closes_the_pipe_early_ends_the_task_quietly():
+    """`inv eb.events --count 50 | head -2` ended in a BrokenPipeError traceback and "Unexpected error"."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import sys, tasks\n"
+        "from invoke import Exit\n"
+        "from tasks._support import reported\n"
+        "from ebship.output import console\n"
+        "many = reported(lambda: [console.print(f'line {n}') for n in range(100000)])\n"
+        "try:\n"
+        "    many()\n"
+        "except Exit as stop:\n"  # as Invoke's program does with it
+        "    sys.exit(stop.code)\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    process = subprocess.Popen([sys.executable, "-c", script], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    first = process.stdout.readline()
+    process.stdout.close()  # as head does once it has its lines
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 141, stderr
+    assert first == b"line 0\n"
+    assert "Traceback" not in stderr and "Unexpected error" not in stderr and "BrokenPipe" not in stderr
