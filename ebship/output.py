@@ -20,6 +20,9 @@ def secret_forms(secret: str) -> set[str]:
         # As messages and tracebacks show it: repr (a KeyError's text, a container's repr), ascii(), JSON; these escape
         # quotes, backslashes and non-ASCII, so the plain form is not found in them.
         forms |= {repr(secret)[1:-1], ascii(secret)[1:-1], json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
+        # A secret of several lines (a key, a certificate) reaches the output a line at a time (an app's log, each line
+        # printed on its own): each line is masked on its own too.
+        forms |= {line.strip() for line in secret.splitlines()}
     return {form for form in forms if len(form) >= 3}
 
 

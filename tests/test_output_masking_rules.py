@@ -53,6 +53,15 @@ def test_secret_forms_are_exactly_these():
     assert secret_forms("") == set()
 
 
+def test_a_secret_of_two_lines_is_masked_line_by_line_as_an_apps_log_prints_it():
+    """A key of two lines reached "Why it failed" one line at a time, each line alone unmasked."""
+    console = masked_by("first-line-of-key\nsecond-line-of-key\n")
+    assert console.mask("boom first-line-of-key") == "boom ****"
+    assert console.mask("  second-line-of-key") == "  ****"
+    assert console.mask("first-line-of-key\nsecond-line-of-key") == "****\n****"
+    assert masked_by("ab\nlong-enough-line").mask("ab cd long-enough-line") == "ab cd ****", "short lines stay"
+
+
 def test_the_registry_token_is_masked_even_where_base64_of_the_password_alone_is_not_part_of_it():
     # "bot:" is 4 bytes, not a multiple of 3: base64 of the password alone does not occur inside the token.
     token = base64.b64encode(b"bot:pw-marker-1").decode()
