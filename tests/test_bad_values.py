@@ -138,3 +138,27 @@ def test_a_pace_in_range_is_taken(pace: str) -> None:
     from ebship.standin import checked_pace
 
     assert checked_pace(pace) == pace
+
+
+def test_docker_build_without_image_repository_is_missing_settings_before_the_engine_is_asked(tmp_path):
+    """With the base image present, the build went on to ask the engine about an image with no name: a Docker traceback."""
+    import dataclasses
+    import io
+
+    from ebship import release
+    from ebship.errors import UsageError
+    from ebship.job import Job
+    from ebship.output import Console
+    from ebship.settings import load
+
+    settings = dataclasses.replace(load({}, environ={}, dotenv_path=tmp_path / ".env"), image_repository="")
+
+    class NoEngine:
+        @property
+        def engine(self):
+            raise AssertionError("the engine was asked")
+
+    with pytest.raises(UsageError) as refused:
+        release.build(Job(tmp_path, settings, Console(io.StringIO(), io.StringIO())), actions=NoEngine())  # type: ignore[arg-type]
+    assert str(refused.value).startswith("Missing settings") and "IMAGE_REPOSITORY" in str(refused.value)
+    assert refused.value.exit_code == 2
