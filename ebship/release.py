@@ -7,6 +7,7 @@ display executor only prints it. The task modules are thin wrappers, and ``ci`` 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,39 @@ BASE_NAME_LABEL = "org.opencontainers.image.base.name"
 BASE_ID_LABEL = "io.eb-ship.base-image-id"
 
 
+def final_base(dockerfile: str, build_args: dict[str, str]) -> str:
+    """The image the final stage of a Dockerfile is built FROM, its ARGs resolved as the build will resolve them (a
+    build argument, else the ARG's default); a stage named earlier stands for that stage's own base. "" when no FROM
+    can be read. An app's Dockerfile may ignore BASE_IMAGE: what the image records must be what it was built on."""
+    defaults: dict[str, str] = {}
+    stages: dict[str, str] = {}
+    base = ""
+    text = re.sub(r"\\\n", " ", dockerfile)  # continuation lines joined
+    for line in text.splitlines():
+        word, _, rest = line.strip().partition(" ")
+        if word.upper() == "ARG" and not base:
+            name, _, default = rest.strip().partition("=")
+            defaults[name.strip()] = build_args.get(name.strip(), default.strip().strip("\"'"))
+        elif word.upper() == "FROM":
+            tokens = [token for token in rest.split() if not token.startswith("--")]
+            if not tokens:
+                continue
+            image = re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda found: defaults.get(found[1] or found[2], ""), tokens[0])
+            base = stages.get(image.lower(), image)
+            if len(tokens) >= 3 and tokens[1].upper() == "AS":
+                stages[tokens[2].lower()] = base
+    return base
+
+
+def release_base(job: Job) -> str:
+    """The base image of the release image: the Dockerfile's final FROM, else the BASE_IMAGE setting."""
+    try:
+        dockerfile = (job.root / RELEASE_DOCKERFILE).read_text(encoding="utf-8")
+    except OSError:
+        return job.settings.base_image
+    return final_base(dockerfile, {"BASE_IMAGE": job.settings.base_image}) or job.settings.base_image
+
+
 def base_image_id(engine: Any | None, base: str) -> str:
     """The local id of the base image, or "" when the engine does not have it (the build will pull it)."""
     if engine is None:
@@ -49,7 +83,8 @@ def built_already(job: Job, engine: Any | None) -> str:
     only give the same image from the layer cache."""
     from docker.errors import ImageNotFound
 
-    base = base_image_id(engine, job.settings.base_image)
+    name = release_base(job)
+    base = base_image_id(engine, name)
     if engine is None or not base:
         return ""
     try:
@@ -59,7 +94,7 @@ def built_already(job: Job, engine: Any | None) -> str:
     labels = (found.get("Config") or {}).get("Labels") or {}
     wanted = {
         "org.opencontainers.image.revision": job.source.sha,
-        BASE_NAME_LABEL: job.settings.base_image,
+        BASE_NAME_LABEL: name,
         BASE_ID_LABEL: base,
     }
     return str(found["Id"]) if all(labels.get(key) == value for key, value in wanted.items()) else ""
@@ -101,13 +136,13 @@ def plan_build(job: Job, engine: Any | None, built: str = "") -> Plan:
                 "buildargs": {"BASE_IMAGE": job.settings.base_image, "APP_VERSION": job.source.tag},
                 "labels": {
                     "org.opencontainers.image.revision": job.source.sha,
-                    BASE_NAME_LABEL: job.settings.base_image,
-                    BASE_ID_LABEL: base_image_id(engine, job.settings.base_image),
+                    BASE_NAME_LABEL: release_base(job),
+                    BASE_ID_LABEL: base_image_id(engine, release_base(job)),
                 },
                 "network_mode": job.settings.docker_build_network,
                 "cache_from": cache_from,
             },
-            f"build {RELEASE_DOCKERFILE} as {job.release_ref} on {job.settings.base_image}"
+            f"build {RELEASE_DOCKERFILE} as {job.release_ref} on {release_base(job)}"
             + (f", with {job.cache_ref} as a cache source when present" if cache_from else ""),
         )
     )
