@@ -359,3 +359,39 @@ def registry_digest(client: docker.DockerClient, reference: str, credentials: Cr
     except APIError as error:
         raise DockerError(f"Could not look up {reference} in {credentials.registry}: {error.explanation or error}") from None
     return str(data.id)
+
+
+# Local settings files that hold secrets (.env.example is a template without them).
+SECRET_FILES = (".env",)
+SECRET_FILE_PATTERN = ".env.*"
+
+
+def dockerignore_patterns(text: str) -> list[str]:
+    """The patterns of a .dockerignore: a whole line each, comments and blank lines left out (Docker's rules)."""
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def sent_to_engine(patterns: list[str], path: str) -> bool:
+    """Whether a build context with these .dockerignore patterns sends ``path`` to the engine (docker-py's matcher,
+    the one its builds use: later patterns win, "!" re-includes)."""
+    from docker.utils.build import PatternMatcher
+
+    return not PatternMatcher(patterns).matches(path)
+
+
+def secrets_in_context(root: Path) -> list[str]:
+    """The local settings files at ``root`` that a build would send to the engine, and so bake into the image."""
+    ignore = root / ".dockerignore"
+    patterns = dockerignore_patterns(ignore.read_text(encoding="utf-8", errors="replace")) if ignore.is_file() else []
+    found = [root / name for name in SECRET_FILES] + sorted(root.glob(SECRET_FILE_PATTERN))
+    return [path.name for path in found if path.is_file() and path.name != ".env.example" and sent_to_engine(patterns, path.name)]
+
+
+def refuse_secrets_in_context(root: Path) -> None:
+    """Stops a build whose context would carry a .env: its secrets would be in a layer of the image for good."""
+    exposed = secrets_in_context(root)
+    if exposed:
+        raise UsageError(
+            f"The build context would send {', '.join(exposed)} to the Docker engine, and its secrets would be baked into "
+            f"the image. Add {', '.join(exposed)} to .dockerignore (python -m ebship init writes one that keeps them out)."
+        )

@@ -32,6 +32,7 @@ COLLECTION = PACKAGE / "collection"
 
 DEFAULT_PORT = "80"
 GITIGNORED = (".env", ".local/", ".venv/")
+DOCKERIGNORED = (".env", ".env.*")
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,14 @@ def names_distribution(line: str, text: str) -> bool:
     return any(re.match(r"eb[-_.]?ship\b", existing.strip(), re.IGNORECASE) for existing in text.splitlines())
 
 
+def kept_out(line: str, text: str) -> bool:
+    """Whether a .dockerignore's patterns already keep a file ``line`` names (".env", ".env.*") out of the build."""
+    from ebship.images import dockerignore_patterns, sent_to_engine
+
+    example = line.replace("*", "local")
+    return not sent_to_engine(dockerignore_patterns(text), example)
+
+
 def listed(line: str, text: str) -> bool:
     entries = {existing.strip() for existing in text.splitlines()}
     return line in entries or line.rstrip("/") in entries or "/" + line in entries
@@ -175,7 +184,14 @@ def plan(root: Path) -> Plan:
         File(".circleci/config.yml", template("circleci-config.yml").replace("@REQUIREMENTS@", requirements)),
         File(".circleci/aws-credentials.sh", template("aws-credentials.sh"), executable=True),
     )
+    # A .dockerignore of the app's own is kept, but never without these: the next build would bake .env into the image.
+    kept_out_of_images = (
+        (Lines(".dockerignore", DOCKERIGNORED, "local settings hold secrets: they stay out of every image", kept_out),)
+        if (root / ".dockerignore").is_file()
+        else ()
+    )
     lines = (
+        *kept_out_of_images,
         Lines(".gitignore", GITIGNORED, "local settings, the stand-in's state and the venv stay out of git", listed),
         Lines(requirements, (REQUIREMENT,), "the pinned eb-ship the tasks come from", names_distribution),
     )

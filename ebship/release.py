@@ -152,6 +152,7 @@ def plan_build(job: Job, engine: Any | None, built: str = "") -> Plan:
 def build(job: Job, dry_run: bool = False, actions: Actions | None = None) -> str:
     """Builds the release image; returns its image id (empty on a dry run)."""
     job.settings.require("IMAGE_REPOSITORY")  # before the engine is asked about an image with no name
+    images.refuse_secrets_in_context(job.root)
     actions = actions or Actions(job)
     engine = actions.engine if not dry_run else _engine_if_up()
     built = built_already(job, engine)
@@ -169,6 +170,7 @@ def build(job: Job, dry_run: bool = False, actions: Actions | None = None) -> st
 
 def plan_test(job: Job) -> Plan:
     job.settings.require("IMAGE_REPOSITORY")
+    images.refuse_secrets_in_context(job.root)
     return Plan(
         f"docker.test {job.release_ref}",
         (

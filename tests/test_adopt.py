@@ -103,6 +103,31 @@ def test_existing_files_are_skipped_and_named_and_force_replaces_them(tmp_path):
     assert 'eb_environment = "greeter-stg"' in (app / "environments.toml").read_text()
 
 
+@pytest.mark.parametrize(
+    ("ours", "added"),
+    [
+        (".git\n__pycache__\n", [".env", ".env.*"]),  # it never named .env: .env was sent to the engine
+        (".git\n.env\n", [".env.*"]),
+        ("*\n!greeter/\n", []),  # a whitelist keeps them out already
+        ("**/.env\n**/.env.*\n", []),
+    ],
+)
+def test_an_existing_dockerignore_is_kept_but_never_without_the_local_settings(tmp_path, ours, added):
+    """init kept an app's .dockerignore that lacked .env without a word: the next docker.build baked .env into the image."""
+    from ebship import images
+
+    app = copy_app(tmp_path / "greeter")
+    (app / ".dockerignore").write_text(ours)
+    (app / ".env").write_text("SECRET_KEY=marker\n")
+    result = run_init(app, "init")
+    assert result.returncode == 0, result.stderr
+    assert "skipped       .dockerignore: it exists (--force replaces it)" in result.stdout
+    assert (app / ".dockerignore").read_text() == ours + "".join(f"{line}\n" for line in added)
+    if added:
+        assert f"added to      .dockerignore: {', '.join(added)} (local settings hold secrets" in result.stdout
+    assert images.secrets_in_context(app) == []
+
+
 def test_dry_run_says_what_it_would_write_and_writes_nothing(tmp_path):
     app = copy_app(tmp_path / "greeter")
     (app / "environments.toml").write_text("# ours\n")

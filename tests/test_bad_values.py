@@ -162,3 +162,42 @@ def test_docker_build_without_image_repository_is_missing_settings_before_the_en
         release.build(Job(tmp_path, settings, Console(io.StringIO(), io.StringIO())), actions=NoEngine())  # type: ignore[arg-type]
     assert str(refused.value).startswith("Missing settings") and "IMAGE_REPOSITORY" in str(refused.value)
     assert refused.value.exit_code == 2
+
+
+@pytest.mark.parametrize("dockerignore", [None, ".git\n", ".env\n!.env\n"])
+def test_a_build_whose_context_would_carry_dot_env_is_refused_before_the_engine(tmp_path, dockerignore):
+    import dataclasses
+    import io
+
+    from ebship import release
+    from ebship.errors import UsageError
+    from ebship.job import Job
+    from ebship.output import Console
+    from ebship.settings import load
+
+    (tmp_path / ".env").write_text("SECRET_KEY=marker-value\n")
+    if dockerignore is not None:
+        (tmp_path / ".dockerignore").write_text(dockerignore)
+    settings = dataclasses.replace(load({}, environ={}, dotenv_path=tmp_path / ".env"), image_repository="r.example/a/w")
+
+    class NoEngine:
+        @property
+        def engine(self):
+            raise AssertionError("the engine was asked")
+
+    job = Job(tmp_path, settings, Console(io.StringIO(), io.StringIO()))
+    for attempt in (lambda: release.build(job, actions=NoEngine()), lambda: release.plan_test(job)):  # type: ignore[arg-type]
+        with pytest.raises(UsageError) as refused:
+            attempt()
+        assert str(refused.value).startswith("The build context would send .env to the Docker engine")
+        assert "marker-value" not in str(refused.value)
+
+
+def test_this_repositorys_dockerignore_keeps_every_local_settings_file_out(tmp_path):
+    from pathlib import Path
+
+    from ebship import images
+
+    root = Path(__file__).resolve().parents[1]
+    patterns = images.dockerignore_patterns((root / ".dockerignore").read_text())
+    assert not any(images.sent_to_engine(patterns, name) for name in (".env", ".env.local", "app/.env"))
