@@ -68,3 +68,16 @@ def test_mutation_sh_refuses_a_module_it_cannot_measure():
         assert result.returncode == 2, args
         assert result.stderr.count("\n") <= 2 and "usage: bash scripts/mutation.sh MODULE.py" in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_mutmut_copies_every_top_level_entry_of_the_repository_the_fast_tests_may_read():
+    """mutmut's copy lacked .github/: tests/test_github_workflow.py failed there before any mutant ran."""
+    import subprocess
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    copied = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["mutmut"]["also_copy"])
+    tracked = subprocess.run(["git", "ls-files"], cwd=root, capture_output=True, text=True, check=True).stdout.split()
+    top_level = {path.split("/")[0] for path in tracked} - {"tests"}  # mutmut copies its tests itself
+    assert top_level - copied == set()
