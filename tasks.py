@@ -14,6 +14,7 @@ __path__ = [os.path.join(os.path.dirname(os.path.abspath(__file__)), "tasks")]
 from invoke import Collection, Exit  # noqa: E402
 
 from tasks import ci, docker, eb, local, s3  # noqa: E402
+from tasks._support import documenting_parse_errors  # noqa: E402
 
 INVOKE_DRY_RUN_REFUSED = (
     "inv -R/--dry is not supported: these tasks call Docker and AWS through their APIs, which Invoke's dry run does "
@@ -42,3 +43,4 @@ ns.add_task(ci.doctor)
 for name in ns.task_names:
     found = ns[name]
     found.body = refusing_invoke_dry_run(found.body)
+documenting_parse_errors()

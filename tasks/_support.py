@@ -71,3 +71,48 @@ def reported(body: F) -> F:
             raise Exit(f"Unexpected error ({type(error).__name__}); the traceback above is masked.", code=EXIT_FAILED) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+# The tasks whose --json (-j) prints a document (docs/results.schema.json's commands).
+JSON_COMMANDS = ("ci", "eb.deploy", "eb.promote", "eb.status", "eb.env")
+
+
+def json_command(argv: list[str]) -> str:
+    """The task of a command line that asked for --json, or "" when none did."""
+    for index, word in enumerate(argv):
+        if word in JSON_COMMANDS:
+            rest = argv[index + 1 :]
+            asked = any(arg == "--json" or (arg.startswith("-") and not arg.startswith("--") and "j" in arg) for arg in rest)
+            return word if asked else ""
+    return ""
+
+
+def documenting_parse_errors() -> None:
+    """--json promises a document even for bad input, and Invoke refuses a flag it cannot parse before any task runs:
+    its parse of the tasks' flags is wrapped once so that such a refusal prints the document too, and exits 2."""
+    from invoke.exceptions import ParseError
+    from invoke.program import Program
+
+    if getattr(Program.parse_tasks, "documents_parse_errors", False):
+        return
+    parse = Program.parse_tasks
+
+    def parse_tasks(self: Program) -> None:
+        try:
+            parse(self)
+        except ParseError as error:
+            command = json_command(list(getattr(self, "argv", None) or sys.argv))
+            if not command:
+                raise
+            from ebship.errors import EXIT_USAGE, UsageError
+            from ebship.results import recorded
+
+            refused = UsageError(f"{error} (see `inv --help {command}`)")
+            try:
+                with recorded(command, console, True):
+                    raise refused
+            except UsageError:
+                raise Exit(str(refused), code=EXIT_USAGE) from None
+
+    parse_tasks.documents_parse_errors = True  # type: ignore[attr-defined]
+    Program.parse_tasks = parse_tasks  # type: ignore[method-assign]

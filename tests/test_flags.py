@@ -149,3 +149,21 @@ def test_a_whole_number_of_seconds_passes_the_timeout_check():
     assert result.returncode == 2, result.stdout + result.stderr
     assert "timeout" not in (result.stdout + result.stderr).lower()
     assert "no-such-environment" in result.stderr
+
+
+@pytest.mark.parametrize("args", [("eb.deploy", "--json", "--bogus"), ("ci", "-j", "--env"), ("eb.status", "--bogus", "-j")])
+def test_json_with_a_flag_invoke_cannot_parse_still_prints_the_document(args):
+    import json
+
+    result = inv(*args)
+    assert result.returncode == 2, result.stderr
+    document = json.loads(result.stdout)
+    assert (document["command"], document["verdict"], document["exit_code"]) == (args[0], "bad-input", 2)
+    assert document["message"] in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_without_json_a_flag_invoke_cannot_parse_is_invokes_own_refusal():
+    result = inv("eb.deploy", "--bogus")
+    assert (result.returncode, result.stdout) == (1, "")
+    assert "--bogus" in result.stderr
