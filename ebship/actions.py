@@ -89,7 +89,7 @@ class Actions:
         return result.image_id
 
     def docker_run_tests(self, image: str) -> int:
-        return images.run_to_completion(self.engine, image, self.console)
+        return images.run_to_completion(self.engine, image, self.console, timeout=float(self.job.settings.test_timeout))
 
     def docker_tag(self, source: str, repository: str, tag: str) -> None:
         self.engine.images.get(source).tag(repository, tag)

@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 import re
 import socket
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ebship.errors import PipelineError, UsageError
+from ebship.errors import DeployTimeout, PipelineError, UsageError
 from ebship.output import Console
 
 if TYPE_CHECKING:
@@ -246,26 +247,49 @@ def remove_orphaned_test_containers(client: docker.DockerClient) -> int:
     return removed
 
 
+class TestsTimedOut(DeployTimeout):
+    """The app's tests ran past TEST_TIMEOUT: stopped, their container removed (exit 3, as every deadline)."""
+
+
 def run_to_completion(
-    client: docker.DockerClient, image: str, console: Console, environment: dict[str, str] | None = None
+    client: docker.DockerClient,
+    image: str,
+    console: Console,
+    environment: dict[str, str] | None = None,
+    timeout: float = 900.0,
 ) -> int:
-    """Runs the image's default command, streams its output live, returns its exit status; always removes the container
-    (and any container a killed earlier run left behind)."""
+    """Runs the image's default command, streams its output live, returns its exit status within ``timeout`` seconds
+    (past it: TestsTimedOut); always removes the container (and any container a killed earlier run left behind)."""
+    import requests
+
     remove_orphaned_test_containers(client)
     container = client.containers.create(image, environment=environment or {}, detach=True, labels={OWNER_LABEL: _owner()})
     try:
         container.start()
-        pending = b""
-        for chunk in container.logs(stream=True, follow=True):
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                console.print(line.decode(errors="replace"))
-        if pending:
-            console.print(pending.decode(errors="replace"))
-        return int(container.wait(timeout=3600)["StatusCode"])
+        streaming = threading.Thread(target=_print_output, args=(container, console), name="test-output", daemon=True)
+        streaming.start()
+        try:
+            status = container.wait(timeout=timeout)
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+            raise TestsTimedOut(
+                f"The app's tests were still running after {timeout:.0f} s (TEST_TIMEOUT): stopped, and their container "
+                "removed. Find the test that hangs, or raise TEST_TIMEOUT."
+            ) from None
+        streaming.join(timeout=30)  # the output's end follows the container's
+        return int(status["StatusCode"])
     finally:
         remove_quietly(container)
+
+
+def _print_output(container: Any, console: Console) -> None:
+    pending = b""
+    for chunk in container.logs(stream=True, follow=True):
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            console.print(line.decode(errors="replace"))
+    if pending:
+        console.print(pending.decode(errors="replace"))
 
 
 def remove_quietly(container: Any) -> None:

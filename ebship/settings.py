@@ -45,6 +45,13 @@ SPECS: tuple[SettingSpec, ...] = (
         "Network mode for build steps (e.g. host); empty for Docker's default.",
     ),
     SettingSpec(
+        "TEST_TIMEOUT",
+        "Seconds the app's tests may run in docker.test before they are stopped (exit 3).",
+        "900",
+        pattern=r"[1-9][0-9]*",
+        pattern_help="a whole number of seconds",
+    ),
+    SettingSpec(
         "AWS_REGION",
         "AWS region of the environment and bucket; empty to use boto3's chain (AWS_DEFAULT_REGION, profile).",
         pattern=r"[a-z]{2}(-[a-z]+)+-\d",
@@ -125,6 +132,7 @@ class Settings:
     registry_password: str = field(default="", repr=False)
     base_image: str = ""
     docker_build_network: str = ""
+    test_timeout: str = ""
     aws_region: str = ""
     aws_endpoint_url: str = ""
     eb_bucket: str = ""

@@ -73,6 +73,32 @@ def test_docker_test_exits_1_when_pytest_exits_2_or_5(project, tmp_path, engine,
                 engine.images.remove(tag)
 
 
+@pytest.mark.slow
+def test_tests_that_hang_are_stopped_at_test_timeout_exit_3_and_leave_no_container(project, tmp_path, engine):
+    """docker.test had no deadline: an app test that hangs ran until someone killed the job."""
+    from ebship.images import OWNER_LABEL
+
+    copy = broken_tests(
+        tmp_path / "hangs", project.env, {"test_hangs.py": "import time\n\ndef test_hangs():\n    time.sleep(3600)\n"}
+    )
+    assert copy.inv("docker.build").returncode == 0
+    try:
+        result = copy.inv("docker.test", env={"TEST_TIMEOUT": "20"}, timeout=300)
+        assert result.returncode == 3, result.stdout + result.stderr
+        assert "The app's tests were still running after 20 s (TEST_TIMEOUT): stopped, and their container removed." in (
+            result.stderr
+        )
+        assert "Traceback" not in result.stderr
+        sha = copy.git("rev-parse", "HEAD")
+        running = [c for c in engine.containers.list(all=True, filters={"label": OWNER_LABEL}) if sha in str(c.image.tags)]
+        assert running == [], "the test container was removed"
+    finally:
+        sha = copy.git("rev-parse", "HEAD")
+        for tag in (f"{project.env['IMAGE_REPOSITORY']}:{sha}-test", f"{project.env['IMAGE_REPOSITORY']}:{sha}"):
+            if any(tag in image.tags for image in engine.images.list(name=project.env["IMAGE_REPOSITORY"])):
+                engine.images.remove(tag)
+
+
 # --- docker.push: not reached is not refused -------------------------------------------------------------------------
 
 ROBOT = Credentials("registry.example:5000", "ci-robot", MARKER_PASSWORD)
