@@ -14,7 +14,7 @@ __path__ = [os.path.join(os.path.dirname(os.path.abspath(__file__)), "tasks")]
 from invoke import Collection, Exit  # noqa: E402
 
 from tasks import ci, docker, eb, local, s3  # noqa: E402
-from tasks._support import documenting_parse_errors  # noqa: E402
+from tasks._support import documenting_parse_errors, terminated_as_interrupted  # noqa: E402
 
 INVOKE_DRY_RUN_REFUSED = (
     "inv -R/--dry is not supported: these tasks call Docker and AWS through their APIs, which Invoke's dry run does "
@@ -44,3 +44,4 @@ for name in ns.task_names:
     found = ns[name]
     found.body = refusing_invoke_dry_run(found.body)
 documenting_parse_errors()
+terminated_as_interrupted()

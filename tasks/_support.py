@@ -116,3 +116,20 @@ def documenting_parse_errors() -> None:
 
     parse_tasks.documents_parse_errors = True  # type: ignore[attr-defined]
     Program.parse_tasks = parse_tasks  # type: ignore[method-assign]
+
+
+def terminated_as_interrupted() -> None:
+    """CI cancels a job with SIGTERM (and stops its processes with it): treated as Ctrl-C is, so that what Ctrl-C does
+    happens for it too: an update that goes on is named with how to follow it, a test container is removed, the
+    stand-in local.up was starting is stopped, and --json prints its document. A handler someone else set (or SIGTERM
+    ignored on purpose) is left alone."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)

@@ -8,13 +8,19 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from invoke import Context, Exit
-from tests_support import MARKER_PASSWORD, Project, copy_project
+from tests_support import MARKER_PASSWORD, Project, copy_project, default_signals
 
+from ebship.errors import EXIT_INTERRUPTED
 from ebship.images import Credentials, login_failure
 
 CLOSED = "127.0.0.1:1"  # nothing listens on port 1 (binding it needs root)
@@ -73,14 +79,15 @@ def test_docker_test_exits_1_when_pytest_exits_2_or_5(project, tmp_path, engine,
                 engine.images.remove(tag)
 
 
+HANGING_TEST = {"test_hangs.py": "import time\n\ndef test_hangs():\n    time.sleep(3600)\n"}
+
+
 @pytest.mark.slow
 def test_tests_that_hang_are_stopped_at_test_timeout_exit_3_and_leave_no_container(project, tmp_path, engine):
     """docker.test had no deadline: an app test that hangs ran until someone killed the job."""
     from ebship.images import OWNER_LABEL
 
-    copy = broken_tests(
-        tmp_path / "hangs", project.env, {"test_hangs.py": "import time\n\ndef test_hangs():\n    time.sleep(3600)\n"}
-    )
+    copy = broken_tests(tmp_path / "hangs", project.env, HANGING_TEST)
     assert copy.inv("docker.build").returncode == 0
     try:
         result = copy.inv("docker.test", env={"TEST_TIMEOUT": "20"}, timeout=300)
@@ -97,6 +104,48 @@ def test_tests_that_hang_are_stopped_at_test_timeout_exit_3_and_leave_no_contain
         for tag in (f"{project.env['IMAGE_REPOSITORY']}:{sha}-test", f"{project.env['IMAGE_REPOSITORY']}:{sha}"):
             if any(tag in image.tags for image in engine.images.list(name=project.env["IMAGE_REPOSITORY"])):
                 engine.images.remove(tag)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_while_the_tests_run_removes_their_container(project, tmp_path, engine, sig):
+    """SIGTERM (how CI cancels a job) is handled as Ctrl-C is: the test container did keep running."""
+    from ebship.images import OWNER_LABEL
+
+    copy = broken_tests(tmp_path / f"hangs-{sig}", project.env, HANGING_TEST)
+    assert copy.inv("docker.build").returncode == 0
+    sha = copy.git("rev-parse", "HEAD")
+
+    def ours() -> list:
+        return [c for c in engine.containers.list(all=True, filters={"label": OWNER_LABEL}) if f"{sha}-test" in str(c.image.tags)]
+
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("inv")), "docker.test"],
+        cwd=copy.root,
+        env=copy.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=default_signals,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not any(c.status == "running" for c in ours()):  # the phase: the tests run in their container
+            assert time.monotonic() < deadline and process.poll() is None, "the test container never ran"
+            time.sleep(0.2)
+        os.killpg(process.pid, sig)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        for tag in (f"{project.env['IMAGE_REPOSITORY']}:{sha}-test", f"{project.env['IMAGE_REPOSITORY']}:{sha}"):
+            if any(tag in image.tags for image in engine.images.list(name=project.env["IMAGE_REPOSITORY"])):
+                engine.images.remove(tag, force=True)
+    assert process.returncode == EXIT_INTERRUPTED, stdout + stderr
+    assert "Interrupted." in stderr and "Traceback" not in stderr
+    assert ours() == [], "the test container was removed"
 
 
 # --- docker.push: not reached is not refused -------------------------------------------------------------------------

@@ -6,6 +6,7 @@ no AWS_* variable of the developer's.
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import subprocess
@@ -390,7 +391,9 @@ def wait_for(condition, timeout: float, what: str, state=lambda: "") -> None:
         time.sleep(0.5)
 
 
-def interrupt_while_the_update_is_held(project: Project, standin: Any, *args: str) -> tuple[int, str, str]:
+def interrupt_while_the_update_is_held(
+    project: Project, standin: Any, *args: str, sig: int = signal.SIGINT
+) -> tuple[int, str, str]:
     """Runs `inv ARGS` with the stand-in holding updates as they start; once `inv` follows an update and that update
     waits at the hold, presses Ctrl-C (SIGINT to its process group, whose SIGINT handling is Python's own whatever the
     suite inherited). The hold stays armed: the caller checks what it needs, then releases it."""
@@ -408,28 +411,28 @@ def interrupt_while_the_update_is_held(project: Project, standin: Any, *args: st
     # Every wait has a deadline: a run that outlives it is killed, and the assertion below shows all it printed.
     watchdog = threading.Timer(INTERRUPTED_RUN_SECONDS, os.killpg, (process.pid, signal.SIGKILL))
     watchdog.start()
-    errors: list[str] = []
     assert process.stdout is not None and process.stderr is not None
-    error_stream = process.stderr
-    reader = threading.Thread(target=lambda: errors.append(error_stream.read()), daemon=True)  # never a full pipe
+    # People's output is on stdout, or on stderr under --json (stdout carries the document): that one is followed.
+    people, other = (process.stderr, process.stdout) if "--json" in args else (process.stdout, process.stderr)
+    rest: list[str] = []
+    reader = threading.Thread(target=lambda: rest.append(other.read()), daemon=True)  # never a full pipe
     reader.start()
     try:
         seen, signalled = [], False
-        for line in process.stdout:  # to the end: what the run prints after the Ctrl-C is read here too
+        for line in people:  # to the end: what the run prints after the signal is read here too
             seen.append(line)
             if line.startswith("Update of ") and not signalled:
                 standin.wait_held("update-started", timeout=60)
-                os.killpg(process.pid, signal.SIGINT)
+                os.killpg(process.pid, sig)
                 signalled = True
         process.wait()
         reader.join()
-        stderr = "".join(errors)
     finally:
         watchdog.cancel()
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-    stdout = "".join(seen)
+    stdout, stderr = ("".join(rest), "".join(seen)) if "--json" in args else ("".join(seen), "".join(rest))
     assert process.returncode != -signal.SIGKILL, (
         f"inv {' '.join(args)} was still running after {INTERRUPTED_RUN_SECONDS} s (Ctrl-C sent: {signalled}):\n"
         f"{stdout}\n{stderr}"
@@ -508,6 +511,23 @@ def test_ctrl_c_while_following_an_update_says_it_goes_on_and_how_to_follow_it(t
         assert (environment()["Status"], environment()["VersionLabel"]) == ("Updating", second)
         standin.release()
         wait_for(lambda: runs(second), 120, "the update's end", events)
+
+        # CI cancels a job with SIGTERM: handled as Ctrl-C is, and --json still prints its document.
+        (root / "app" / "ctrl_c_marker.py").write_text("NOTE = 'third'\n")
+        third = project.commit("A third release")
+        for task in ("docker.build", "docker.push", "eb.version"):
+            project.inv(task, check=True)
+        code, stdout, stderr = interrupt_while_the_update_is_held(
+            project, standin, "eb.deploy", "--env", "rel", "--json", sig=signal.SIGTERM
+        )
+        assert code == EXIT_INTERRUPTED, stdout + stderr
+        document = json.loads(stdout[stdout.index("{") :])
+        assert (document["verdict"], document["exit_code"]) == ("interrupted", EXIT_INTERRUPTED), stdout
+        assert f"the update of {INTR_ENV} (request " in stderr and "goes on in Elastic Beanstalk" in stderr, stderr
+        assert "Traceback" not in stdout + stderr
+        assert (environment()["Status"], environment()["VersionLabel"]) == ("Updating", third)
+        standin.release()
+        wait_for(lambda: runs(third), 120, "the update's end", events)
     finally:
         standin.stop()
     assert not engine.containers.list(all=True, filters={"label": f"localeb.server={standin.server_id}"})

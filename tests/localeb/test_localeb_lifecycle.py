@@ -23,8 +23,9 @@ from localeb.cluster import UP_HOLD_FILE, UP_HOLD_VARIABLE
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
+# The collection is loaded first, as `inv local.up` loads it: its SIGTERM handling (CI's cancel) is what is tested too.
 UP = (
-    "import sys; from pathlib import Path; from localeb import cluster; "
+    "import sys; from pathlib import Path; import tasks; from localeb import cluster; "
     "cluster.up(Path(sys.argv[1]), application='a', environment='a-env')"
 )
 
@@ -91,11 +92,12 @@ def sweep(state_dir: Path) -> None:
             pass
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 @pytest.mark.parametrize(
     "phase, running",
     [("server-started", ("localeb.server", "docker-registry")), ("registry-started", ("docker-registry",))],
 )
-def test_ctrl_c_during_up_leaves_nothing_running(tmp_path: Path, phase: str, running: tuple[str, ...]) -> None:
+def test_ctrl_c_during_up_leaves_nothing_running(tmp_path: Path, phase: str, running: tuple[str, ...], sig: int) -> None:
     state_dir = (tmp_path / "stand-in").resolve()
     up = start_up(state_dir, held_at=phase)
     try:
@@ -104,7 +106,7 @@ def test_ctrl_c_during_up_leaves_nothing_running(tmp_path: Path, phase: str, run
         for name in running:  # what the cleanup has to stop (a registry container instead of a process: none here)
             if name == "localeb.server" or registry_is_a_process(state_dir):
                 assert any(name in cmd for cmd in started), f"held at {phase}, {name} is not running: {started}"
-        os.killpg(up.pid, signal.SIGINT)
+        os.killpg(up.pid, sig)
         _, stderr = up.communicate(timeout=60)
         assert up.returncode != 0
         assert b"KeyboardInterrupt" in stderr, stderr.decode(errors="replace")[-2000:]
