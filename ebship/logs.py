@@ -238,6 +238,25 @@ def print_lines(console: Console, instance: str, text: str, source: str = "") ->
         console.print(f"    {line}")
 
 
+# API reference, EnvironmentInfoDescription (Message): "a presigned Amazon S3 URL. The files are deleted after 15 minutes.
+# Anyone in possession of this URL can access the files before they are deleted."
+TAILS_KEPT = "15 minutes"
+
+
+def where_tails_stay(eb: Beanstalk, environment: str) -> str:
+    """Where the tails just read are kept, and for how long: they hold whatever the app printed, secrets included."""
+    try:
+        found = eb.logs_location(environment)
+    except PipelineError:
+        found = None
+    # Developer guide, using-features.logging ("Log location in Amazon S3"): resources/environments/logs/TYPE/ENV_ID/.
+    where = f"s3://{found[0]}/resources/environments/logs/tail/{found[1]}/" if found else "Elastic Beanstalk's bucket"
+    return (
+        f"  These tails hold whatever the app printed: Elastic Beanstalk keeps them in {where} and deletes them after "
+        f"{TAILS_KEPT}; until then anyone holding their pre-signed URLs can read them."
+    )
+
+
 def explain_failure(
     eb: Beanstalk,
     environment: str,
@@ -259,6 +278,8 @@ def explain_failure(
         tails = Tails()
     for instance, text in tails.texts.items():
         print_lines(console, instance, text)
+    if tails.texts:
+        console.print(where_tails_stay(eb, environment))
     for instance, why in tails.failed.items():
         console.print(f"  [Instance: {instance}] could not download its tail logs ({why}): {HOW_TO_GET}.")
     if tails.missing:

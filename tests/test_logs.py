@@ -238,6 +238,10 @@ class FakeLogsService:
         self.calls.append("DescribeEnvironmentHealth")
         return self.causes
 
+    def logs_location(self, environment: str) -> tuple[str, str]:
+        self.calls.append("DescribeEnvironments")
+        return "elasticbeanstalk-eu-west-1-123456789012", "e-abc123"
+
 
 def explain(service: FakeLogsService, fetch, seconds: float = 30.0, secrets: tuple[str, ...] = ()) -> tuple[str, FakeClock]:
     out, clock = StringIO(), FakeClock()
@@ -265,8 +269,15 @@ def test_the_newest_tail_is_read_and_explained_with_health_causes_and_secrets_ma
         "RequestEnvironmentInfo",
         "RetrieveEnvironmentInfo",
         "RetrieveEnvironmentInfo",
+        "DescribeEnvironments",
         "DescribeEnvironmentHealth",
     ]
+    # They hold what the app printed (this secret among it): where they stay, and for how long (API reference).
+    assert (
+        "These tails hold whatever the app printed: Elastic Beanstalk keeps them in "
+        "s3://elasticbeanstalk-eu-west-1-123456789012/resources/environments/logs/tail/e-abc123/ and deletes them after "
+        "15 minutes; until then anyone holding their pre-signed URLs can read them."
+    ) in printed
     printed, _ = explain(FakeLogsService(), lambda url, timeout: f"SECRET_KEY={secret}\nfailed")
     assert "failed" in printed
     masked, _ = explain(FakeLogsService(), lambda url, timeout: f"SECRET_KEY={secret}\nfailed", secrets=(secret,))
