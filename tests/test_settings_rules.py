@@ -293,3 +293,15 @@ def test_by_default_the_process_environment_and_the_working_directorys_dotenv_ar
     loaded = settings.load()
     assert (loaded.eb_bucket, loaded.auth_key) == ("bucket-from-dotenv", "key-from-environ")
     assert (loaded.sources["EB_BUCKET"], loaded.sources["AUTH_KEY"]) == (".env", "environment")
+
+
+def test_the_readme_sizes_deploy_timeout_with_the_settings_it_names_and_their_defaults():
+    """DEPLOY_TIMEOUT must cover the wait for Ready, the update and the settling: the README says how to size it."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    sizing = readme[readme.index("**Sizing `DEPLOY_TIMEOUT`.**") :].split("## Exit codes")[0]
+    assert "DEPLOY_TIMEOUT >= batches x Timeout + EvaluationTime (TrafficSplitting) + HEALTH_SETTLE_TIMEOUT" in sizing
+    defaults = settings.load({}, environ={})
+    assert f"The\ndefault {defaults.deploy_timeout} s" in sizing
+    assert f"6 x 600 + {defaults.health_settle_timeout} = {6 * 600 + int(defaults.health_settle_timeout)} s" in sizing
