@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -325,3 +326,16 @@ def call(service: str, client: Any, operation: str, **params: Any) -> Any:
         if known is None:
             raise
         raise known from None
+
+
+@functools.cache
+def partitions() -> tuple[tuple[str, str], ...]:
+    """Each AWS partition and the pattern of its region names, from botocore's endpoints data (aws, aws-cn, aws-us-gov,
+    aws-eusc, ...): a region botocore knows the shape of, not a list written here that ages."""
+    data = _botocore_session().get_data("endpoints")
+    return tuple((str(p["partition"]), str(p.get("regionRegex", ""))) for p in data.get("partitions", []))
+
+
+def partition_of(region: str) -> str:
+    """The partition of a region name ("aws", "aws-cn", "aws-us-gov", ...), or "" when none of botocore's matches it."""
+    return next((name for name, pattern in partitions() if pattern and re.match(pattern, region)), "")

@@ -54,7 +54,7 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec(
         "AWS_REGION",
         "AWS region of the environment and bucket; empty to use boto3's chain (AWS_DEFAULT_REGION, profile).",
-        pattern=r"[a-z]{2}(-[a-z]+)+-\d",
+        pattern=r"[a-z]{2,}(-[a-z]+)+-\d+",
         pattern_help="an AWS region such as eu-west-1",
     ),
     SettingSpec(
@@ -240,7 +240,19 @@ def load(
         elif value and spec.pattern and not re.fullmatch(spec.pattern, value):
             shown = "the value" if spec.secret else repr(value)
             problems.append(f"  {spec.env}: {shown} is not {spec.pattern_help} ({sources[spec.env]})")
+        elif value and spec.env == "AWS_REGION" and not known_region(value):
+            problems.append(
+                f"  AWS_REGION: {value!r} is not a region of any AWS partition botocore knows (aws, aws-cn, aws-us-gov, "
+                f"...) ({sources[spec.env]})"
+            )
     if problems:
         raise UsageError("Invalid settings:\n" + "\n".join(problems))
     names = {f.name for f in fields(Settings)} - {"sources"}
     return Settings(**{key.lower(): value for key, value in values.items() if key.lower() in names}, sources=sources)
+
+
+def known_region(region: str) -> bool:
+    """Whether a region has the shape of one of botocore's partitions (ebship.aws.partition_of)."""
+    from ebship.aws import partition_of
+
+    return bool(partition_of(region))

@@ -15,7 +15,7 @@ from tests_support import REGION, Project, copy_project, standin_env
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "iam.md"
 APP, ENV_NAME, BUCKET = "iamapp", "iamapp-e2e", "iam-deploys"
-PLACEHOLDERS = {"REGION": REGION, "ACCOUNT_ID": "123456789012", "EB_APPLICATION": APP, "EB_BUCKET": BUCKET}
+PLACEHOLDERS = {"PARTITION": "aws", "REGION": REGION, "ACCOUNT_ID": "123456789012", "EB_APPLICATION": APP, "EB_BUCKET": BUCKET}
 
 # S3 API operation -> the IAM actions it is authorised by (S3 API reference, "Permissions" of each operation:
 # HeadObject and HeadBucket need the read permission of GetObject and ListBucket).
@@ -183,6 +183,12 @@ def test_the_checker_names_each_operation_the_policy_does_not_grant():
         "s3:SelectObjectContent: no known IAM action (map it in tests/test_iam.py)"
     ]
     assert ungranted({"s3:ListObjectsV2": 1, "DeleteApplicationVersion": 1, "sts:GetCallerIdentity": 1}, policy) == []
+
+
+def test_no_arn_in_the_doc_names_one_partition_china_and_govcloud_have_their_own():
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    assert [path.name for path in docs.glob("*.md") if "arn:aws:" in path.read_text()] == []
+    assert (docs / "iam.md").read_text().count("arn:PARTITION:") >= 10
 
 
 def test_the_documented_policies_are_what_the_text_says():

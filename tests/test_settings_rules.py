@@ -100,6 +100,8 @@ def test_the_message_for_every_missing_setting_states_its_help_and_where_to_set_
         ("IMAGE_REPOSITORY", "web"),
         ("AWS_REGION", "eu-west-1"),
         ("AWS_REGION", "us-gov-west-1"),
+        ("AWS_REGION", "cn-north-1"),
+        ("AWS_REGION", "eusc-de-east-1"),  # the European Sovereign Cloud's partition: refused by a pattern written here
         ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
         ("AWS_ENDPOINT_URL", "https://elasticbeanstalk.eu-west-1.amazonaws.com"),
         ("EB_BUCKET", "abc"),
@@ -141,6 +143,12 @@ def test_valid_values_are_accepted(name, good):
             "is the tag) (environment)",
         ),
         ("AWS_REGION", "europe", "  AWS_REGION: 'europe' is not an AWS region such as eu-west-1 (environment)"),
+        (
+            "AWS_REGION",
+            "mars-west-1",
+            "  AWS_REGION: 'mars-west-1' is not a region of any AWS partition botocore knows (aws, aws-cn, aws-us-gov, ...) "
+            "(environment)",
+        ),
         ("AWS_ENDPOINT_URL", "localhost:4566", "  AWS_ENDPOINT_URL: 'localhost:4566' is not an http(s) URL (environment)"),
         ("AWS_ENDPOINT_URL", "http://a b", "  AWS_ENDPOINT_URL: 'http://a b' is not an http(s) URL (environment)"),
         (
