@@ -305,3 +305,35 @@ def test_the_instance_profile_may_read_the_auth_file_the_deployed_bundle_names(e
     assert isinstance(instance, dict)
     assert auth["Bucket"] == BUCKET
     assert grants(instance, "s3:GetObject", f"arn:aws:s3:::{auth['Bucket']}/{auth['Key']}"), auth
+
+
+def test_the_caller_may_let_elastic_beanstalk_clean_up_the_logs_it_asked_for():
+    """Elastic Beanstalk deletes tail logs after 15 minutes with the asking identity's permissions (developer guide,
+    "Managing Elastic Beanstalk user policies"): without s3:DeleteObject they, and the secrets an app printed, stay."""
+    policy = documented("ci-policy")
+    assert isinstance(policy, dict)
+    bucket = "elasticbeanstalk-us-east-1-123456789012"
+    tail = f"arn:aws:s3:::{bucket}/resources/environments/logs/tail/e-abc/i-0a/TailLogs-1.out"
+    assert grants(policy, "s3:DeleteObject", tail)
+    assert not grants(policy, "s3:DeleteObject", f"arn:aws:s3:::{bucket}/resources/environments/e-abc/_runtime/x")
+
+
+def test_the_doc_says_what_the_instance_profile_and_the_ci_token_need_and_which_branches_change_prod():
+    import yaml
+
+    doc = DOC.read_text()
+    profile = doc[doc.index("## The instance profile") :]
+    assert profile.count("AWSElasticBeanstalkWebTier") >= 2, "kept beside the auth-file policy and beside ECR's"
+    assert "no tail logs ever arrive" in profile
+    assert "The token lives one hour" in doc and "cannot be renewed past the job's first hour" in doc
+    config = yaml.safe_load((Path(__file__).resolve().parents[1] / ".circleci" / "config.yml").read_text())
+    jobs = config["workflows"]["pipeline"]["jobs"]
+
+    def branches(name: str) -> list[str]:
+        job = next(entry[name] for entry in jobs if isinstance(entry, dict) and name in entry)
+        return list(job["filters"]["branches"]["only"])
+
+    changing_prod = {"release/prod"} & set(branches("ci")) | set(branches("promote-prod"))
+    assert changing_prod == {"release/prod", "release/stg"}
+    for branch in changing_prod:
+        assert f"vcs-ref/refs/heads/{branch}" in doc or f"`refs/heads/{branch}`" in doc, branch
