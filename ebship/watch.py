@@ -98,10 +98,9 @@ class Schedule:
 
 
 DEFAULT_SCHEDULE = Schedule()
-# "Health status and cause messages for individual instances are updated every 10 seconds" (developer guide,
-# health-enhanced-status.md).
-HEALTH_REPORT_SECONDS = 10.0
 STALE_REPORT = "instances: report older than the update's end"
+HOLDING = "instances: green, in fewer reports than a downgrade takes"
+JUDGED_REPORTS = 3  # the documented downgrade: three failed checks
 SUPERSEDED_EVERY = 5.0
 DEFAULT_SETTLE = 180.0  # HEALTH_SETTLE_TIMEOUT's default: enhanced health reports a new fleet within a minute or two
 # Instance health statuses by colour (developer guide, health-enhanced-status.md): Ok and Info are green (Info: an
@@ -217,6 +216,8 @@ class Watcher:
         self._noted_throttling = False
         self.answered = False  # whether the last call was answered (not still throttled)
         self.next_report_in = 0.0  # seconds until the instances' next health report is due, when a stale one says so
+        self._good_reports: list[datetime] = []  # the times of the reports in which every instance was green, in a row
+        self._report_times: list[datetime] = []  # every report time seen since the update ended, oldest first
         self._jitter = random.Random()
 
     # --- asking, with throttling absorbed -------------------------------------------------------------------------
@@ -370,6 +371,7 @@ class Watcher:
         clock = self.deadline.clock
         began = clock.monotonic()
         settle_ends = began + expect.settle
+        self._good_reports, self._report_times = [], []
         interval = self.schedule.busy
         instances_checked = not expect.version_label  # a configuration update has no version to find on instances
         instance_reads = 0
@@ -436,7 +438,7 @@ class Watcher:
                 return Outcome("timeout", state, f"still waiting for {waited} at the deadline", evidence.events, self.calls)
             # Instances settle at their next health report (every 10 s): look every second until they do.
             interval = self.schedule.busy if not read_state else self.schedule.next(interval, False)
-            if unsettled == STALE_REPORT:  # sleep until the next report is due, rather than asking every second
+            if unsettled in (STALE_REPORT, HOLDING):  # sleep until the next report is due, rather than every second
                 interval = min(max(self.next_report_in, self.schedule.busy), self.schedule.idle)
             if unsettled and clock.monotonic() < settle_ends:
                 self.deadline.sleep(min(self._spread(interval), settle_ends - clock.monotonic()))  # judged on time
@@ -454,12 +456,8 @@ class Watcher:
             # Basic health has nothing to check; a call still throttled is asked again at the next poll.
             return "" if self.answered else "instances: not read"
         late = self.deadline.clock.monotonic() >= settle_ends
+        self._saw_report(report)
         if ended is not None and report.refreshed_at is not None and report.refreshed_at < ended:
-            # The next report is due one interval after this one, by the service's own clock (the answer's date).
-            self.next_report_in = 0.0
-            if report.answered_at is not None:
-                due = report.refreshed_at + timedelta(seconds=HEALTH_REPORT_SECONDS) - report.answered_at
-                self.next_report_in = due.total_seconds() + 1.0  # the date has whole seconds
             if late:
                 return Outcome(
                     "failed",
@@ -494,7 +492,8 @@ class Watcher:
                 continue
             wrong.setdefault(key, []).append(instance.instance_id)
         if not wrong:
-            return ""
+            return "" if late else self._held(report, ended)
+        self._good_reports = []  # green must hold from here on, again
         parts = [f"{len(ids)} of {len(report.instances)} instances {what}: {', '.join(ids)}" for what, ids in wrong.items()]
         described = "; ".join(parts)
         if failed or late:
@@ -509,6 +508,38 @@ class Watcher:
                 f"{'/'.join(expect.health)}): {described}" + self._causes(name).replace(": ", "; ", 1),
             )
         return "instances: " + described
+
+    def _held(self, report: HealthReport, ended: datetime | None) -> str:
+        """"" once every instance has been green in reports spanning more than JUDGED_REPORTS report intervals after the
+        update's end; else HOLDING, with the next report's due time noted. "When an instance fails health checks at least
+        three times in any one-minute period, Elastic Beanstalk may downgrade" health (developer guide,
+        health-enhanced-status.md): a new version that fails is not Red at its first report, so one green report is not
+        yet a verdict. The interval is the one the reports show (10 s on AWS: "updated every 10 seconds")."""
+        if ended is None or report.refreshed_at is None:
+            return ""  # nothing dates the reports: the state alone ended the update, or the answer has no RefreshedAt
+        good = self._good_reports
+        if not good or report.refreshed_at > good[-1]:
+            good.append(report.refreshed_at)
+        interval = self._report_interval()
+        if len(good) >= 2 and interval is not None and good[-1] - ended > interval * JUDGED_REPORTS:
+            return ""
+        return HOLDING
+
+    def _saw_report(self, report: HealthReport) -> None:
+        """Learns the reports' interval from the times they carry, and when the next one is due: until two reports
+        told the interval, "now" (a poll at the busy interval), as a stand-in's may be shorter than AWS's 10 s."""
+        times = self._report_times
+        if report.refreshed_at is not None and (not times or report.refreshed_at > times[-1]):
+            times.append(report.refreshed_at)
+        interval = self._report_interval()
+        self.next_report_in = 0.0
+        if interval is not None and times and report.answered_at is not None:
+            due = (times[-1] + interval - report.answered_at).total_seconds() + 1.0  # the date has whole seconds
+            self.next_report_in = min(due, interval.total_seconds())  # never later than one interval from now
+
+    def _report_interval(self) -> timedelta | None:
+        times = self._report_times
+        return min((b - a for a, b in zip(times, times[1:], strict=False)), default=None)
 
     def _failed(self, state: EnvState, cause: str, evidence: Evidence) -> Outcome:
         return Outcome("failed", state, "\n".join(filter(None, [cause, evidence.cause])), evidence.events, self.calls)

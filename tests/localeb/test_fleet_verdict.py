@@ -127,13 +127,45 @@ def test_other_errors_than_basic_health_are_not_swallowed():
 # --- Elastic Beanstalk's time: reports refreshed every 10 s, instances that settle late --------------------------------
 
 
-def test_a_report_older_than_the_closing_is_not_a_verdict_the_next_refresh_is(reports):
-    """The measured false failure: the instances' report shows the previous version until its refresh, 10 s later."""
-    reports((0, 0, [deployed("i-a", "v1"), deployed("i-b", "v1")]), (15, 15, [deployed("i-a", "v2"), deployed("i-b", "v2")]))
-    outcome, _, clock, _ = follow(SUCCESS, READY_V2, settle=60)
+def agent(period: float, first: float, label_at: Any, health_at: Any = None) -> Any:
+    """A health agent that reports every ``period`` seconds from ``first`` on: each answer is its last report, dated
+    (RefreshedAt) and answered (the HTTP Date) as the service does; ``label_at(t)``/``health_at(t)`` say what the
+    instance ran, and how it did, at the report of time t."""
+    from email.utils import format_datetime
+
+    def describe_instances_health(self: ScriptedEB, **params: Any) -> dict[str, Any]:
+        self._count("DescribeInstancesHealth", params)
+        now = self.clock.now
+        refreshed = first + period * ((now - first) // period) if now >= first else first - period
+        health = health_at(refreshed) if health_at else "Ok"
+        return {
+            "InstanceHealthList": [deployed("i-a", label_at(refreshed), health=health)],
+            "RefreshedAt": T0 + timedelta(seconds=refreshed),
+            "ResponseMetadata": {"HTTPHeaders": {"date": format_datetime(T0 + timedelta(seconds=int(now)))}},
+        }
+
+    return describe_instances_health
+
+
+def test_a_report_older_than_the_closing_is_not_a_verdict_green_held_through_the_downgrade_window_is(monkeypatch):
+    """The measured false failure: the instances' report shows the previous version until its refresh, 10 s later. And
+    one green report is not a verdict: a failing version turns Red only after three failed checks (health-downgrade)."""
+    monkeypatch.setattr(ScriptedEB, "describe_instances_health", agent(10, 5, lambda t: "v2" if t >= 15 else "v1"))
+    outcome, _, clock, eb = follow(SUCCESS, READY_V2, settle=120)
     assert outcome.result == "deployed"
-    assert 15 <= clock.now <= 17, "judged at the first report newer than the closing, within a poll"
+    # closing at 9; reports at 15 (v2), 25, 35, 45: the first more than three intervals after the closing is 45
+    assert 45 <= clock.now <= 47.5, clock.now
     assert outcome.settling == pytest.approx(clock.now - 10, abs=1.5)
+    assert len(eb.times("DescribeInstancesHealth")) <= 12, "reads at the reports, once their interval is known"
+
+
+def test_a_version_that_turns_red_within_the_downgrade_window_is_not_deployed(monkeypatch):
+    """health-downgrade: green at the first reports after the closing, Red at the third failed check."""
+    health = agent(10, 5, lambda t: "v2", lambda t: "Severe" if t >= 35 else "Ok")
+    monkeypatch.setattr(ScriptedEB, "describe_instances_health", health)
+    outcome, _, _, _ = follow(SUCCESS, READY_V2, settle=60)
+    assert outcome.result == "failed"
+    assert outcome.cause.startswith("health stayed Red for 60 s after the update ended (accepted: Green)")
 
 
 def test_a_fresh_report_that_still_shows_the_previous_version_is_waited_for_within_the_window(reports):
@@ -204,21 +236,11 @@ def test_the_instances_are_polled_one_call_at_a_time_while_they_settle(reports):
     assert eb.times("DescribeEnvironments").count(20) <= 1
 
 
-def test_a_stale_report_is_followed_by_one_read_when_the_next_report_is_due(monkeypatch: pytest.MonkeyPatch):
-    """The answer's date and RefreshedAt say when the next report is due (every 10 s): one read then, not one a second."""
-    from email.utils import format_datetime
-
-    def describe_instances_health(self: ScriptedEB, **params: Any) -> dict[str, Any]:
-        self._count("DescribeInstancesHealth", params)
-        refreshed, label = (19, "v2") if self.clock.now >= 19 else (8, "v1")
-        return {
-            "InstanceHealthList": [deployed("i-a", label)],
-            "RefreshedAt": T0 + timedelta(seconds=refreshed),
-            "ResponseMetadata": {"HTTPHeaders": {"date": format_datetime(T0 + timedelta(seconds=int(self.clock.now)))}},
-        }
-
-    monkeypatch.setattr(ScriptedEB, "describe_instances_health", describe_instances_health)
-    outcome, _, clock, eb = follow(SUCCESS, READY_V2, settle=60)
+def test_once_the_interval_is_known_reads_come_when_reports_are_due(monkeypatch: pytest.MonkeyPatch):
+    """The answer's date and RefreshedAt say when the next report is due: a read then, not one a second."""
+    monkeypatch.setattr(ScriptedEB, "describe_instances_health", agent(10, 8, lambda t: "v2" if t >= 18 else "v1"))
+    outcome, _, clock, eb = follow(SUCCESS, READY_V2, settle=120)
     assert outcome.result == "deployed"
-    assert len(eb.times("DescribeInstancesHealth")) == 2, "the stale report, then the one due 10 s after it"
-    assert 19 <= clock.now <= 21
+    reads = eb.times("DescribeInstancesHealth")
+    learned = next(index for index, at in enumerate(reads) if at >= 18)  # two report times seen: 8, then 18
+    assert all(later - earlier >= 8 for earlier, later in zip(reads[learned:], reads[learned + 1 :], strict=False)), reads
