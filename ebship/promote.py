@@ -27,6 +27,7 @@ from ebship.job import Destination, Job, Target, accepted_health
 from ebship.plan import Plan
 from ebship.verdict import Report, judge
 from ebship.versions import recorded_digest
+from ebship.watch import STATUS_COLOURS
 
 
 def bundle_image(bundle: bytes | None) -> str:
@@ -59,6 +60,32 @@ def check_pair(source: Target, target: Target) -> None:
         )
 
 
+def check_instances(cloud: Cloud, source: Target, running: str, healthy: tuple[str, ...]) -> None:
+    """Under enhanced health, every instance of the source must run ``running``, deployed and green: after a partly
+    failed rolling deploy the environment's VersionLabel and colour can say one thing while some instances run another
+    version (developer guide, rolling deployments: "the completed batches run the new version of your application while
+    any pending batches continue to run the old version"). Basic health has no per-instance report: nothing to check."""
+    report = cloud.eb.instances_health(source.environment)
+    if report is None:
+        return
+    where = f"{source.name} ({source.environment})"
+    if not report.instances:
+        raise UsageError(
+            f"Cannot tell what {where}'s instances run: DescribeInstancesHealth listed none (a caller whose IAM policy "
+            "does not let it see the environment's health gets an empty list: see docs/iam.md). Nothing was changed."
+        )
+    others = [
+        f"{i.instance_id} ({i.version_label or 'no version'}, {i.status or 'no deployment'}, {i.health or 'no health'})"
+        for i in report.instances
+        if i.version_label != running or i.status != "Deployed" or STATUS_COLOURS.get(i.health, "Grey") not in healthy
+    ]
+    if others:
+        raise UsageError(
+            f"{where} says it runs {running}, but not every instance does, deployed and green: {', '.join(others)}. "
+            "Only a version every instance runs healthy is promoted. Nothing was changed."
+        )
+
+
 def prepare(job: Job, source: Target, target: Target, label: str, cloud: Cloud, actions: Actions) -> Promotion:
     """Every check of a promotion, all read-only: the source runs the label, Ready and healthy, and the registry still
     holds, for the image the label's bundle names, the digest recorded when the label was registered."""
@@ -77,6 +104,7 @@ def prepare(job: Job, source: Target, target: Target, label: str, cloud: Cloud, 
             f"{source.name} ({source.environment}) is {state.status} with health {state.health or 'unknown'}, "
             f"not Ready with health {'/'.join(healthy)}: only a version running healthy is promoted."
         )
+    check_instances(cloud, source, running, healthy)
     version = cloud.eb.version(source.application, running)
     if version is None:
         raise UsageError(f"{source.name} runs {running}, but {source.application} has no such version any more.")

@@ -213,3 +213,42 @@ def test_refuses_when_stg_is_unhealthy(promoted, standin, engine):
         time.sleep(0.5)
     message = refused(project, standin)
     assert "is Ready with health Red, not Ready with health Green: only a version running healthy is promoted" in message
+
+
+# --- what the source's instances run (no services: the facade's answer is stubbed) -----------------------------------
+
+
+class HealthOnly:
+    def __init__(self, report) -> None:
+        self.report = report
+
+    def instances_health(self, environment: str):
+        return self.report
+
+
+def checked(report) -> str:
+    from types import SimpleNamespace
+
+    from ebship.errors import UsageError
+    from ebship.job import Target
+    from ebship.promote import check_instances
+
+    try:
+        check_instances(SimpleNamespace(eb=HealthOnly(report)), Target("stg", "web-stg", "web"), "v2", ("Green",))  # type: ignore[arg-type]
+    except UsageError as refused:
+        return str(refused)
+    return ""
+
+
+def test_a_source_whose_instances_do_not_all_run_the_label_healthy_is_not_promoted():
+    """After a partly failed rolling deploy the environment can look Green on v2 while an instance runs v1."""
+    from ebship.beanstalk import HealthReport, InstanceHealth
+
+    mixed = HealthReport(None, [InstanceHealth("i-a", "v2", "Deployed", "Ok"), InstanceHealth("i-b", "v1", "Deployed", "Ok")])
+    assert checked(mixed).startswith("stg (web-stg) says it runs v2, but not every instance does, deployed and green: i-b (v1")
+    severe = HealthReport(None, [InstanceHealth("i-a", "v2", "Deployed", "Severe")])
+    assert "i-a (v2, Deployed, Severe)" in checked(severe)
+    assert checked(HealthReport(None, [])).startswith("Cannot tell what stg (web-stg)'s instances run")
+    healthy = HealthReport(None, [InstanceHealth("i-a", "v2", "Deployed", "Ok"), InstanceHealth("i-b", "v2", "Deployed", "Info")])
+    assert checked(healthy) == ""
+    assert checked(None) == "", "basic health: no per-instance report to check"
