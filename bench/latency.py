@@ -78,6 +78,25 @@ def _wait(until: float) -> None:
     time.sleep(max(0.0, until - time.time()))
 
 
+EB_CLI_ATTEMPTS = 11  # a throttled call is made again until its 11th attempt fails (ebcli/lib/aws.py, make_api_call)
+
+
+def eb_cli_call(operation: Callable[..., Any], **params: Any) -> Any:
+    """One call as the EB CLI makes it: on top of botocore's own retries, a throttled call is asked again after a random
+    pause of up to 2**attempt times 50 ms, until the 11th attempt (ebcli/lib/aws.py: make_api_call, _get_delay)."""
+    from botocore.exceptions import ClientError
+
+    for attempt in range(1, EB_CLI_ATTEMPTS + 1):
+        if attempt > 1:
+            time.sleep(random.randrange(0, 2**attempt) * 0.05)
+        try:
+            return operation(**params)
+        except ClientError as error:
+            if not str(error.response.get("Error", {}).get("Code", "")).startswith("Throttling") or attempt == EB_CLI_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
 def eb_cli(stack: Stack, start: Start, label: str, deadline: float) -> Follow:
     counted = Counted(stack, "elasticbeanstalk")
     eb, interval = counted.client, 5.0
@@ -90,7 +109,7 @@ def eb_cli(stack: Stack, start: Start, label: str, deadline: float) -> Follow:
         }
         if since is not None:
             params["StartTime"] = since
-        return [e for e in eb.describe_events(**params)["Events"] if since is None or e["EventDate"] > since]
+        return [e for e in eb_cli_call(eb.describe_events, **params)["Events"] if since is None or e["EventDate"] > since]
 
     def judge(events: list[dict[str, Any]]) -> str:
         for event in events:
@@ -391,7 +410,8 @@ def percentile(values: list[float], q: float) -> float:
 def summary(samples: list[Sample]) -> list[dict[str, Any]]:
     rows = []
     for name in samples[0].latency:
-        latencies = [s.latency[name] for s in samples]
+        answered = [s for s in samples if not s.verdicts[name].startswith("error")]
+        latencies = [s.latency[name] for s in answered] or [float("nan")]
         rows.append(
             {
                 "poller": name,
@@ -401,6 +421,7 @@ def summary(samples: list[Sample]) -> list[dict[str, Any]]:
                 "calls": statistics.mean(s.calls[name] for s in samples),
                 "rate": statistics.mean(s.rate[name] for s in samples),
                 "wrong": sum(1 for s in samples if (s.verdicts[name] == "deployed") != s.succeeded),
+                "gave_up": len(samples) - len(answered),  # stopped with an error (still throttled after every retry)
             }
         )
     return rows

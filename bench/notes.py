@@ -77,7 +77,9 @@ def latency(results: Any) -> list[str]:
         "the closing event visible in DescribeEvents, the environment Ready, and the first instance health report "
         "after the closing in which the instance runs the label, Deployed, Ok or Info. The EB CLI's rule is the "
         "closing event alone, so its latency is counted from the closing's EventDate (and includes the 2 to 5 s the "
-        "event takes to reach DescribeEvents under the preset). Calls: Elastic Beanstalk HTTP requests each "
+        "event takes to reach DescribeEvents under the preset). The EB CLI's poller asks a throttled call again as the "
+        "EB CLI does (ebcli/lib/aws.py: up to 11 attempts, random pauses of up to 2^attempt x 50 ms, on top of "
+        "botocore's retries). Calls: Elastic Beanstalk HTTP requests each "
         "poller's own client sent after UpdateEnvironment up to its verdict, throttled answers and botocore's retries "
         "included.",
         "",
@@ -443,7 +445,8 @@ def throttle(results: Any) -> list[str]:
         f"{plan.pace:g} s per deploy phase, time_scale {plan.time_scale:g}. First, {calibration.pollers} EB CLI-style "
         f"pollers (DescribeEvents every 5 s each, {calibration.pollers / 5:.1f} calls/s together, spread evenly) for "
         f"{calibration.seconds:.0f} s: {calibration.calls} HTTP requests, {calibration.throttled} of them answered "
-        f"Throttling, {calibration.gave_up} polls still throttled after botocore's retries (an error for the EB CLI).",
+        f"Throttling, {calibration.gave_up} polls still throttled after every retry (botocore's, then the EB CLI's own: up "
+        "to 11 attempts, ebcli/lib/aws.py), where the EB CLI stops with an error.",
         "",
         *_table(
             (

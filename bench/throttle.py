@@ -25,8 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.latency import Counted, admin_client, create_enhanced, tool_config, wait_quietly
+from bench.latency import Counted, admin_client, create_enhanced, eb_cli_call, tool_config, wait_quietly
 from bench.services import APPLICATION, ROOT, Stack
+from ebship.beanstalk import Beanstalk
+from ebship.deploy import Deployer
 
 PREVIOUS = "90399e2"  # the last commit before the watcher that waits for the truth (dbcb1c3)
 WATCHERS = ("new", "previous")
@@ -79,7 +81,7 @@ class Calibration:
     seconds: float = 0.0
     calls: int = 0  # HTTP requests, botocore's retries included
     throttled: int = 0  # of them, answered Throttling
-    gave_up: int = 0  # polls still throttled after botocore's retries (the EB CLI would have stopped with an error)
+    gave_up: int = 0  # polls still throttled after every retry (botocore's and the EB CLI's own): the EB CLI stops
 
 
 @dataclass
@@ -111,10 +113,7 @@ class InstanceVersion:
     status: str
 
 
-def _previous_deployer(module: types.ModuleType) -> tuple[type, type]:
-    from ebship.beanstalk import Beanstalk
-    from ebship.deploy import Deployer
-
+def _previous_deployer(module: types.ModuleType) -> tuple[type[Beanstalk], type[Deployer]]:
     class PreviousFacade(Beanstalk):
         """Today's facade with the previous one's ``instance_versions`` (which ``instances_health`` replaced)."""
 
@@ -152,7 +151,7 @@ def calibrate(stack: Stack, plan: Plan, log: Callable[[str], None]) -> Calibrati
         while time.monotonic() < ends:
             asked = time.monotonic()
             try:
-                counters[index].client.describe_events(EnvironmentName=environment_name(index), MaxRecords=10)
+                eb_cli_call(counters[index].client.describe_events, EnvironmentName=environment_name(index), MaxRecords=10)
             except ClientError:
                 gave_up[index] += 1
             time.sleep(max(0.0, asked + EB_CLI_INTERVAL - time.monotonic()))
@@ -167,20 +166,19 @@ def calibrate(stack: Stack, plan: Plan, log: Callable[[str], None]) -> Calibrati
     found.gave_up = sum(gave_up)
     log(
         f"figure 8: {plan.deploys} EB CLI-style pollers for {plan.calibrate:.0f} s: {found.calls} calls, "
-        f"{found.throttled} throttled, {found.gave_up} still throttled after botocore's retries"
+        f"{found.throttled} throttled, {found.gave_up} still throttled after every retry"
     )
     return found
 
 
 def deploy_round(stack: Stack, plan: Plan, watcher: str, log: Callable[[str], None]) -> Round:
     from bench.truth import truth
-    from ebship.beanstalk import Beanstalk
     from ebship.clock import SystemClock
-    from ebship.deploy import Deployer
     from ebship.job import Target
     from ebship.output import Console
 
-    facade_class, deployer_class = Beanstalk, Deployer
+    facade_class: type[Beanstalk] = Beanstalk
+    deployer_class: type[Deployer] = Deployer
     patience: dict[str, float] = {}
     if watcher == "previous":
         facade_class, deployer_class = _previous_deployer(previous_watch_module())
