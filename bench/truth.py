@@ -48,7 +48,10 @@ def timeline(server: Any, environment: str) -> dict[str, Any]:
 
 
 def truth(server: Any, environment: str, request_id: str, label: str) -> Truth | None:
-    """The update ``request_id``'s closing and first settled report; None when it has not closed (yet)."""
+    """The update ``request_id``'s closing and first settled report; None when it has not closed (yet).
+
+    Every instance ever reported counts, so this is for environments whose instances stay (the bench's single-instance
+    ones): an instance replaced or retired would keep its last report here while DescribeInstancesHealth drops it."""
     record = timeline(server, environment)
     closing = next((c for c in record["closings"] if c["request_id"] == request_id), None)
     if closing is None:
