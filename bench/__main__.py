@@ -12,7 +12,7 @@ from pathlib import Path
 from bench import report
 from bench.services import ROOT, Stack
 
-FIGURES = ("latency", "ci", "rebuild", "startup", "fleet")
+FIGURES = ("latency", "ci", "rebuild", "startup", "fleet", "throttle")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -20,11 +20,40 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         default=",".join(FIGURES),
-        help=f"comma-separated parts to run, among {', '.join(FIGURES)} (ci gives figures 2, 4 and 6; fleet figure 7)",
+        help=f"comma-separated parts to run, among {', '.join(FIGURES)} (ci gives figures 2, 4 and 6; fleet figure 7; "
+        "throttle figure 8)",
     )
-    parser.add_argument("--deploys", type=int, default=24, help="deploys followed for figure 1 (default 24)")
+    parser.add_argument("--deploys", type=int, default=10, help="deploys followed for figure 1 (default 10)")
     parser.add_argument(
-        "--follow-pace", default="3:6", help="figure 1: seconds per deploy phase, drawn per deploy from LOW:HIGH (default 3:6)"
+        "--latency-pace",
+        default="15:30",
+        help="figure 1: seconds per deploy phase on the realistic preset, drawn per deploy from LOW:HIGH (default 15:30, "
+        "around the preset's 20 s: updates of one to two minutes)",
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="figures 1 and 8: the stand-in's time_scale, a factor on every time variant's durations (default 1.0; "
+        "the smoke test compresses it)",
+    )
+    parser.add_argument(
+        "--follow-pace", default="3:6", help="figure 7: seconds per deploy phase, drawn per version from LOW:HIGH (default 3:6)"
+    )
+    parser.add_argument("--throttle-deploys", type=int, default=10, help="figure 8: deploys at once, one per environment")
+    parser.add_argument(
+        "--throttle-rate", type=float, default=1.5, help="figure 8: the account-wide throttle, calls per second (default 1.5)"
+    )
+    parser.add_argument("--throttle-burst", type=int, default=10, help="figure 8: the throttle's burst (default 10)")
+    parser.add_argument(
+        "--throttle-pace", type=float, default=20.0, help="figure 8: seconds per deploy phase (default 20, the preset's)"
+    )
+    parser.add_argument(
+        "--calibrate",
+        type=float,
+        default=60.0,
+        help="figure 8: seconds that ten EB CLI-style pollers (DescribeEvents every 5 s) run first, to show that the rate "
+        "throttles them (default 60)",
     )
     parser.add_argument(
         "--fleet-deploys",
@@ -68,6 +97,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
         parser.error(f"unknown part(s): {', '.join(sorted(unknown))}")
     low, _, high = args.follow_pace.partition(":")
     args.follow_range = (float(low), float(high or low))
+    low, _, high = args.latency_pace.partition(":")
+    args.latency_range = (float(low), float(high or low))
     from localeb.settings import parse_pace
 
     args.pace_seconds = parse_pace(args.pace)
@@ -92,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         command="python -m bench" + ("" if not argv else " " + shlex.join(argv)),
         pace=args.pace_seconds,
         follow_range=args.follow_range,
+        latency_range=args.latency_range,
+        time_scale=args.time_scale,
     )
     if "startup" in args.parts:
         from bench import startup
@@ -101,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             eb = startup.ensure_ebcli(args.ebcli or startup.DEFAULT_EBCLI, log)
         log("start-up times")
         results.startup = startup.run(ROOT, eb, args.repeats)
-    needs_stack = any(part in args.parts for part in ("latency", "ci", "rebuild", "fleet"))
+    needs_stack = any(part in args.parts for part in ("latency", "ci", "rebuild", "fleet", "throttle"))
     if needs_stack:
         with tempfile.TemporaryDirectory(prefix="ebship-bench-") as workdir:
             stack = Stack(Path(workdir), args.pace_seconds, with_registry=any(part in args.parts for part in ("ci", "rebuild")))
@@ -123,11 +156,12 @@ def main(argv: list[str] | None = None) -> int:
 
                     bundle = latency.bundles(stack, deployed_label)
                     results.latency_bundle = bool(bundle)
+                    low, high = args.latency_range
                     log(
-                        f"figure 1: {args.deploys} deploys, phase {args.follow_range[0]}-{args.follow_range[1]} s, "
-                        + ("the app's image" if bundle else "no bundle (no container)")
+                        f"figure 1: {args.deploys} deploys on the realistic preset (time_scale {args.time_scale:g}), "
+                        f"phase {low:g}-{high:g} s, " + ("the app's image" if bundle else "no bundle (no container)")
                     )
-                    results.latency = latency.run(stack, args.deploys, args.follow_range, bundle, log)
+                    results.latency = latency.run(stack, args.deploys, args.latency_range, bundle, log, args.time_scale)
                     _keep(results, args.results)
                 if "fleet" in args.parts:
                     from bench import fleet, latency
@@ -140,6 +174,27 @@ def main(argv: list[str] | None = None) -> int:
                         + ("the app's image" if bundle else "no bundle (no container)")
                     )
                     results.fleet = fleet.run(stack, args.fleet_deploys, args.follow_range, bundle, log)
+                    _keep(results, args.results)
+                if "throttle" in args.parts:
+                    from bench import throttle
+
+                    log(
+                        f"figure 8: {args.throttle_deploys} deploys at once, throttled to {args.throttle_rate:g} calls/s "
+                        f"(burst {args.throttle_burst}), phase {args.throttle_pace:g} s, no bundle; the new watcher, "
+                        "then the previous one"
+                    )
+                    results.throttle = throttle.run(
+                        stack,
+                        throttle.Plan(
+                            args.throttle_deploys,
+                            args.throttle_rate,
+                            args.throttle_burst,
+                            args.throttle_pace,
+                            args.time_scale,
+                            args.calibrate,
+                        ),
+                        log,
+                    )
                     _keep(results, args.results)
                 if "rebuild" in args.parts:
                     from bench import rebuild

@@ -26,51 +26,69 @@ def _table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> list[str]:
     return out
 
 
-def _spread(samples: list[Any]) -> list[Any]:
-    """The shortest, the median and the longest update."""
-    ordered = sorted(samples, key=lambda sample: sample.duration)
-    return [ordered[0], ordered[len(ordered) // 2], ordered[-1]]
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
 
 
-# The calls a deploy makes once its update has ended, whatever its length: the final DescribeEnvironments, the last
-# read of the update's events before a success is declared, and DescribeInstancesHealth (every instance's version).
-END_CALLS = 3
+def event_leads(samples: list[Any]) -> list[tuple[str, float, float, int]]:
+    """The updates' events by message (instance ids folded): median and smallest seconds before the closing's EventDate,
+    and in how many deploys; earliest first."""
+    import re
 
-
-def _polling_rate(samples: list[Any]) -> float:
-    from bench.latency import TOOL
-
-    return statistics.mean((s.calls[TOOL] - END_CALLS) / (s.duration + s.latency[TOOL]) for s in samples)
+    by: dict[str, list[float]] = {}
+    for sample in samples:
+        for before, message in sample.events:
+            by.setdefault(re.sub(r"i-[0-9a-f]+", "i-…", message), []).append(before)
+    rows = [(message, _median(leads), min(leads), len(leads)) for message, leads in by.items()]
+    return sorted(rows, key=lambda row: -row[1])
 
 
 def latency(results: Any) -> list[str]:
     from bench.latency import TOOL, summary
-    from ebship.watch import Schedule
+    from ebship.watch import END_SIGNS, Schedule
 
     schedule = Schedule()
     samples = results.latency
     rows = summary(samples)
     tool = next(row for row in rows if row["poller"] == TOOL)
-    low, high = results.follow_range
+    baseline = next((row for row in rows if row["poller"] != TOOL), None)
+    low, high = getattr(results, "latency_range", (15.0, 30.0))
+    scale = getattr(results, "time_scale", 1.0)
     durations = [s.duration for s in samples]
+    settling = [s.settling for s in samples if s.settling == s.settling]
     out = [
-        "## 1. Result latency",
+        "## 1. Result latency, on the stand-in's realistic preset",
         "",
-        f"{len(samples)} deploys driven in-process by `ebship.deploy.Deployer` (what `inv eb.deploy` runs), each followed "
-        "at the same time by three baseline pollers written in `bench/latency.py` after the tools' own code. The "
-        f"stand-in's pace is drawn per deploy between {low:g} and {high:g} s per phase (a deploy is three phases plus "
-        "the image pull, container start and health check"
-        + (", with the app's real image" if results.latency_bundle else ", here without a bundle: no container")
-        + f"); updates took {min(durations):.1f} to {max(durations):.1f} s. Latency: the poller's verdict minus the "
-        "EventDate of the update's last event. Calls: HTTP requests each poller's own client sent from UpdateEnvironment "
-        "to its verdict (ebship's include the final DescribeEnvironments, events read and DescribeInstancesHealth; the "
-        "last-good record is written before UpdateEnvironment).",
+        f"{len(samples)} deploys driven in-process by `ebship.deploy.Deployer` (what `inv eb.deploy` runs) to a "
+        "single-instance environment with enhanced health, each followed at the same time by the EB CLI's poller "
+        "(`bench/latency.py`, after `ebcli.operations.commonops.wait_for_success_events`: the request's DescribeEvents "
+        'every 5 s). The stand-in runs the `realistic` preset (localeb/README.md, "Time variants": health reports every '
+        "10 s per instance, events 2 to 5 s late, Ready and the closing 3 s apart either way, health downgrades after "
+        "three failed checks, old instances retiring late, slow logs, and an account-wide throttle of 2 calls/s with a "
+        f"burst of 10) at time_scale {scale:g}. The pace is drawn per deploy between {low:g} and {high:g} s per phase "
+        "around the preset's own 20 s"
+        + (", with the app's real image" if results.latency_bundle else ", without a bundle (no container)")
+        + f"; updates took {min(durations):.0f} to {max(durations):.0f} s from UpdateEnvironment to the closing's "
+        "EventDate (the preset's 20 s per phase is set so that a one-instance update takes one to two minutes, the range "
+        "public transcripts show for a small environment).",
+        "",
+        "Latency is counted from the moment the stand-in's state first satisfied each tool's own rule, read from the "
+        "stand-in's record (`GET /_localeb/status`, each environment's `timeline`; `bench/truth.py`). ebship's rule: "
+        "the closing event visible in DescribeEvents, the environment Ready, and the first instance health report "
+        "after the closing in which the instance runs the label, Deployed, Ok or Info. The EB CLI's rule is the "
+        "closing event alone, so its latency is counted from the closing's EventDate (and includes the 2 to 5 s the "
+        "event takes to reach DescribeEvents under the preset). The EB CLI's poller asks a throttled call again as the "
+        "EB CLI does (ebcli/lib/aws.py: up to 11 attempts, random pauses of up to 2^attempt x 50 ms, on top of "
+        "botocore's retries). Calls: Elastic Beanstalk HTTP requests each "
+        "poller's own client sent after UpdateEnvironment up to its verdict, throttled answers and botocore's retries "
+        "included.",
         "",
         *_table(
-            ("poller", "p50", "p95", "max", "calls per deploy", "calls/s", "wrong verdicts"),
+            ("poller", "counted from", "p50", "p95", "max", "EB calls per deploy", "calls/s", "wrong verdicts"),
             [
                 (
                     row["poller"],
+                    "its rule's moment" if row["poller"] == TOOL else "the closing's EventDate",
                     f"{row['p50']:.2f} s",
                     f"{row['p95']:.2f} s",
                     f"{row['max']:.2f} s",
@@ -82,30 +100,53 @@ def latency(results: Any) -> list[str]:
             ],
         ),
         "",
-        "A fixed-interval poller's latency is spread evenly over its interval: p50 about half of it, p95 about 95 %. "
-        "That is what the baselines show; on deploys longer than 5 minutes beanstalk-deploy's 20 s interval (30 s after "
-        f"10) makes that p50 about 10 s (15 s). ebship polls {schedule.busy:g} s after an event and backs off by "
-        f"x{schedule.factor:g} to {schedule.idle:g} s while nothing happens (`ebship.watch.Schedule`), asking for the "
-        f"environment's state every {schedule.state_every}th quiet poll, so its latency is bounded by the idle interval "
-        "plus the final DescribeEnvironments, and its call rate is set by the same interval. No poller gave a wrong "
-        "verdict (all deploys succeeded). ebship's verdict is taken here when `Deployer.run` returns, in-process; "
-        "`inv eb.deploy` adds its own exit to that.",
+        f"The price of the truth: the first health report after the closing in which the instance runs the new "
+        f"version came a median {_median(settling):.1f} s after the closing's EventDate (from {min(settling):.1f} to "
+        f"{max(settling):.1f} s: reports come every 10 s, on the instance's own phase). Between the closing's EventDate "
+        f"and its appearance in DescribeEvents: median {_median([s.visible for s in samples]):.1f} s; Ready showed "
+        f"{_median([s.ready for s in samples]):+.1f} s from it (median). ebship's verdict came a median "
+        f"{_median([s.latency[TOOL] + s.settling for s in samples if s.settling == s.settling]):.1f} s after the "
+        "closing's EventDate"
+        + (
+            f", the EB CLI's {_median([s.latency[baseline['poller']] for s in samples]):.1f} s after it, with a verdict "
+            "that has not seen the instances."
+            if baseline
+            else "."
+        ),
         "",
-        f"ebship's rate is {tool['rate']:.2f} calls per second on average, at the target: besides the polling, each "
-        "deploy makes three calls at its end (the final DescribeEnvironments, a last read of the update's events before "
-        "a success is declared, and DescribeInstancesHealth for every instance's version), which weigh more the shorter "
-        "the update — "
-        + ", ".join(f"{s.duration:.0f} s: {s.rate[TOOL]:.2f}/s" for s in _spread(samples))
-        + f". Without those three the polling alone makes {_polling_rate(samples):.2f} calls per second, which is "
-        "what Elastic Beanstalk's deploys of minutes tend to.",
+        f"Answers the throttle refused during the deploys (every caller): {sum(s.throttled for s in samples)} in all.",
         "",
     ]
-    if tool["p50"] > 1.0 or tool["p95"] > 2.0 or tool["rate"] > 1.0:
+    verdicts = {s.verdicts[TOOL] for s in samples} | ({s.verdicts[baseline["poller"]] for s in samples} if baseline else set())
+    if verdicts != {"deployed"} or not all(s.succeeded for s in samples):
+        out += [f"Verdicts given: {', '.join(sorted(verdicts))}; updates that truly succeeded: "
+                f"{sum(1 for s in samples if s.succeeded)} of {len(samples)}.", ""]  # fmt: skip
+    if baseline and tool["calls"] > baseline["calls"]:
         out += [
-            "**Target missed.** The latency of a poller is bounded by its interval while nothing happens, and the "
-            "interval by the call rate allowed: at one call per second, and one DescribeEnvironments for every few "
-            "DescribeEvents, the idle interval cannot go much below 1.2 s, which puts p95 near 1.2 s plus the calls' "
-            "own time. Elastic Beanstalk has no push or long-poll API for events.",
+            f"**Target missed: calls.** ebship made {tool['calls']:.1f} Elastic Beanstalk calls per deploy, the EB "
+            f"CLI's poller {baseline['calls']:.1f}: {tool['calls'] - baseline['calls']:.1f} more.",
+            "",
+        ]
+    leads = event_leads(samples)
+    out += [
+        "Which events came how long before the closing's EventDate (median, smallest, in how many deploys). ebship "
+        f"polls every {schedule.busy:g} s for {schedule.end_window:g} s after an event that says the end is near "
+        "(`ebship.watch.END_SIGNS`, marked *), and every "
+        f"{schedule.idle:g} s otherwise (with {schedule.jitter * 100:.0f} % jitter):",
+        "",
+        *_table(
+            ("event", "median s before the closing", "smallest", "deploys"),
+            [
+                (("* " if message in END_SIGNS else "") + message, f"{median:.1f}", f"{least:.1f}", count)
+                for message, median, least, count in leads
+            ],
+        ),
+        "",
+    ]
+    if tool["p50"] > 1.0 or tool["p95"] > 2.0:
+        out += [
+            f"**Target missed: latency** (p50 {tool['p50']:.2f} s for <= 1 s, p95 {tool['p95']:.2f} s for <= 2 s; "
+            f"by {max(0.0, tool['p50'] - 1.0):.2f} s and {max(0.0, tool['p95'] - 2.0):.2f} s). See the analysis below.",
             "",
         ]
     return out
@@ -389,6 +430,62 @@ def fleet(results: Any) -> list[str]:
     return out
 
 
+def throttle(results: Any) -> list[str]:
+    from bench.throttle import __doc__ as method
+    from bench.throttle import summary
+
+    result = results.throttle
+    plan, calibration = result.plan, result.calibration
+    rows = summary(result)
+    out = [
+        "## 8. Ten deploys at once under account-wide throttling",
+        "",
+        *_paragraphs((method or "").strip().split("\n", 1)[-1]),
+        f"Here: {plan.deploys} environments, the throttle at {plan.rate:g} calls/s with a burst of {plan.burst}, "
+        f"{plan.pace:g} s per deploy phase, time_scale {plan.time_scale:g}. First, {calibration.pollers} EB CLI-style "
+        f"pollers (DescribeEvents every 5 s each, {calibration.pollers / 5:.1f} calls/s together, spread evenly) for "
+        f"{calibration.seconds:.0f} s: {calibration.calls} HTTP requests, {calibration.throttled} of them answered "
+        f"Throttling, {calibration.gave_up} polls still throttled after every retry (botocore's, then the EB CLI's own: up "
+        "to 11 attempts, ebcli/lib/aws.py), where the EB CLI stops with an error.",
+        "",
+        *_table(
+            (
+                "watcher",
+                "deployed",
+                "wrong verdicts",
+                "failed from throttling",
+                "EB calls per deploy",
+                "throttled answers (all)",
+                "median s to verdict",
+                "latency p50 / max",
+            ),
+            [
+                (
+                    "today's (facade retries throttling)" if row["watcher"] == "new" else "previous (90399e2, patience=0)",
+                    f"{row['deployed']} of {row['deploys']}",
+                    row["wrong"],
+                    row["throttled_out"],
+                    f"{row['calls']:.1f}",
+                    row["throttled"],
+                    f"{row['seconds']:.0f}",
+                    "-" if row["latency"] is None else f"{row['latency']:.2f} s / {row['latency_max']:.2f} s",
+                )
+                for row in rows
+            ],
+        ),
+        "",
+        "EB calls per deploy: HTTP requests of the deploy's own client, preflight and wait for Ready included, throttled "
+        "answers and botocore's retries included. Throttled answers: every caller's during the round, from the "
+        "stand-in's counter. Latency: the verdict minus the moment the stand-in's state first satisfied today's rule "
+        "(as in figure 1), for the deploys said deployed.",
+        "",
+    ]
+    for row in rows:
+        if row["causes"]:
+            out += [f"Causes given by the {row['watcher']} watcher's failed deploys: " + "; ".join(row["causes"]), ""]
+    return out
+
+
 def sections(results: Any) -> list[str]:
     by_figure: dict[int, list[str]] = {}
     if results.latency:
@@ -401,4 +498,6 @@ def sections(results: Any) -> list[str]:
         by_figure[5] = startup(results)
     if getattr(results, "fleet", None):
         by_figure[7] = fleet(results)
+    if getattr(results, "throttle", None):
+        by_figure[8] = throttle(results)
     return [line for figure in sorted(by_figure) for line in by_figure[figure]]

@@ -204,7 +204,7 @@ class Stack:
             self.project = copy_project(self.workdir / "project", self.run_id)
         return self
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str, config: Any = None) -> Any:
         import boto3
 
         return boto3.client(
@@ -213,6 +213,7 @@ class Stack:
             region_name=REGION,
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
+            config=config,
         )
 
     def wait_ready(self, timeout: float = 300, environment: str = ENVIRONMENT) -> dict[str, Any]:

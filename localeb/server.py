@@ -141,6 +141,10 @@ def build_app(settings: Settings | None = None, faults: list[FaultRule] | None =
     ecr.install()
     dispatcher = DomainDispatcherApplication(create_backend_app)
 
+    def timeline(env: Any) -> dict[str, Any]:
+        with backend.lock:
+            return backend.variants.timeline(env)
+
     def status() -> dict[str, Any]:
         return {
             "server_id": settings.server_id,
@@ -156,6 +160,7 @@ def build_app(settings: Settings | None = None, faults: list[FaultRule] | None =
                     "version_label": env.version_label,
                     "address": None if env.terminated else env.proxy.address,
                     "container": env.container.name if env.container else None,
+                    "timeline": timeline(env),
                 }
                 for env in backend.all_environments()
             ],

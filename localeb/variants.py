@@ -14,6 +14,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -124,6 +125,27 @@ class Report:
 
 
 @dataclass
+class Closing:
+    """When an update's closing event happened (its EventDate), reached DescribeEvents, and Ready showed."""
+
+    request_id: str | None
+    message: str
+    date: datetime
+    visible: datetime
+    ready: datetime
+
+
+# How much of each environment's past the timeline keeps (a read-only record for benchmarks, GET /_localeb/status).
+TIMELINE_REPORTS = 200
+TIMELINE_CLOSINGS = 50
+
+
+def wall(moment: float) -> datetime:
+    """The wall-clock time of a monotonic moment."""
+    return now() + timedelta(seconds=moment - time.monotonic())
+
+
+@dataclass
 class Retiring:
     instance: Instance
     entry: dict[str, Any]
@@ -140,6 +162,9 @@ class EnvironmentTimes:
     failing_since: float | None = None  # health-downgrade: when checks began to fail
     health_report: Report | None = None
     departed: list[Instance] = field(default_factory=list)  # new instances terminated during the running update
+    # The record behind `timeline`: every report taken (health-refresh) and every closing, oldest first.
+    history: deque[Report] = field(default_factory=lambda: deque(maxlen=TIMELINE_REPORTS))
+    closings: deque[Closing] = field(default_factory=lambda: deque(maxlen=TIMELINE_CLOSINGS))
 
 
 class TokenBucket:
@@ -185,6 +210,7 @@ class Variants:
         """Decides when an event reaches DescribeEvents; events stay in order (each no earlier than the one before)."""
         moment = time.monotonic()
         visible = moment
+        ready: float | None = None  # a closing: when Ready shows
         if self.on(EVENT_DELAY):
             visible += self.seconds(self.random.uniform(*EVENT_DELAY_SECONDS))
         if env is not None:
@@ -193,10 +219,11 @@ class Variants:
                 self.observe(env)  # the instances that left during the update retire from now on
                 self._closing(env, times, moment, failed=event.severity == "ERROR")
                 order = self._closing_order()
+                ready = moment
                 if order == READY_FIRST:
                     visible = max(visible, moment + self.seconds(CLOSING_LAG_SECONDS))
                 elif order == CLOSING_FIRST:
-                    times.ready_hidden_until = moment + self.seconds(CLOSING_LAG_SECONDS)
+                    times.ready_hidden_until = ready = moment + self.seconds(CLOSING_LAG_SECONDS)
             if self.on(HEALTH_DOWNGRADE) and any(text in event.message for text in FAILING_TEXTS):
                 times.failing_since = moment
             if self.on(HEALTH_DOWNGRADE) and self._announces_failure(times, event):
@@ -205,6 +232,9 @@ class Variants:
             visible = max(visible, self._last_visible)
             self._last_visible = visible
         event.visible_at = visible if visible > moment else 0.0
+        if env is not None and ready is not None:
+            closing = Closing(event.request_id, event.message, event.date, wall(visible), wall(ready))
+            self._times(env).closings.append(closing)
 
     def _closing_order(self) -> str | None:
         ready_first, closing_first = self.on(READY_FIRST), self.on(CLOSING_FIRST)
@@ -360,6 +390,7 @@ class Variants:
                 due = times.phases.get(instance.id, moment)
                 if moment >= due:
                     times.reports[instance.id] = Report(now(), self._live_entry(env, instance))
+                    times.history.append(times.reports[instance.id])
                     times.phases[instance.id] = due + interval * max(1, int((moment - due) // interval) + 1)
             if times.health_report is None or now() - times.health_report.at >= timedelta(seconds=interval):
                 times.health_report = Report(now(), self._live_environment_health(env))
@@ -389,6 +420,37 @@ class Variants:
                     traceback.print_exc()
 
         threading.Thread(target=tick, name="variants", daemon=True).start()
+
+    # -- the record -------------------------------------------------------------------------------------------------
+
+    def timeline(self, env: Environment) -> dict[str, list[dict[str, Any]]]:
+        """What happened when, for callers that measure (GET /_localeb/status): the health reports taken (under
+        health-refresh; what each instance's DescribeInstancesHealth entry was from then on) and the closings (EventDate,
+        when DescribeEvents showed it, when Ready showed). Wall-clock ISO times, oldest first; nothing AWS answers."""
+        times = self.times.get(env.id)
+        if times is None:
+            return {"reports": [], "closings": []}
+        reports = [
+            {
+                "instance_id": report.entry.get("InstanceId"),
+                "at": report.at.isoformat(),
+                "health_status": report.entry.get("HealthStatus"),
+                "version_label": (report.entry.get("Deployment") or {}).get("VersionLabel"),
+                "deployment_status": (report.entry.get("Deployment") or {}).get("Status"),
+            }
+            for report in times.history
+        ]
+        closings = [
+            {
+                "request_id": closing.request_id,
+                "message": closing.message,
+                "event_date": closing.date.isoformat(),
+                "visible_at": closing.visible.isoformat(),
+                "ready_at": closing.ready.isoformat(),
+            }
+            for closing in times.closings
+        ]
+        return {"reports": reports, "closings": closings}
 
     # -- slow-logs --------------------------------------------------------------------------------------------------
 
