@@ -71,14 +71,15 @@ def ends_soon(event: Event) -> bool:
 
 @dataclass(frozen=True)
 class Schedule:
-    """Seconds between polls, each poll one call: ``busy`` right after news and while the end is near, growing by
-    ``factor`` up to ``idle`` through the long quiet middle of an update; every interval is spread by ``jitter`` (a share,
-    either way), so that pipelines started together do not poll in step.
+    """Seconds between polls, each poll one call: ``busy`` at first, growing by ``factor`` up to ``idle`` through the long
+    middle of an update (its events there, "Deploying new version to instance(s).", say nothing is about to end), and
+    ``near`` once the update's own events say the end is near (``END_SIGNS``); every interval is spread by ``jitter`` (a
+    share, either way), so that pipelines started together do not poll in step.
 
     Elastic Beanstalk's API limit is shared by the whole account (AWS knowledge center, EB throttling); the EB CLI asks
-    for the update's events every 5 s. A deploy of a few minutes costs this schedule fewer calls than that, because the
-    middle is polled every ``idle`` seconds, while the end, which the update's own events announce (``END_SIGNS``), is
-    polled every ``busy`` second (docs/benchmarks.md, figure 1).
+    for the update's events every 5 s. Noticing the closing a second or two later costs a verdict nothing under enhanced
+    health, whose reports must still show green for three intervals after it (``Watcher._held``): so the end is polled
+    every ``near`` seconds, not every second (docs/benchmarks.md, figure 1).
     """
 
     busy: float = 1.0
@@ -90,11 +91,12 @@ class Schedule:
     # variants for both (localeb/README.md, "Time variants": event-delay up to 5 s, ready-first 3 s) fit three times.
     # It costs nothing when the closing comes, which is every update Elastic Beanstalk ends.
     closing_grace: float = 15.0
-    end_window: float = 30.0  # polls stay busy this long after a sign that the end is near
+    end_window: float = 30.0  # polls come every ``near`` seconds this long after a sign that the end is near
+    near: float = 2.0
     jitter: float = 0.2
 
-    def next(self, current: float, news: bool) -> float:
-        return self.busy if news else min(self.idle, current * self.factor)
+    def next(self, current: float) -> float:
+        return min(self.idle, current * self.factor)
 
 
 DEFAULT_SCHEDULE = Schedule()
@@ -331,8 +333,10 @@ class Watcher:
                     cause += f": not one event of its request ({request_id}) could be read"
                 return Outcome("timeout", self.last_state, cause, evidence.events, self.calls)
             near = end_near_at is not None and clock.monotonic() - end_near_at < self.schedule.end_window
-            interval = self.schedule.next(interval, bool(new))
-            if ready_at is not None or near or state_next:
+            interval = self.schedule.next(interval)
+            if near or ready_at is not None:  # the end is near, or Ready came before a closing we could see
+                interval = min(interval, self.schedule.near)
+            if state_next:
                 interval = self.schedule.busy
             self._pause(interval)
         return self._confirm(name, expect, evidence, request_id, since, seen)
@@ -436,9 +440,9 @@ class Watcher:
             if self.deadline.passed:
                 waited = unsettled if state is not None and state.status == "Ready" else "Ready"
                 return Outcome("timeout", state, f"still waiting for {waited} at the deadline", evidence.events, self.calls)
-            # Instances settle at their next health report (every 10 s): look every second until they do.
-            interval = self.schedule.busy if not read_state else self.schedule.next(interval, False)
-            if unsettled in (STALE_REPORT, HOLDING):  # sleep until the next report is due, rather than every second
+            # Instances settle at their next health report: read it when it is due (``near`` until its interval is known).
+            interval = self.schedule.near if not read_state else self.schedule.next(interval)
+            if unsettled in (STALE_REPORT, HOLDING) and self.next_report_in > 0:
                 interval = min(max(self.next_report_in, self.schedule.busy), self.schedule.idle)
             if unsettled and clock.monotonic() < settle_ends:
                 self.deadline.sleep(min(self._spread(interval), settle_ends - clock.monotonic()))  # judged on time
@@ -510,7 +514,7 @@ class Watcher:
         return "instances: " + described
 
     def _held(self, report: HealthReport, ended: datetime | None) -> str:
-        """"" once every instance has been green in reports spanning more than JUDGED_REPORTS report intervals after the
+        """ "" once every instance has been green in reports spanning more than JUDGED_REPORTS report intervals after the
         update's end; else HOLDING, with the next report's due time noted. "When an instance fails health checks at least
         three times in any one-minute period, Elastic Beanstalk may downgrade" health (developer guide,
         health-enhanced-status.md): a new version that fails is not Red at its first report, so one green report is not

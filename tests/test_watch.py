@@ -173,7 +173,7 @@ def test_success_needs_the_event_and_the_final_state():
     outcome, printed, clock, _ = follow(SUCCESS, states)
     assert outcome.result == "deployed"
     assert printed == [m for _, _, m, _ in SUCCESS], "each event printed once, in order"
-    assert clock.now < 12
+    assert clock.now < 9 + 5.1, "within the interval the schedule had grown to by then"
 
 
 def test_failure_message_after_errors_is_a_failure_even_though_the_environment_is_ready():
@@ -205,10 +205,11 @@ def test_success_event_but_old_version_running_is_a_failure():
 
 def test_success_event_but_red_health_is_a_failure_once_the_settling_window_is_over():
     states = [(0, "Updating", "Grey", "v2"), (9.5, "Ready", "Red", "v2")]
-    outcome, _, clock, _ = follow(SUCCESS, states, settle=30)
+    outcome, _, clock, eb = follow(SUCCESS, states, settle=30)
     assert outcome.result == "failed"
     assert outcome.cause == "health stayed Red for 30 s after the update ended (accepted: Green)"
-    assert clock.now == pytest.approx(9 + 30, abs=1.5), "Red right after a success is settled like Yellow, no longer"
+    closing_read = eb.times("DescribeEnvironments")[0]
+    assert clock.now == pytest.approx(closing_read + 30), "Red right after a success is settled like Yellow, no longer"
 
 
 def test_red_right_after_a_success_that_turns_green_within_the_window_is_a_success():
@@ -243,9 +244,9 @@ def test_an_update_that_never_ends_times_out_with_the_last_state():
 def test_ready_without_a_closing_event_is_decided_by_state():
     events = [(1, "INFO", "Environment update is starting.", REQUEST)]
     states = [(0, "Updating", "Grey", "v2"), (6, "Ready", "Red", "v1")]
-    outcome, _, clock, _ = follow(events, states)
+    outcome, _, clock, eb = follow(events, states)
     assert outcome.result == "failed"
-    assert clock.now < 6 + 10 + Schedule().closing_grace, "within a state poll and the closing grace"
+    assert clock.now < 6 + 4 * Schedule().idle + Schedule().closing_grace, "within the 4th quiet poll and the grace"
 
 
 def test_throttling_is_absorbed_by_backing_off():
@@ -267,7 +268,7 @@ def test_polling_is_sparse_through_the_middle_and_busy_where_the_events_say_the_
     assert outcome.result == "deployed"
     calls = sum(eb.calls.values())
     assert calls <= 300 / 5, f"{calls} calls: more than the EB CLI's (DescribeEvents every 5 s)"
-    assert clock.now - 299.5 <= 1.5, "the end is noticed within a busy interval once a sign of it was read"
+    assert clock.now - 299.5 <= 1.2 * Schedule().near, "the end is noticed within the near interval once a sign was read"
     polls = sorted(at for at, _, _ in eb.log)
     middle = [at for at in polls if 30 < at < 278]
     assert len(middle) <= 248 / (0.8 * Schedule().idle) + 1, "the long middle is polled at the idle interval"
@@ -515,16 +516,17 @@ def test_a_failing_closing_closes_the_update_and_an_error_does_not():
 
 
 def test_the_default_schedule_and_settling_window_are_the_documented_ones():
-    assert Schedule() == Schedule(busy=1.0, idle=10.0, factor=1.5, state_every=4, closing_grace=15.0, end_window=30.0, jitter=0.2)
+    assert Schedule() == Schedule(
+        busy=1.0, idle=10.0, factor=1.5, state_every=4, closing_grace=15.0, end_window=30.0, near=2.0, jitter=0.2
+    )
     assert Expectation() == Expectation(version_label="", health=("Green",), settle=180.0)
 
 
-def test_the_schedule_is_busy_after_news_and_grows_to_idle_while_quiet():
+def test_the_schedule_grows_to_idle_whatever_the_news():
     schedule = Schedule()
-    assert schedule.next(10.0, True) == 1.0
-    assert schedule.next(1.0, False) == 1.5
-    assert schedule.next(8.0, False) == 10.0
-    assert schedule.next(10.0, False) == 10.0
+    assert schedule.next(1.0) == 1.5
+    assert schedule.next(8.0) == 10.0
+    assert schedule.next(10.0) == 10.0
 
 
 def test_the_system_clock_really_sleeps():
@@ -577,17 +579,17 @@ def test_polls_are_busy_while_events_arrive_then_back_off_and_the_state_is_asked
     states = [(0, "Updating", "Grey", "v2"), (20, "Ready", "Green", "v2")]
     outcome, _, clock, eb = follow(events, states, schedule=EXACT)
     assert outcome.result == "deployed"
-    # news at 0, 1, 2, 3 (busy: 1 s); quiet from 4 on: 2, 2, 2, ... (idle), the 4th quiet poll (12) and the 8th (20)
-    # ask for the state instead of the events; Ready at 20 after the update's events: busy, the closing read at 21.
-    assert eb.times("DescribeEvents") == [0, 1, 2, 3, 4, 6, 8, 10, 14, 16, 18, 21, 21]
-    assert eb.times("DescribeEnvironments") == [12, 20, 21], "every 4th quiet poll, one call per poll; the verdict"
+    # busy (1 s) at first, then by x2 up to idle (2 s) whatever the news ("step N" says nothing of the end); the 4th
+    # quiet poll (14) asks for the state instead of the events; the closing is read at 20.
+    assert eb.times("DescribeEvents") == [0, 2, 4, 6, 8, 10, 12, 16, 18, 20, 20]
+    assert eb.times("DescribeEnvironments") == [14, 20], "every 4th quiet poll, one call per poll; the verdict"
 
 
 def test_after_the_closing_the_state_is_polled_with_backoff():
     states = [(0, "Updating", "Grey", "v2"), (9, "Ready", "Grey", "v2"), (16, "Ready", "Green", "v2")]
     outcome, _, clock, eb = follow(SUCCESS, states, schedule=EXACT)
     assert outcome.result == "deployed"
-    assert eb.times("DescribeEnvironments") == [9, 11, 13, 15, 17], "at the closing, then backing off to 2 s"
+    assert eb.times("DescribeEnvironments") == [10, 12, 14, 16], "at the closing, then backing off to 2 s"
 
 
 def test_the_closing_grace_is_exactly_closing_grace_seconds_of_reading_after_ready():
@@ -595,10 +597,10 @@ def test_the_closing_grace_is_exactly_closing_grace_seconds_of_reading_after_rea
     states = [(0, "Updating", "Grey", ""), (5, "Ready", "Green", "")]
     outcome, _, clock, eb = follow(events, states, label="", schedule=EXACT)
     assert outcome.result == "deployed"
-    # quiet polls at 1, 3, 5, 7, then the 4th quiet poll (9) asks for the state instead and sees Ready; reading the
-    # events goes on each second until 9 + 4, then the state decides.
-    assert eb.times("DescribeEnvironments") == [9, 13]
-    assert eb.times("DescribeEvents") == [0, 1, 3, 5, 7, 10, 11, 12, 13, 13]
+    # quiet polls at 2, 4, 6, 8, then the 4th quiet poll (10) asks for the state instead and sees Ready; reading the
+    # events goes on at the near interval (2 s) until 10 + 4, then the state decides.
+    assert eb.times("DescribeEnvironments") == [10, 14]
+    assert eb.times("DescribeEvents") == [0, 2, 4, 6, 8, 12, 14, 14]
 
 
 def test_the_state_alone_never_makes_a_deploy_deployed_without_one_event_of_its_request():

@@ -54,18 +54,19 @@ def test_success_events_and_a_healthy_environment_are_not_enough_when_an_instanc
     outcome, _, clock, eb = follow(SUCCESS, READY_V2, settle=30)
     assert outcome.result == "failed"
     assert outcome.cause == "mixed versions: 2 of 4 instances run v1, not v2: i-b, i-d"
-    assert clock.now == pytest.approx(10 + 30, abs=1), "waited out for the settling window, not longer"
+    confirming = eb.times("DescribeInstancesHealth")[0]
+    assert clock.now == pytest.approx(confirming + 30, abs=0.5), "waited out for the settling window, not longer"
     assert "DescribeInstancesHealth" not in {name for at, name, _ in eb.log if at < 9}, "read at the verdict only"
 
 
 def test_an_instance_whose_deployment_failed_is_named_as_such(fleet):
     fleet(deployed("i-a", "v2"), deployed("i-b", "v2", "Failed"), {"InstanceId": "i-c"})
-    outcome, _, clock, _ = follow(SUCCESS, READY_V2)
+    outcome, _, clock, eb = follow(SUCCESS, READY_V2)
     assert outcome.result == "failed"
     assert outcome.cause == (
         "mixed versions: 1 of 3 instances failed to deploy v2: i-b; 1 of 3 instances run no version, not v2: i-c"
     )
-    assert clock.now < 12, "a failed deployment in a report newer than the end is not waited out"
+    assert eb.times("DescribeInstancesHealth") == [clock.now], "a failed deployment in a fresh report is not waited out"
 
 
 def test_every_instance_on_the_new_version_is_a_success(fleet):
@@ -155,7 +156,7 @@ def test_a_report_older_than_the_closing_is_not_a_verdict_green_held_through_the
     assert outcome.result == "deployed"
     # closing at 9; reports at 15 (v2), 25, 35, 45: the first more than three intervals after the closing is 45
     assert 45 <= clock.now <= 47.5, clock.now
-    assert outcome.settling == pytest.approx(clock.now - 10, abs=1.5)
+    assert outcome.settling == pytest.approx(clock.now - eb.times("DescribeInstancesHealth")[0], abs=0.01)
     assert len(eb.times("DescribeInstancesHealth")) <= 12, "reads at the reports, once their interval is known"
 
 
@@ -202,9 +203,9 @@ def test_an_unsettled_instance_is_waited_out_and_a_settled_one_passes(reports, u
 )
 def test_what_stays_unsettled_past_the_window_fails_the_deploy_named(reports, unsettled, cause):
     reports((0, 12, [deployed("i-a", "v2"), unsettled]))
-    outcome, _, clock, _ = follow(SUCCESS, READY_V2, settle=30)
+    outcome, _, clock, eb = follow(SUCCESS, READY_V2, settle=30)
     assert (outcome.result, outcome.cause) == ("failed", cause)
-    assert clock.now == pytest.approx(10 + 30, abs=1)
+    assert clock.now == pytest.approx(eb.times("DescribeInstancesHealth")[0] + 30, abs=0.5)
 
 
 def test_a_report_never_newer_than_the_closing_fails_after_the_window_saying_so(reports):
@@ -232,7 +233,7 @@ def test_the_instances_are_polled_one_call_at_a_time_while_they_settle(reports):
     _, _, _, eb = follow(SUCCESS, READY_V2, settle=60)
     first = eb.times("DescribeInstancesHealth")[0]
     settling = sorted(at for at, name, _ in eb.log if first < at < 20)
-    assert len(settling) >= 5 and len(settling) == len(set(settling)), "one call per poll once Ready: the instances"
+    assert len(settling) >= 3 and len(settling) == len(set(settling)), "one call per poll once Ready: the instances"
     assert eb.times("DescribeEnvironments").count(20) <= 1
 
 
