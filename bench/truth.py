@@ -4,7 +4,8 @@ Read from the stand-in's own record (GET /_localeb/status, each environment's ``
 from what a poller saw. ebship's rule (ebship/watch.py, README "How a deploy is judged"): the update's closing event,
 the environment Ready, and, under enhanced health, a DescribeInstancesHealth report refreshed at or after the closing's
 EventDate in which every instance runs the label, Deployed, with health Ok or Info. The EB CLI's rule is the closing
-event alone.
+event alone. Green must then hold: the first report more than JUDGED_REPORTS report intervals after the closing, every
+report since the first green one green too (the documented downgrade takes three failed checks).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from ebship.watch import JUDGED_REPORTS
 
 GREEN_STATUSES = ("Ok", "Info")
 SUCCESS = "Environment update completed successfully."
@@ -22,7 +25,7 @@ class Truth:
     closed: datetime  # the closing event's EventDate
     visible: datetime  # when DescribeEvents first showed it
     ready: datetime  # when DescribeEnvironments first showed Ready
-    reported: datetime | None  # the first health report after the closing with every instance deployed and green
+    reported: datetime | None  # the report that completes JUDGED_REPORTS intervals of green after the closing
     message: str
 
     @property
@@ -57,18 +60,33 @@ def truth(server: Any, environment: str, request_id: str, label: str) -> Truth |
     if closing is None:
         return None
     closed = datetime.fromisoformat(closing["event_date"])
+    reports = record["reports"]
+    # The reports' interval, as the watcher learns it: the shortest gap between two reports of one instance.
+    gaps = [
+        datetime.fromisoformat(b["at"]) - datetime.fromisoformat(a["at"])
+        for a, b in zip(reports, reports[1:], strict=False)
+        if a["instance_id"] == b["instance_id"] and b["at"] > a["at"]
+    ]
+    interval = min(gaps) if gaps else None
     latest: dict[str, dict[str, Any]] = {}  # each instance's last report, as DescribeInstancesHealth answers it
+    green_from = closed  # green must hold from the closing, or from the last report that was not green
     reported = None
-    for report in record["reports"]:
+    for report in reports:
         latest[report["instance_id"]] = report
-        if datetime.fromisoformat(report["at"]) < closed:
+        at = datetime.fromisoformat(report["at"])
+        if at < closed:
             continue
-        if all(
+        settled = all(
             r["version_label"] == label and r["deployment_status"] == "Deployed" and r["health_status"] in GREEN_STATUSES
             and datetime.fromisoformat(r["at"]) >= closed
             for r in latest.values()
-        ):  # fmt: skip
-            reported = datetime.fromisoformat(report["at"])
+        )  # fmt: skip
+        if not settled:
+            green_from = at
+            continue
+        # ebship's rule: green has held in the reports for more than JUDGED_REPORTS intervals.
+        if interval is not None and at - green_from > interval * JUDGED_REPORTS:
+            reported = at
             break
     return Truth(
         closed,

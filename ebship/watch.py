@@ -220,6 +220,7 @@ class Watcher:
         self.next_report_in = 0.0  # seconds until the instances' next health report is due, when a stale one says so
         self._good_reports: list[datetime] = []  # the times of the reports in which every instance was green, in a row
         self._report_times: list[datetime] = []  # every report time seen since the update ended, oldest first
+        self._green_from: datetime | None = None  # the last report that was not all green, when there was one
         self._jitter = random.Random()
 
     # --- asking, with throttling absorbed -------------------------------------------------------------------------
@@ -375,7 +376,7 @@ class Watcher:
         clock = self.deadline.clock
         began = clock.monotonic()
         settle_ends = began + expect.settle
-        self._good_reports, self._report_times = [], []
+        self._good_reports, self._report_times, self._green_from = [], [], None
         interval = self.schedule.busy
         instances_checked = not expect.version_label  # a configuration update has no version to find on instances
         instance_reads = 0
@@ -498,6 +499,8 @@ class Watcher:
         if not wrong:
             return "" if late else self._held(report, ended)
         self._good_reports = []  # green must hold from here on, again
+        if report.refreshed_at is not None:
+            self._green_from = report.refreshed_at
         parts = [f"{len(ids)} of {len(report.instances)} instances {what}: {', '.join(ids)}" for what, ids in wrong.items()]
         described = "; ".join(parts)
         if failed or late:
@@ -514,8 +517,8 @@ class Watcher:
         return "instances: " + described
 
     def _held(self, report: HealthReport, ended: datetime | None) -> str:
-        """ "" once every instance has been green in reports spanning more than JUDGED_REPORTS report intervals after the
-        update's end; else HOLDING, with the next report's due time noted. "When an instance fails health checks at least
+        """The empty string once every instance has been green in reports spanning more than JUDGED_REPORTS report
+        intervals after the update's end (or after the last report that was not all green); else HOLDING. "When an instance fails health checks at least
         three times in any one-minute period, Elastic Beanstalk may downgrade" health (developer guide,
         health-enhanced-status.md): a new version that fails is not Red at its first report, so one green report is not
         yet a verdict. The interval is the one the reports show (10 s on AWS: "updated every 10 seconds")."""
@@ -525,7 +528,8 @@ class Watcher:
         if not good or report.refreshed_at > good[-1]:
             good.append(report.refreshed_at)
         interval = self._report_interval()
-        if len(good) >= 2 and interval is not None and good[-1] - ended > interval * JUDGED_REPORTS:
+        since = max(ended, self._green_from) if self._green_from is not None else ended
+        if len(good) >= 2 and interval is not None and good[-1] - since > interval * JUDGED_REPORTS:
             return ""
         return HOLDING
 

@@ -245,3 +245,12 @@ def test_once_the_interval_is_known_reads_come_when_reports_are_due(monkeypatch:
     reads = eb.times("DescribeInstancesHealth")
     learned = next(index for index, at in enumerate(reads) if at >= 18)  # two report times seen: 8, then 18
     assert all(later - earlier >= 8 for earlier, later in zip(reads[learned:], reads[learned + 1 :], strict=False)), reads
+
+
+def test_green_must_hold_from_the_last_report_that_was_not(monkeypatch):
+    """A report that was not green restarts the count: three intervals of green after it, not after the closing."""
+    health = agent(10, 5, lambda t: "v2", lambda t: "Warning" if t == 25 else "Ok")
+    monkeypatch.setattr(ScriptedEB, "describe_instances_health", health)
+    outcome, _, clock, _ = follow(SUCCESS, READY_V2, settle=120)
+    assert outcome.result == "deployed"
+    assert clock.now >= 25 + 30, "more than three intervals after the Warning at 25: the report at 65"
