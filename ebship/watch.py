@@ -518,10 +518,11 @@ class Watcher:
 
     def _held(self, report: HealthReport, ended: datetime | None) -> str:
         """The empty string once every instance has been green in reports spanning more than JUDGED_REPORTS report
-        intervals after the update's end (or after the last report that was not all green); else HOLDING. "When an instance fails health checks at least
-        three times in any one-minute period, Elastic Beanstalk may downgrade" health (developer guide,
-        health-enhanced-status.md): a new version that fails is not Red at its first report, so one green report is not
-        yet a verdict. The interval is the one the reports show (10 s on AWS: "updated every 10 seconds")."""
+        intervals after the update's end (or after the last report that was not all green); else HOLDING. "When an
+        instance fails health checks at least three times in any one-minute period, Elastic Beanstalk may downgrade"
+        health (developer guide, health-enhanced-status.md): a new version that fails is not Red at its first report, so
+        one green report is not yet a verdict. The interval is the one the reports show (10 s on AWS: "updated every 10
+        seconds")."""
         if ended is None or report.refreshed_at is None:
             return ""  # nothing dates the reports: the state alone ended the update, or the answer has no RefreshedAt
         good = self._good_reports
