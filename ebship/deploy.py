@@ -307,7 +307,7 @@ def deployer_for(job: Job, cloud: Cloud) -> Deployer:
         clock=cloud.clock,
         last_good=last_good,
         settle=float(settings.health_settle_timeout),
-        explain=explainer(cloud.eb, job.console, cloud.clock, lambda: cloud.s3.client),
+        explain=explainer(cloud.eb, job.console, cloud.clock, lambda: cloud.s3.client, settings.eb_application),
     )
 
 

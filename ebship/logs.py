@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from ebship import bundlelogs
+from ebship import bundlelogs, envvars
 from ebship.beanstalk import Beanstalk, Event, LogEntry
 from ebship.clock import Clock, Deadline
 from ebship.errors import PipelineError
@@ -257,6 +257,18 @@ def where_tails_stay(eb: Beanstalk, environment: str) -> str:
     )
 
 
+def mask_what_the_environment_holds(eb: Beanstalk, application: str, environment: str, console: Console) -> None:
+    """The app prints what its environment holds, and a run's own environment (a CI job given only the registry's
+    credentials) may not hold the app's secrets: the values of the environment's own variables whose names say they
+    are secret are masked too, before any of its logs is printed (and, under GitHub Actions, masked in the log)."""
+    try:
+        current = envvars.current_from_configuration(eb.configuration(application, environment))
+    except PipelineError as error:
+        console.print(f"  (Could not read {environment}'s variables to mask their secret values: {reason(error)}.)")
+        return
+    console.add_secrets(envvars.secret_current_values(current, frozenset()))
+
+
 def explain_failure(
     eb: Beanstalk,
     environment: str,
@@ -265,11 +277,14 @@ def explain_failure(
     fetch: Callable[[str, float], str] = download,
     events: list[Event] | None = None,
     s3: Callable[[], Any] | None = None,
+    application: str = "",
 ) -> None:
     """Prints why the update of ``environment`` failed: per instance, the lines of its tail logs that explain it; after
     an update that replaced the fleet (``events``), the terminated instances' bundle logs (read with ``s3``, an S3
     client, made on first use); then enhanced health's causes. Never raises for what it cannot get: it says so and how to get
     it by hand."""
+    if application:
+        mask_what_the_environment_holds(eb, application, environment, console)
     console.print("Why it failed (each instance's tail logs, then enhanced health's causes):")
     try:
         tails = fetch_tails(eb, environment, deadline, console, fetch)
@@ -333,14 +348,16 @@ def reason(error: Exception) -> str:
 
 
 def explainer(
-    eb: Beanstalk, console: Console, clock: Clock, s3: Callable[[], Any] | None = None
+    eb: Beanstalk, console: Console, clock: Clock, s3: Callable[[], Any] | None = None, application: str = ""
 ) -> Callable[[str, list[Event]], None]:
     """What a Deployer calls after an update failed, once the verdict is printed: an explanation on a budget of its own
     (TAIL_BUDGET_SECONDS, not the deploy's deadline). Ctrl-C stops it, and only it: the verdict stands."""
 
     def explain(environment: str, events: list[Event]) -> None:
         try:
-            explain_failure(eb, environment, console, Deadline(clock, TAIL_BUDGET_SECONDS), events=events, s3=s3)
+            explain_failure(
+                eb, environment, console, Deadline(clock, TAIL_BUDGET_SECONDS), events=events, s3=s3, application=application
+            )
         except KeyboardInterrupt:
             console.error("Interrupted: the logs were not all fetched; the verdict above stands.")
 

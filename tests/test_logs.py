@@ -364,3 +364,36 @@ def test_a_line_printed_between_the_frames_and_the_exception_does_not_hide_the_e
     ]
     assert logs.tracebacks(lines) == [[lines[0], lines[1], lines[3]]]
     assert logs.app_lines(lines)[-1] == "RuntimeError: cannot start: no database at ****"
+
+
+def test_a_secret_the_run_never_held_but_the_environment_does_is_masked_before_any_log_is_printed() -> None:
+    """A CI job given only the registry's credentials: the app prints SECRET_KEY, which the run's own environment
+    never held. The environment's variables are read, and those named as secrets masked, before the tails are shown."""
+    secret = "environment-only-M4rk3r"
+
+    class WithConfiguration(FakeLogsService):
+        def configuration(self, application: str, environment: str) -> dict:
+            self.calls.append("DescribeConfigurationSettings")
+            options = [
+                {"Namespace": "aws:elasticbeanstalk:application:environment", "OptionName": "SECRET_KEY", "Value": secret},
+                {"Namespace": "aws:elasticbeanstalk:application:environment", "OptionName": "DEBUG", "Value": "false"},
+            ]
+            return {"ConfigurationSettings": [{"DeploymentStatus": "deployed", "OptionSettings": options}]}
+
+    out, masks = StringIO(), []
+    console = Console(out, StringIO())
+    console.on_secret = masks.extend  # what GitHub Actions' ::add-mask:: is told
+    service = WithConfiguration()
+    logs.explain_failure(
+        service,  # type: ignore[arg-type]
+        "web-env",
+        console,
+        Deadline(FakeClock(), 30.0),
+        lambda url, timeout: f"SECRET_KEY={secret}\nDEBUG=false\nboom {secret}\n",
+        application="web",
+    )
+    printed = out.getvalue()
+    assert secret not in printed and "SECRET_KEY=****" in printed and "boom ****" in printed
+    assert "DEBUG=false" in printed, "a value whose name says nothing secret is shown"
+    assert secret in masks
+    assert service.calls[0] == "DescribeConfigurationSettings", "read before anything from the logs is printed"
