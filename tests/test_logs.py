@@ -380,7 +380,8 @@ def test_a_secret_the_run_never_held_but_the_environment_does_is_masked_before_a
             ]
             return {"ConfigurationSettings": [{"DeploymentStatus": "deployed", "OptionSettings": options}]}
 
-    out, masks = StringIO(), []
+    out = StringIO()
+    masks: list[str] = []
     console = Console(out, StringIO())
     console.on_secret = masks.extend  # what GitHub Actions' ::add-mask:: is told
     service = WithConfiguration()
