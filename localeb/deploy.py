@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 # The closing of a successful update (developer guide, eb3-deploy.md), for configuration updates too, after
 # "Successfully deployed new configuration to environment." (transcript in ThoughtWorksStudios/eb_deployer#69).
 UPDATE_COMPLETED = "Environment update completed successfully."
+INSTANCE_DEPLOYED = "Instance deployment completed successfully."
+VERSION_DEPLOYED = "New application version was deployed to running EC2 instances."
 CONFIGURATION_DEPLOYED = "Successfully deployed new configuration to environment."
 CLOSED_WITH_ERRORS = (
     "Update environment operation is complete, but with errors. For more information, see troubleshooting documentation."
@@ -411,20 +413,21 @@ def deploy_version(
     except Exception as error:
         failure = _unexpected(env, error)
     if failure is None:
+        # Public transcripts of one-instance deploys on Amazon Linux 2 and later: "Instance deployment completed
+        # successfully." some seconds before the end, then "New application version was deployed to running EC2
+        # instances." and the closing in the same second (e.g. 17:09:33, 17:09:39 and 17:09:39; 2016-01-08T10:04:52.840Z
+        # and .884Z).
+        eb.emit(state, INSTANCE_DEPLOYED, env=env, version_label=label, request_id=request_id)
         eb.sleep_phase()
         _switch(eb, env, running, spec, label, variables)
-        eb.emit(
-            state,
-            "New application version was deployed to running EC2 instances.",
-            env=env,
-            version_label=label,
-            request_id=request_id,
-        )
-    eb.sleep_phase()
+    else:
+        eb.sleep_phase()
     eb.holds.reach("closing")
     with eb.lock:
         env.operation_label = None
         env.updated = now()
+        if not failure:
+            eb.emit(state, VERSION_DEPLOYED, env=env, version_label=label, request_id=request_id)
         if failure:
             log_failure(env.instances[0], failure)
             for message in failure.events:

@@ -150,7 +150,7 @@ def test_an_update_held_at_each_phase_while_reads_answer(eb: Any, app: str, eb_s
             "closing": [
                 "Environment update is starting.",
                 "Deploying new version to instance(s).",
-                "New application version was deployed to running EC2 instances.",
+                "Instance deployment completed successfully.",
             ],
         }
         for phase, events in expected.items():

@@ -26,6 +26,7 @@ pytestmark = pytest.mark.slow
 SUCCESS = [
     "Environment update is starting.",
     "Deploying new version to instance(s).",
+    "Instance deployment completed successfully.",
     "New application version was deployed to running EC2 instances.",
     "Environment update completed successfully.",
 ]
