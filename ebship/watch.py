@@ -92,7 +92,7 @@ class Schedule:
     # It costs nothing when the closing comes, which is every update Elastic Beanstalk ends.
     closing_grace: float = 15.0
     end_window: float = 30.0  # polls come every ``near`` seconds this long after a sign that the end is near
-    near: float = 2.0
+    near: float = 3.0
     jitter: float = 0.2
 
     def next(self, current: float) -> float:

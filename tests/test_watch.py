@@ -517,7 +517,7 @@ def test_a_failing_closing_closes_the_update_and_an_error_does_not():
 
 def test_the_default_schedule_and_settling_window_are_the_documented_ones():
     assert Schedule() == Schedule(
-        busy=1.0, idle=10.0, factor=1.5, state_every=4, closing_grace=15.0, end_window=30.0, near=2.0, jitter=0.2
+        busy=1.0, idle=10.0, factor=1.5, state_every=4, closing_grace=15.0, end_window=30.0, near=3.0, jitter=0.2
     )
     assert Expectation() == Expectation(version_label="", health=("Green",), settle=180.0)
 
@@ -598,7 +598,7 @@ def test_the_closing_grace_is_exactly_closing_grace_seconds_of_reading_after_rea
     outcome, _, clock, eb = follow(events, states, label="", schedule=EXACT)
     assert outcome.result == "deployed"
     # quiet polls at 2, 4, 6, 8, then the 4th quiet poll (10) asks for the state instead and sees Ready; reading the
-    # events goes on at the near interval (2 s) until 10 + 4, then the state decides.
+    # events goes on every 2 s (this schedule's idle interval, under the near one) until 10 + 4, then the state decides.
     assert eb.times("DescribeEnvironments") == [10, 14]
     assert eb.times("DescribeEvents") == [0, 2, 4, 6, 8, 12, 14, 14]
 
