@@ -74,8 +74,9 @@ def latency(results: Any) -> list[str]:
         "",
         "Latency is counted from the moment the stand-in's state first satisfied each tool's own rule, read from the "
         "stand-in's record (`GET /_localeb/status`, each environment's `timeline`; `bench/truth.py`). ebship's rule: "
-        "the closing event visible in DescribeEvents, the environment Ready, and the first instance health report "
-        "after the closing in which the instance runs the label, Deployed, Ok or Info. The EB CLI's rule is the "
+        "the closing event visible in DescribeEvents, the environment Ready, and the instance's health reports after "
+        "the closing showing the label, Deployed, Ok or Info, for more than three report intervals (the documented "
+        "downgrade takes three failed checks). The EB CLI's rule is the "
         "closing event alone, so its latency is counted from the closing's EventDate (and includes the 2 to 5 s the "
         "event takes to reach DescribeEvents under the preset). The EB CLI's poller asks a throttled call again as the "
         "EB CLI does (ebcli/lib/aws.py: up to 11 attempts, random pauses of up to 2^attempt x 50 ms, on top of "
@@ -100,9 +101,9 @@ def latency(results: Any) -> list[str]:
             ],
         ),
         "",
-        f"The price of the truth: the first health report after the closing in which the instance runs the new "
-        f"version came a median {_median(settling):.1f} s after the closing's EventDate (from {min(settling):.1f} to "
-        f"{max(settling):.1f} s: reports come every 10 s, on the instance's own phase). Between the closing's EventDate "
+        f"The price of the truth: the health report that completes ebship's rule (green for more than three report "
+        f"intervals after the closing) came a median {_median(settling):.1f} s after the closing's EventDate (from "
+        f"{min(settling):.1f} to {max(settling):.1f} s: reports come every 10 s, on the instance's own phase). Between the closing's EventDate "
         f"and its appearance in DescribeEvents: median {_median([s.visible for s in samples]):.1f} s; Ready showed "
         f"{_median([s.ready for s in samples]):+.1f} s from it (median). ebship's verdict came a median "
         f"{_median([s.latency[TOOL] + s.settling for s in samples if s.settling == s.settling]):.1f} s after the "
@@ -130,9 +131,9 @@ def latency(results: Any) -> list[str]:
     leads = event_leads(samples)
     out += [
         "Which events came how long before the closing's EventDate (median, smallest, in how many deploys). ebship "
-        f"polls every {schedule.busy:g} s for {schedule.end_window:g} s after an event that says the end is near "
-        "(`ebship.watch.END_SIGNS`, marked *), and every "
-        f"{schedule.idle:g} s otherwise (with {schedule.jitter * 100:.0f} % jitter):",
+        f"polls every {schedule.near:g} s for {schedule.end_window:g} s after an event that says the end is near "
+        f"(`ebship.watch.END_SIGNS`, marked *), and otherwise from {schedule.busy:g} s growing to "
+        f"{schedule.idle:g} s (with {schedule.jitter * 100:.0f} % jitter):",
         "",
         *_table(
             ("event", "median s before the closing", "smallest", "deploys"),

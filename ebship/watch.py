@@ -543,7 +543,9 @@ class Watcher:
         interval = self._report_interval()
         self.next_report_in = 0.0
         if interval is not None and times and report.answered_at is not None:
-            due = (times[-1] + interval - report.answered_at).total_seconds() + 1.0  # the date has whole seconds
+            # The Date has whole seconds, so the service's "now" is up to 1 s past it: the wait computed from it is never
+            # short, and at most 1 s long.
+            due = (times[-1] + interval - report.answered_at).total_seconds() + 0.2
             self.next_report_in = min(due, interval.total_seconds())  # never later than one interval from now
 
     def _report_interval(self) -> timedelta | None:
