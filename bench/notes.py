@@ -103,8 +103,9 @@ def latency(results: Any) -> list[str]:
         "",
         f"The price of the truth: the health report that completes ebship's rule (green for more than three report "
         f"intervals after the closing) came a median {_median(settling):.1f} s after the closing's EventDate (from "
-        f"{min(settling):.1f} to {max(settling):.1f} s: reports come every 10 s, on the instance's own phase). Between the closing's EventDate "
-        f"and its appearance in DescribeEvents: median {_median([s.visible for s in samples]):.1f} s; Ready showed "
+        f"{min(settling):.1f} to {max(settling):.1f} s: reports come every 10 s, on the instance's own phase). "
+        "Between the closing's EventDate and its appearance in DescribeEvents: median "
+        f"{_median([s.visible for s in samples]):.1f} s; Ready showed "
         f"{_median([s.ready for s in samples]):+.1f} s from it (median). ebship's verdict came a median "
         f"{_median([s.latency[TOOL] + s.settling for s in samples if s.settling == s.settling]):.1f} s after the "
         "closing's EventDate"
