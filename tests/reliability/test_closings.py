@@ -132,6 +132,10 @@ def one_pass(variant: str, time_variants: str, tmp_path, registry, base_image, e
         tmp_path / f"standin-{where}",
         "--failed-version-label",
         variant,
+        # Long enough for the sample app to start on a loaded 2-core machine: 8 s was not (the first deploy of a
+        # four-pass soak failed its health check); no closing here provokes a failed health check, so it costs nothing.
+        "--health-timeout",
+        "20",
         application=APP,
         environments=(),
         bucket=BUCKET,
