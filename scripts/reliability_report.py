@@ -276,6 +276,12 @@ def variant_figures(rows: list[dict[str, Any]]) -> dict[str, int]:
     }
 
 
+def mean_seconds(rows: list[dict[str, Any]]) -> str:
+    """The mean time of one judged `inv` run (recorded since the variant passes were added; "-" before)."""
+    timed = [r["seconds"] for r in rows if "seconds" in r]
+    return f"{sum(timed) / len(timed):.1f}" if timed else "-"
+
+
 def last_line(row: dict[str, Any]) -> str:
     return next((line for line in reversed(row.get("output", "").splitlines()) if line.strip()), "")
 
@@ -288,8 +294,8 @@ def variants_section(runs: list[dict[str, Any]]) -> list[str]:
     keys = sorted(latest, key=lambda key: (order.get(key[0], len(order)), key[0], VARIANT_SUITES.index(key[1])))
     lines = [
         "| time variants | suite | runs | failures provoked | detected | false passes | false failures | "
-        "other problems | seconds (whole run) | finished | produced by |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        "other problems | mean s per run | seconds (whole run) | finished | produced by |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     commands: list[str] = []
     totals = dict.fromkeys(("runs", "provoked", "detected", "fp", "ff", "other"), 0)
@@ -303,12 +309,13 @@ def variants_section(runs: list[dict[str, Any]]) -> list[str]:
             commands.append(run)
         lines.append(
             f"| {time_variants} | {suite} | {found['runs']} | {found['provoked']} | {found['detected']} | {found['fp']} | "
-            f"{found['ff']} | {found['other']} | {data.get('seconds', '')} | {data.get('finished') or 'NOT FINISHED'} | "
+            f"{found['ff']} | {found['other']} | {mean_seconds(rows)} | {data.get('seconds', '')} | "
+            f"{data.get('finished') or 'NOT FINISHED'} | "
             f"command {commands.index(run) + 1} |"
         )
     lines.append(
         f"| **all** | | {totals['runs']} | {totals['provoked']} | {totals['detected']} | {totals['fp']} | {totals['ff']} | "
-        f"{totals['other']} | | | |"
+        f"{totals['other']} | | | | |"
     )
     lines += ["", "The commands that produced these rows (each run's seed recorded):", ""]
     lines += [f"{index}. `{run}`" for index, run in enumerate(commands, 1)]

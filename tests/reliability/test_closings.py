@@ -83,6 +83,7 @@ TOML = f'[closing]\neb_environment = "{ENV_NAME}"\n\n[closing.variables]\nGREETI
 
 
 def run_closing(project, standin, closing: str, variant: str, time_variants: str, repeat: int) -> dict:
+    started = time.monotonic()
     task, expected_exit, texts = expectation(closing, time_variants)
     standin.update_settings(update_closing=closing.removesuffix("-deploy"))
     try:
@@ -94,6 +95,7 @@ def run_closing(project, standin, closing: str, variant: str, time_variants: str
             result = project.inv("eb.deploy", "--env", "closing", "--label", label)
     finally:
         standin.update_settings(update_closing="normal")
+    seconds = round(time.monotonic() - started, 1)
     output = result.stdout + result.stderr
     problems = []
     if expected_exit and result.returncode == 0:
@@ -116,6 +118,7 @@ def run_closing(project, standin, closing: str, variant: str, time_variants: str
         "variant": variant,
         "time": time_variants,
         "class": closing,
+        "seconds": seconds,
         "repeat": repeat,
         "exit": result.returncode,
         "expected_exit": expected_exit,

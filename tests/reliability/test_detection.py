@@ -141,6 +141,7 @@ def serves(endpoint: str, name: str, text: str) -> bool:
 def failure_run(
     kind: str, repeat: int, variant: str, time_variants: str, endpoint: str, project, images, release, release_label, registry
 ) -> dict:
+    started = time.monotonic()
     expected_exit, cause = CLASSES[kind]
     name = env_name(kind)
     if kind == "label-clash":
@@ -166,6 +167,7 @@ def failure_run(
     else:
         label = register(endpoint, project, kind, images, release, registry)
         result = project.inv("eb.deploy", "--env", kind, "--label", label)
+    seconds = round(time.monotonic() - started, 1)
     output = result.stdout + result.stderr
     problems = []
     if result.returncode == 0:
@@ -190,6 +192,7 @@ def failure_run(
         "variant": variant,
         "time": time_variants,
         "class": kind,
+        "seconds": seconds,
         "repeat": repeat,
         "exit": result.returncode,
         "expected_exit": expected_exit,
@@ -201,10 +204,12 @@ def failure_run(
 
 
 def healthy_run(repeat: int, variant: str, time_variants: str, endpoint: str, project, release_label: str) -> dict:
+    started = time.monotonic()
     label = f"healthy-{repeat}-{uuid.uuid4().hex[:6]}"
     registered = project.inv("eb.version", "--label", label)
     assert registered.returncode == 0, registered.stdout + registered.stderr
     result = project.inv("eb.deploy", "--env", "healthy", "--label", label)
+    seconds = round(time.monotonic() - started, 1)
     output = result.stdout + result.stderr
     env = environment(endpoint, env_name("healthy"))
     healthy = (env["Status"], env["Health"], env["VersionLabel"]) == ("Ready", "Green", label)
@@ -228,6 +233,7 @@ def healthy_run(repeat: int, variant: str, time_variants: str, endpoint: str, pr
         "variant": variant,
         "time": time_variants,
         "class": "healthy",
+        "seconds": seconds,
         "repeat": repeat,
         "exit": result.returncode,
         "expected_exit": expected_exit,

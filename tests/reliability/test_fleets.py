@@ -137,9 +137,11 @@ def instance_versions(endpoint: str, name: str) -> list[str]:
 def run(
     endpoint: str, project: Project, time_variants: str, policy: str, scenario: str, label: str, repeat: int
 ) -> dict[str, Any]:
+    started = time.monotonic()
     expected_exit, cause = expectation(scenario, time_variants)
     name = env_name(policy)
     result = project.inv("eb.deploy", "--env", name, "--label", label)
+    seconds = round(time.monotonic() - started, 1)
     output = result.stdout + result.stderr
     env = environment(endpoint, name)
     runs = instance_versions(endpoint, name)
@@ -162,6 +164,7 @@ def run(
         "class": f"{policy} {scenario}",
         "variant": scenario,
         "time": time_variants,
+        "seconds": seconds,
         "repeat": repeat,
         "exit": result.returncode,
         "expected_exit": expected_exit,
