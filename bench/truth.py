@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ebship.watch import JUDGED_REPORTS
+from ebship.watch import JUDGED_REPORTS, REPORT_INTERVAL
 
 GREEN_STATUSES = ("Ok", "Info")
 SUCCESS = "Environment update completed successfully."
@@ -67,7 +67,7 @@ def truth(server: Any, environment: str, request_id: str, label: str) -> Truth |
         for a, b in zip(reports, reports[1:], strict=False)
         if a["instance_id"] == b["instance_id"] and b["at"] > a["at"]
     ]
-    interval = min(gaps) if gaps else None
+    interval = max(min(gaps), REPORT_INTERVAL) if gaps else REPORT_INTERVAL  # never under the documented 10 s
     latest: dict[str, dict[str, Any]] = {}  # each instance's last report, as DescribeInstancesHealth answers it
     green_from = closed  # green must hold from the closing, or from the last report that was not green
     reported = None

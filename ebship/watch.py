@@ -103,6 +103,9 @@ DEFAULT_SCHEDULE = Schedule()
 STALE_REPORT = "instances: report older than the update's end"
 HOLDING = "instances: green, in fewer reports than a downgrade takes"
 JUDGED_REPORTS = 3  # the documented downgrade: three failed checks
+# "Health status and cause messages for individual instances are updated every 10 seconds" (developer guide,
+# health-enhanced-status.md).
+REPORT_INTERVAL = timedelta(seconds=10)
 SUPERSEDED_EVERY = 5.0
 DEFAULT_SETTLE = 180.0  # HEALTH_SETTLE_TIMEOUT's default: enhanced health reports a new fleet within a minute or two
 # Instance health statuses by colour (developer guide, health-enhanced-status.md): Ok and Info are green (Info: an
@@ -528,9 +531,11 @@ class Watcher:
         good = self._good_reports
         if not good or report.refreshed_at > good[-1]:
             good.append(report.refreshed_at)
-        interval = self._report_interval()
+        # Never shorter than the documented interval: a service that refreshes on every read (RefreshedAt is "now")
+        # still downgrades after three failed checks of its own 10-s cadence. The settling window caps the wait.
+        interval = max(self._report_interval() or REPORT_INTERVAL, REPORT_INTERVAL)
         since = max(ended, self._green_from) if self._green_from is not None else ended
-        if len(good) >= 2 and interval is not None and good[-1] - since > interval * JUDGED_REPORTS:
+        if len(good) >= 2 and good[-1] - since > interval * JUDGED_REPORTS:
             return ""
         return HOLDING
 

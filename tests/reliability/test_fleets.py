@@ -67,13 +67,7 @@ RESET = {"fail_batch": 0, "health_after_deploy": "Ok", "replace_instance": "none
 # Verdicts the tool is known to get wrong under a variant: (variant, scenario) -> why. Their runs stay in the figures
 # (docs/reliability.md counts their false passes) and out of the suite's assertion; an xfail(strict=True) test pins
 # each, so that the entry has to go when the watcher is fixed.
-KNOWN_WRONG = {
-    ("health-downgrade", "health-after-success"): (
-        "under health-downgrade a failing app stays Ok/Green for three failed checks (30 s) after it began failing "
-        "(developer guide, health-enhanced-status.md); the watcher's success needs only one instance report newer "
-        "than the closing event, which can come before the downgrade: the deploy is passed"
-    ),
-}
+KNOWN_WRONG: dict[tuple[str, str], str] = {}
 
 
 def known_wrong(time_variants: str, scenario: str) -> str:
@@ -277,10 +271,10 @@ def test_every_policy_and_partial_failure_gets_the_right_verdict(tmp_path, regis
     assert not leftovers, f"the stand-ins left containers behind: {leftovers}"
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_WRONG[("health-downgrade", "health-after-success")])
 def test_health_that_turns_red_after_the_closing_fails_the_deploy(tmp_path, registry, base_image, engine):
     """health-downgrade on EB's own clock (time scale 1: Red 30 s after the app began failing), an app that fails its
-    health checks from the moment it is deployed: the deploy must fail, naming the Red health. Today it is passed."""
+    health checks from the moment it is deployed: the deploy must fail, naming the Red health. (It was passed while a
+    success needed only one instance report newer than the closing: green must now hold for three report intervals.)"""
     standin = start_standin(
         tmp_path / "standin",
         "--health-timeout",
