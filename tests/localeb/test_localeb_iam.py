@@ -311,6 +311,7 @@ def documented_ci_policy() -> dict[str, Any]:
     assert match, "docs/iam.md has no JSON block marked iam:ci-policy"
     block = match.group(1)
     for placeholder, value in {
+        "PARTITION": "aws",
         "REGION": "us-east-1",
         "ACCOUNT_ID": ACCOUNT,
         "EB_APPLICATION": APP,
