@@ -16,7 +16,7 @@ from typing import Any
 
 import boto3
 import pytest
-from tests_support import REGION, Project, copy_project, s3_client, standin_env
+from tests_support import REGION, Project, copy_project, documented_policy, s3_client, standin_env
 
 pytestmark = pytest.mark.slow
 
@@ -51,17 +51,11 @@ EXPLANATION_CALLS = (
 
 def documented_ci_policy() -> dict[str, Any]:
     """docs/iam.md's CI policy, placeholders filled in for this test's application and bucket."""
-    match = re.search(r"<!-- iam:ci-policy -->\s*```json\n(.*?)```", (ROOT / "docs" / "iam.md").read_text(), re.DOTALL)
-    assert match, "docs/iam.md has no JSON block marked iam:ci-policy"
-    block = match.group(1)
-    for placeholder, value in {
-        "REGION": REGION,
-        "ACCOUNT_ID": "123456789012",
-        "EB_APPLICATION": APP,
-        "EB_BUCKET": BUCKET,
-    }.items():
-        block = re.sub(rf"\b{placeholder}\b", value, block)
-    return dict(json.loads(block))
+    return dict(
+        documented_policy(
+            "ci-policy", {"REGION": REGION, "ACCOUNT_ID": "123456789012", "EB_APPLICATION": APP, "EB_BUCKET": BUCKET}
+        )
+    )
 
 
 @pytest.fixture(scope="module")

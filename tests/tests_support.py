@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -141,3 +144,14 @@ def base_env() -> dict[str, str]:
     """The process environment for `inv`, without anything of the developer's that could change a test's outcome."""
     keep = ("PATH", "HOME", "LANG", "LC_ALL", "DOCKER_HOST", "TMPDIR", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT")
     return {name: os.environ[name] for name in keep if name in os.environ}
+
+
+def documented_policy(name: str, placeholders: dict[str, str]) -> Any:
+    """The JSON block that follows `<!-- iam:NAME -->` in docs/iam.md, its placeholders filled in (PARTITION is aws)."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "iam.md").read_text()
+    match = re.search(rf"<!-- iam:{re.escape(name)} -->\s*```json\n(.*?)```", text, re.DOTALL)
+    assert match, f"docs/iam.md has no JSON block marked iam:{name}"
+    block = match.group(1)
+    for placeholder, value in {"PARTITION": "aws", **placeholders}.items():
+        block = re.sub(rf"\b{placeholder}\b", value, block)
+    return json.loads(block)

@@ -306,19 +306,10 @@ OPERATOR_TASKS = (
 
 def documented_ci_policy() -> dict[str, Any]:
     """docs/iam.md's CI policy (the JSON block after `<!-- iam:ci-policy -->`), placeholders filled in."""
-    text = (ROOT / "docs" / "iam.md").read_text()
-    match = re.search(r"<!-- iam:ci-policy -->\s*```json\n(.*?)```", text, re.DOTALL)
-    assert match, "docs/iam.md has no JSON block marked iam:ci-policy"
-    block = match.group(1)
-    for placeholder, value in {
-        "PARTITION": "aws",
-        "REGION": "us-east-1",
-        "ACCOUNT_ID": ACCOUNT,
-        "EB_APPLICATION": APP,
-        "EB_BUCKET": PIPELINE_BUCKET,
-    }.items():
-        block = re.sub(rf"\b{placeholder}\b", value, block)
-    return dict(json.loads(block))
+    from tests_support import documented_policy
+
+    values = {"REGION": "us-east-1", "ACCOUNT_ID": ACCOUNT, "EB_APPLICATION": APP, "EB_BUCKET": PIPELINE_BUCKET}
+    return dict(documented_policy("ci-policy", values))
 
 
 def without(document: dict[str, Any], action: str) -> dict[str, Any]:
