@@ -332,7 +332,9 @@ def call(service: str, client: Any, operation: str, **params: Any) -> Any:
 def partitions() -> tuple[tuple[str, str], ...]:
     """Each AWS partition and the pattern of its region names, from botocore's endpoints data (aws, aws-cn, aws-us-gov,
     aws-eusc, ...): a region botocore knows the shape of, not a list written here that ages."""
-    data = _botocore_session().get_data("endpoints")
+    from botocore.loaders import create_loader
+
+    data = create_loader().load_data("endpoints")  # no session: a profile that is missing is not this check's to judge
     return tuple((str(p["partition"]), str(p.get("regionRegex", ""))) for p in data.get("partitions", []))
 
 
