@@ -65,7 +65,8 @@ class Project:
     """A throw-away copy of the project, committed in a git repository of its own, where `inv` runs for real."""
 
     root: Path
-    env: dict[str, str] = field(default_factory=dict)
+    # Left out of repr: pytest prints a failed test's locals, and the environment holds the tests' marker secrets.
+    env: dict[str, str] = field(default_factory=dict, repr=False)
 
     def inv(
         self, *args: str, env: dict[str, str] | None = None, check: bool = False, timeout: float = 900
